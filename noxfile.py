@@ -1,0 +1,172 @@
+"""The one entry point: `nox -l` lists the sessions, `nox -s <session> -- --help` explains one.
+
+Operations (each takes `-- <env> [--local] [options]`, see `nox -s deploy -- --help`):
+    deploy, plan, destroy, output, bootstrap, validate, unlock
+Local emulator:   emulator-start, emulator-stop, emulator-status
+Checks:           lint, test-tools        (plain `nox` runs every check)
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+MODULES = sorted(p for p in (ROOT / "modules").iterdir() if (p / "versions.tf").is_file())
+TOOLS_PYTHON = "3.11"
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "test-tools"]
+nox.options.error_on_missing_interpreters = True
+
+
+def _help(session: nox.Session, text: str) -> bool:
+    """Answer `-- --help` for sessions that take no arguments of their own."""
+    if "--help" in session.posargs or "-h" in session.posargs:
+        print(text.strip())
+        return True
+    return False
+
+
+def _install_tools(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+def _stackrun(session: nox.Session, command: str) -> None:
+    _install_tools(session)
+    session.run("stackrun", command, *session.posargs, external=False)
+
+
+# ---- operations ------------------------------------------------------------------------------
+
+
+@nox.session(python=TOOLS_PYTHON)
+def deploy(session: nox.Session) -> None:
+    """Deploy an environment: `nox -s deploy -- <env> [--local]`."""
+    _stackrun(session, "deploy")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def plan(session: nox.Session) -> None:
+    """Plan an environment: `nox -s plan -- <env> [--local] [--detailed-exitcode]`."""
+    _stackrun(session, "plan")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def destroy(session: nox.Session) -> None:
+    """Destroy an environment's stacks in reverse order: `nox -s destroy -- <env> [--local]`."""
+    _stackrun(session, "destroy")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def output(session: nox.Session) -> None:
+    """Print all stacks' outputs as JSON: `nox -s output -- <env> [--local]`."""
+    _stackrun(session, "output")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def bootstrap(session: nox.Session) -> None:
+    """Create or re-apply the state backend only: `nox -s bootstrap -- <env> [--local]`."""
+    _stackrun(session, "bootstrap")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def validate(session: nox.Session) -> None:
+    """Validate live/ without running anything: `nox -s validate [-- <env>]`."""
+    _stackrun(session, "validate")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def unlock(session: nox.Session) -> None:
+    """Release a stale environment guard: `nox -s unlock -- <env> [--local] --guard <id>`."""
+    _stackrun(session, "unlock")
+
+
+@nox.session(name="emulator-start", python=TOOLS_PYTHON)
+def emulator_start(session: nox.Session) -> None:
+    """Start the local AWS emulator (moto over HTTPS on 127.0.0.1): `-- [--port N]`."""
+    _install_tools(session)
+    session.run("stackrun", "emulator", "start", *session.posargs)
+
+
+@nox.session(name="emulator-stop", python=TOOLS_PYTHON)
+def emulator_stop(session: nox.Session) -> None:
+    """Stop the local AWS emulator: `-- [--port N]`."""
+    _install_tools(session)
+    session.run("stackrun", "emulator", "stop", *session.posargs)
+
+
+@nox.session(name="emulator-status", python=TOOLS_PYTHON)
+def emulator_status(session: nox.Session) -> None:
+    """Show whether the local AWS emulator runs: `-- [--port N]`."""
+    _install_tools(session)
+    session.run("stackrun", "emulator", "status", *session.posargs)
+
+
+# ---- checks ----------------------------------------------------------------------------------
+
+LINT_HELP = """
+nox -s lint: ruff (lint + format check) on the Python code, `terraform fmt -check` on modules/,
+`terraform init -backend=false` + `terraform validate` in every module. No arguments.
+Providers come from STACKRUN_PROVIDER_MIRROR or your TF_CLI_CONFIG_FILE (see README).
+"""
+
+
+@nox.session(python=TOOLS_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff, terraform fmt -check, terraform validate of every module."""
+    if _help(session, LINT_HELP):
+        return
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        session.error("terraform is not on PATH")
+    session.run(terraform, "fmt", "-check", "-recursive", "-diff", "modules", external=True)
+    _install_tools(session)
+    env = _terraform_env(session)
+    for module in MODULES:
+        session.log(f"terraform validate modules/{module.name}")
+        session.run(terraform, f"-chdir={module}", "init", "-backend=false", "-input=false",
+                    "-no-color", external=True, env=env, silent=True)
+        session.run(terraform, f"-chdir={module}", "validate", "-no-color", external=True, env=env)
+
+
+def _terraform_env(session: nox.Session) -> dict[str, str]:
+    """The same provider settings stackrun uses (mirror or the user's CLI config)."""
+    code = (
+        "import json; from pathlib import Path; "
+        "from stackrun.config import load_project; from stackrun.workspace import cache_root; "
+        "from stackrun.terraform import cli_config_env; r = Path('.').resolve(); "
+        "print(json.dumps(cli_config_env(cache_root(r), load_project(r).provider_mirror)))"
+    )
+    text = session.run("python", "-c", code, silent=True)
+    import json
+
+    return json.loads(str(text).strip().splitlines()[-1])
+
+
+TEST_TOOLS_HELP = """
+nox -s test-tools [-- <pytest args>]: the stack runner's own tests (tools/tests). Unit tests of
+discovery, validation and rendering, and tests that run the real terraform against the local
+emulator (marked `terraform`; `-- -m "not terraform"` runs only the fast ones).
+"""
+
+
+@nox.session(name="test-tools", python=TOOLS_PYTHON)
+def test_tools(session: nox.Session) -> None:
+    """The stack runner's tests (tools/tests): `-- <pytest args>`."""
+    if _help(session, TEST_TOOLS_HELP):
+        return
+    _install_tools(session, "dev")
+    session.run("pytest", "tools/tests", *session.posargs)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python noxfile.py` is not how to run this
+    sys.exit("run `nox -l` to list the sessions")

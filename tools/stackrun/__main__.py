@@ -1,0 +1,3 @@
+from stackrun.cli import main
+
+main()

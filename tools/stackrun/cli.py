@@ -1,0 +1,270 @@
+"""Command line: `stackrun <command> <env> [--local] ...` (the nox sessions call this)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from stackrun import runner
+from stackrun.bootstrap import ensure_backend
+from stackrun.config import Environment, list_environments, load_environment, load_project
+from stackrun.errors import StackrunError
+from stackrun.target import Target
+from stackrun.workspace import Workspace, cache_root
+
+DESCRIPTION = """\
+Deploy the stacks of live/<env>/ in directory-number order on a self-bootstrapping S3 +
+DynamoDB state backend, against AWS or (--local) a local AWS emulator.
+
+Every file under live/ is validated before anything runs. Generated terraform working
+directories and per-stack logs are kept under .stackrun/<aws|local>/<env>/.
+"""
+
+EPILOG = """\
+examples:
+  stackrun deploy dev --local              deploy dev into the local emulator
+  stackrun plan prod --detailed-exitcode   exit 2 when any prod stack has changes
+  stackrun output stage --local            all stage outputs as one JSON document
+  stackrun emulator stop                   stop the local emulator
+
+environment variables:
+  STACKRUN_PROVIDER_MIRROR   unpacked provider mirror terraform installs from (no downloads)
+  TF_CLI_CONFIG_FILE         your own terraform CLI config; used as-is when the file exists
+  TF_PLUGIN_CACHE_DIR        passed through to terraform
+  STACKRUN_LOCAL_PORT        emulator port (default: live/project.toml [local] port, or 4566)
+  STACKRUN_CACHE_DIR         where generated files and logs go (default: .stackrun/)
+  STACKRUN_EMULATOR_DIR      the emulator's state folder (default: .stackrun/emulator/)
+  STACKRUN_ROOT              the repository root (default: found from the current folder)
+  STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
+"""
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The nearest folder, from `start` upwards, that has live/project.toml."""
+    override = os.environ.get("STACKRUN_ROOT")
+    if override:
+        return Path(override).resolve()
+    current = (start or Path.cwd()).resolve()
+    for folder in (current, *current.parents):
+        if (folder / "live" / "project.toml").is_file():
+            return folder
+    raise StackrunError(
+        f"no live/project.toml found in {current} or its parents (run from the repository, "
+        "or set STACKRUN_ROOT)"
+    )
+
+
+def _add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("env", help="environment: a folder of live/ holding env.toml")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="target the local AWS emulator (started on 127.0.0.1 when not running)",
+    )
+    parser.add_argument("--port", type=int, help="emulator port (with --local)")
+    parser.add_argument(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="how long to wait for a held state lock or environment guard, e.g. 30s, 5m "
+        "(default: terraform.lock_timeout in live/project.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stackrun",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    deploy = commands.add_parser(
+        "deploy",
+        help="ensure the state backend, then plan and apply every stack in order",
+        description="Ensure the state backend exists, then for each stack in directory-number "
+        "order: render, init, plan -out, apply that plan, read outputs for later stacks. "
+        "Stops at the first failing stack; later stacks are left untouched.",
+    )
+    _add_env_arguments(deploy)
+
+    plan = commands.add_parser(
+        "plan",
+        help="plan every stack and print a one-line-per-stack summary",
+        description="Plan every stack (the state backend included) against refreshed state "
+        "and print a summary line per stack (to add / to change / to destroy).",
+    )
+    _add_env_arguments(plan)
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when any stack has changes (or is not deployed yet), 0 when none has",
+    )
+
+    destroy = commands.add_parser(
+        "destroy",
+        help="destroy every stack in reverse order (the state backend is kept)",
+        description="Destroy every stack in reverse directory-number order. The state bucket "
+        "and lock table are kept, so state history survives.",
+    )
+    _add_env_arguments(destroy)
+
+    output = commands.add_parser(
+        "output",
+        help="print all stacks' outputs as one JSON document",
+        description="Print {stack: {output: value}} for every stack as JSON on stdout. "
+        "Sensitive values are shown as \"<sensitive>\" unless --show-sensitive is given.",
+    )
+    _add_env_arguments(output)
+    output.add_argument("--show-sensitive", action="store_true", help="print sensitive values")
+
+    bootstrap = commands.add_parser(
+        "bootstrap",
+        help="create (or re-apply) the state bucket and lock table only",
+        description="Create the environment's state backend with modules/tfstate-bootstrap "
+        "when missing (local state first, then migrated into the bucket), or re-apply it.",
+    )
+    _add_env_arguments(bootstrap)
+
+    validate = commands.add_parser(
+        "validate",
+        help="validate live/ (every environment, or one) without running anything",
+    )
+    validate.add_argument("env", nargs="?", help="one environment (default: all)")
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="start, stop or show the local AWS emulator",
+        description="The local AWS emulator: a moto server over HTTPS on 127.0.0.1, with a "
+        "locally generated CA, state under .stackrun/emulator/.",
+    )
+    emulator.add_argument("action", choices=("start", "stop", "status"))
+    emulator.add_argument("--port", type=int, help="emulator port")
+
+    unlock = commands.add_parser(
+        "unlock",
+        help="release the environment guard left behind by a killed run",
+        description="Release the environment guard (the item that keeps two deploys of one "
+        "environment apart). Pass the guard id printed in the error of the waiting run.",
+    )
+    _add_env_arguments(unlock)
+    unlock.add_argument("--guard", metavar="ID", required=True, help="the guard id to release")
+    unlock.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+def emulator_dir(root: Path) -> Path:
+    """The emulator's state (TLS files, pid, log): STACKRUN_EMULATOR_DIR or .stackrun/emulator."""
+    override = os.environ.get("STACKRUN_EMULATOR_DIR")
+    return Path(override).resolve() if override else cache_root(root) / "emulator"
+
+
+def _port(args: argparse.Namespace, root: Path) -> int:
+    if getattr(args, "port", None):
+        return args.port
+    if os.environ.get("STACKRUN_LOCAL_PORT"):
+        return int(os.environ["STACKRUN_LOCAL_PORT"])
+    return load_project(root).local_port
+
+
+def _target(args: argparse.Namespace, root: Path) -> Target:
+    if not args.local:
+        return Target()
+    from stackrun.emulator import ensure_running
+
+    emulator = ensure_running(emulator_dir(root), port=_port(args, root))
+    return Target(endpoint=emulator.endpoint, ca_bundle=emulator.ca_bundle)
+
+
+def _workspace(args: argparse.Namespace, root: Path, console=None) -> Workspace:
+    environment: Environment = load_environment(root, args.env)
+    target = _target(args, root)
+    print(
+        f"stackrun {args.command} {environment.name} -> "
+        + (f"local emulator {target.endpoint}" if target.local else "AWS")
+        + f", account {environment.account_id}, {environment.region}",
+        file=console or sys.stdout,
+        flush=True,
+    )
+    return Workspace(environment, target, console=console or sys.stdout,
+                     lock_timeout=args.lock_timeout)
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    root = find_repo_root()
+
+    if args.command == "validate":
+        names = [args.env] if args.env else list_environments(root)
+        for name in names:
+            environment = load_environment(root, name)
+            print(f"{name}: ok ({len(environment.stacks)} stacks, account {environment.account_id})")
+        return 0
+
+    if args.command == "emulator":
+        from stackrun.emulator import ensure_running, status, stop
+
+        state_dir = emulator_dir(root)
+        port = _port(args, root)
+        if args.action == "start":
+            emulator = ensure_running(state_dir, port=port)
+            print(f"local AWS emulator: {emulator.endpoint} (CA bundle {emulator.ca_bundle})")
+        elif args.action == "stop":
+            print("stopped the local AWS emulator" if stop(state_dir) else "emulator not running")
+        else:
+            print(status(state_dir, port=port))
+        return 0
+
+    if args.command == "output":
+        workspace = _workspace(args, root, console=sys.stderr)
+        print(runner.outputs_document(runner.collect_outputs(workspace), args.show_sensitive))
+        return 0
+
+    workspace = _workspace(args, root)
+    if args.command == "deploy":
+        runner.deploy(workspace)
+    elif args.command == "bootstrap":
+        ensure_backend(workspace, converge=True)
+    elif args.command == "destroy":
+        runner.destroy(workspace)
+    elif args.command == "plan":
+        report = runner.plan(workspace)
+        if args.detailed_exitcode and report.has_changes:
+            return 2
+    elif args.command == "unlock":
+        return _unlock(workspace, args.guard, args.yes)
+    return 0
+
+
+def _unlock(workspace: Workspace, guard_id: str, yes: bool) -> int:
+    from stackrun.guard import read_guard, release_guard
+
+    environment = workspace.environment
+    dynamodb = workspace.target.client(environment, "dynamodb")
+    holder = read_guard(dynamodb, environment.backend.lock_table, environment.name)
+    if not holder:
+        print(f"environment {environment.name!r} holds no guard")
+        return 0
+    print(f"guard of {environment.name!r}: {holder}")
+    if not yes and input("release it? type 'yes': ").strip() != "yes":
+        print("left in place")
+        return 1
+    if release_guard(dynamodb, environment.backend.lock_table, environment.name, guard_id):
+        print("released")
+        return 0
+    print(f"the guard's id is not {guard_id!r}; nothing released", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except StackrunError as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,698 @@
+"""Load and validate `live/` into one immutable Environment.
+
+Layout read here:
+
+    live/project.toml                  project-wide settings
+    live/<env>/env.toml                account, region, deploy role, tags of one environment
+    live/<env>/NNN_<name>/stack.toml   the module a stack deploys, its inputs and dependencies
+
+Every problem in every file is collected and reported together (file, key, what was expected)
+before anything runs. Nothing here talks to AWS or runs terraform.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from stackrun.errors import ConfigError, ConfigIssue
+from stackrun.modules import ModuleInfo, read_module
+
+STACK_DIR_PATTERN = re.compile(r"^(?P<number>\d{3})_(?P<name>[a-z0-9][a-z0-9_-]*)$")
+ENV_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+PROJECT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+ROLE_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,64}$")
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+DEPENDENCY_PATTERN = re.compile(r"^(?P<stack>\d{3}_[a-z0-9][a-z0-9_-]*)\.(?P<output>[A-Za-z_][\w-]*)$")
+LOCK_TIMEOUT_PATTERN = re.compile(r"^\d+[smh]$")
+
+
+# --------------------------------------------------------------------------------------------
+# The validated model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One output of an earlier stack: "NNN_stack.output"."""
+
+    stack: str
+    output: str
+
+    def __str__(self) -> str:
+        return f"{self.stack}.{self.output}"
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """An input of a stack that takes the output of an earlier stack (or a list of outputs)."""
+
+    input_name: str
+    references: tuple[Reference, ...]
+    is_list: bool = False
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One `live/<env>/NNN_<name>` folder, validated against its module."""
+
+    number: int
+    name: str  # the folder name, e.g. "010_network"
+    path: Path
+    module: ModuleInfo
+    inputs: Mapping[str, Any]
+    dependencies: tuple[Dependency, ...]
+    description: str = ""
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """Names of the stacks whose outputs this stack consumes, in order."""
+        return tuple(sorted({ref.stack for dep in self.dependencies for ref in dep.references}))
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """Where the state of an environment lives (bucket and table names are already resolved)."""
+
+    bucket: str
+    lock_table: str
+    region: str
+    deletion_protection: bool
+
+    def state_key(self, environment: str, stack: str) -> str:
+        return f"{environment}/{stack}/terraform.tfstate"
+
+
+@dataclass(frozen=True)
+class Project:
+    """`live/project.toml`."""
+
+    root: Path  # the repository root (parent of live/ and modules/)
+    name: str
+    default_region: str
+    bucket_template: str
+    lock_table_template: str
+    backend_deletion_protection: bool
+    terraform_version: str
+    aws_provider_version: str
+    lock_timeout: str
+    provider_mirror: Path | None
+    local_port: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def live_dir(self) -> Path:
+        return self.root / "live"
+
+    @property
+    def modules_dir(self) -> Path:
+        return self.root / "modules"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Everything a run needs to know about one environment, validated."""
+
+    project: Project
+    name: str
+    account_id: str
+    region: str
+    deploy_role_arn: str
+    tags: Mapping[str, str]
+    protected: bool
+    backend: BackendSettings
+    stacks: tuple[Stack, ...]
+    path: Path
+
+    def stack(self, name: str) -> Stack:
+        for stack in self.stacks:
+            if stack.name == name:
+                return stack
+        raise KeyError(name)
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        tags = {"Project": self.project.name, "Environment": self.name, "ManagedBy": "stackrun"}
+        tags.update(self.project.tags)
+        tags.update(self.tags)
+        return tags
+
+
+# --------------------------------------------------------------------------------------------
+# A small schema checker: each file is a table of known keys with an expected type
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a TOML table: its type check, whether it must be there, and what it means."""
+
+    check: Callable[[Any], bool]
+    expected: str
+    required: bool = False
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_str_table(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+class _Collector:
+    """Collects ConfigIssues for one file."""
+
+    def __init__(self, file: Path, root: Path):
+        try:
+            self.file = file.relative_to(root)
+        except ValueError:
+            self.file = file
+        self.issues: list[ConfigIssue] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.issues.append(ConfigIssue(self.file, key, message))
+
+    def check_table(self, table: Mapping[str, Any], schema: Mapping[str, Key], prefix: str = "") -> None:
+        for key in table:
+            if key not in schema:
+                known = ", ".join(sorted(schema)) or "none"
+                self.add(f"{prefix}{key}", f"unknown key (known keys here: {known})")
+        for key, spec in schema.items():
+            if key not in table:
+                if spec.required:
+                    self.add(f"{prefix}{key}", f"missing: expected {spec.expected}")
+                continue
+            if not spec.check(table[key]):
+                self.add(
+                    f"{prefix}{key}",
+                    f"expected {spec.expected}, got {_describe(table[key])}",
+                )
+
+
+def _describe(value: Any) -> str:
+    kind = type(value).__name__
+    if isinstance(value, dict):
+        kind = "table"
+    elif isinstance(value, list):
+        kind = "array"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{kind} {text}"
+
+
+def _read_toml(path: Path, collector: _Collector) -> dict[str, Any] | None:
+    if not path.is_file():
+        collector.add("", "file not found")
+        return None
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        collector.add("", f"not valid TOML: {error}")
+    except UnicodeDecodeError:
+        collector.add("", "not valid UTF-8 text")
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# project.toml
+# --------------------------------------------------------------------------------------------
+
+PROJECT_SCHEMA = {
+    "project": Key(_is_table, "a table [project]", required=True),
+    "backend": Key(_is_table, "a table [backend]"),
+    "terraform": Key(_is_table, "a table [terraform]"),
+    "local": Key(_is_table, "a table [local]"),
+}
+PROJECT_TABLE = {
+    "name": Key(_is_str, "a string: lowercase letters, digits and '-', 3 to 32 chars", True),
+    "default_region": Key(_is_str, "an AWS region name such as \"eu-west-1\"", True),
+    "tags": Key(_is_str_table, "a table of string tags"),
+}
+BACKEND_TABLE = {
+    "bucket": Key(_is_str, "a name template using {project}, {account_id}, {region}, {env}"),
+    "lock_table": Key(_is_str, "a name template using {project}, {account_id}, {region}, {env}"),
+    "deletion_protection": Key(_is_bool, "true or false"),
+}
+TERRAFORM_TABLE = {
+    "version": Key(_is_str, "a terraform version constraint such as \">= 1.10\""),
+    "aws_provider_version": Key(_is_str, "a version constraint for hashicorp/aws"),
+    "lock_timeout": Key(_is_str, "a duration such as \"5m\" (s, m or h)"),
+    "provider_mirror": Key(_is_str, "a path to an unpacked provider mirror (relative to repo)"),
+}
+LOCAL_TABLE = {
+    "port": Key(_is_int, "a TCP port number between 1024 and 65535"),
+}
+
+
+def load_project(root: Path) -> Project:
+    """Read and validate live/project.toml."""
+    path = root / "live" / "project.toml"
+    collector = _Collector(path, root)
+    data = _read_toml(path, collector)
+    if data is None:
+        raise ConfigError(collector.issues)
+    collector.check_table(data, PROJECT_SCHEMA)
+    tables = {}
+    for name, schema in (
+        ("project", PROJECT_TABLE),
+        ("backend", BACKEND_TABLE),
+        ("terraform", TERRAFORM_TABLE),
+        ("local", LOCAL_TABLE),
+    ):
+        table = data.get(name, {})
+        tables[name] = table if isinstance(table, dict) else {}
+        collector.check_table(tables[name], schema, prefix=f"{name}.")
+    project, backend, terraform, local = (
+        tables["project"], tables["backend"], tables["terraform"], tables["local"]
+    )
+    name = project.get("name", "")
+    if isinstance(name, str) and name and not PROJECT_NAME_PATTERN.match(name):
+        collector.add(
+            "project.name",
+            f"expected 3 to 32 lowercase letters, digits and '-' (starting with a letter), got {name!r}",
+        )
+    region = project.get("default_region", "")
+    if isinstance(region, str) and region and not REGION_PATTERN.match(region):
+        collector.add("project.default_region", f"expected an AWS region name, got {region!r}")
+    for key in ("bucket", "lock_table"):
+        template = backend.get(key)
+        if isinstance(template, str):
+            _check_template(template, f"backend.{key}", collector)
+    lock_timeout = terraform.get("lock_timeout", "5m")
+    if isinstance(lock_timeout, str) and not LOCK_TIMEOUT_PATTERN.match(lock_timeout):
+        collector.add("terraform.lock_timeout", f"expected a duration like \"5m\", got {lock_timeout!r}")
+    port = local.get("port", 4566)
+    if _is_int(port) and not 1024 <= port <= 65535:
+        collector.add("local.port", f"expected a TCP port between 1024 and 65535, got {port}")
+    mirror = terraform.get("provider_mirror")
+    if collector.issues:
+        raise ConfigError(collector.issues)
+    return Project(
+        root=root,
+        name=name,
+        default_region=region,
+        bucket_template=backend.get("bucket", "{project}-tfstate-{account_id}-{region}"),
+        lock_table_template=backend.get("lock_table", "{project}-tf-locks"),
+        backend_deletion_protection=backend.get("deletion_protection", True),
+        terraform_version=terraform.get("version", ">= 1.10"),
+        aws_provider_version=terraform.get("aws_provider_version", ">= 5.0"),
+        lock_timeout=lock_timeout,
+        provider_mirror=(root / mirror) if isinstance(mirror, str) else None,
+        local_port=port,
+        tags=MappingProxyType(dict(project.get("tags", {}))),
+    )
+
+
+TEMPLATE_FIELDS = {"project", "account_id", "region", "env"}
+
+
+def _check_template(template: str, key: str, collector: _Collector) -> None:
+    fields = set(re.findall(r"{([^{}]*)}", template))
+    unknown = fields - TEMPLATE_FIELDS
+    if unknown:
+        collector.add(key, f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(TEMPLATE_FIELDS)}")
+
+
+# --------------------------------------------------------------------------------------------
+# env.toml
+# --------------------------------------------------------------------------------------------
+
+ENV_SCHEMA = {
+    "account_id": Key(_is_str, "a quoted string of 12 digits, e.g. \"111111111111\"", True),
+    "region": Key(_is_str, "an AWS region name such as \"eu-west-1\""),
+    "deploy_role": Key(_is_str, "an IAM role name or role ARN in this account", True),
+    "protected": Key(_is_bool, "true or false"),
+    "tags": Key(_is_str_table, "a table of string tags"),
+}
+
+
+def list_environments(root: Path) -> list[str]:
+    """Environment names: folders of live/ that hold an env.toml."""
+    live = root / "live"
+    if not live.is_dir():
+        return []
+    return sorted(p.name for p in live.iterdir() if (p / "env.toml").is_file())
+
+
+def _read_env_file(root: Path, env_name: str, collector: _Collector) -> dict[str, Any]:
+    data = _read_toml(root / "live" / env_name / "env.toml", collector) or {}
+    collector.check_table(data, ENV_SCHEMA)
+    account = data.get("account_id")
+    if isinstance(account, str) and not ACCOUNT_ID_PATTERN.match(account):
+        collector.add("account_id", f"expected exactly 12 digits, got {account!r}")
+    region = data.get("region")
+    if isinstance(region, str) and not REGION_PATTERN.match(region):
+        collector.add("region", f"expected an AWS region name such as \"eu-west-1\", got {region!r}")
+    role = data.get("deploy_role")
+    if isinstance(role, str):
+        arn_match = ROLE_ARN_PATTERN.match(role)
+        if role.startswith("arn:"):
+            if not arn_match:
+                collector.add("deploy_role", f"expected an IAM role ARN, got {role!r}")
+            elif isinstance(account, str) and arn_match.group(1) != account:
+                collector.add(
+                    "deploy_role",
+                    f"the role's account {arn_match.group(1)} is not this environment's "
+                    f"account_id {account}",
+                )
+        elif not ROLE_NAME_PATTERN.match(role):
+            collector.add("deploy_role", f"expected an IAM role name, got {role!r}")
+    return data
+
+
+def load_environment(root: Path, env_name: str) -> Environment:
+    """Load live/project.toml, live/<env>/env.toml and every stack of the environment.
+
+    Raises ConfigError listing every problem found. Nothing is run.
+    """
+    project = load_project(root)
+    known = list_environments(root)
+    if env_name not in known:
+        path = root / "live" / env_name / "env.toml"
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    Path("live") / env_name / "env.toml",
+                    "",
+                    f"unknown environment {env_name!r}; known environments: "
+                    f"{', '.join(known) or 'none'} (each needs {path.relative_to(root).parent}/env.toml)",
+                )
+            ]
+        )
+    env_path = root / "live" / env_name / "env.toml"
+    collector = _Collector(env_path, root)
+    data = _read_env_file(root, env_name, collector)
+    account = data.get("account_id", "")
+    issues = list(collector.issues)
+
+    # Each environment is its own account: a shared account would share one state bucket and
+    # let one environment's provider act on another's resources.
+    if isinstance(account, str) and ACCOUNT_ID_PATTERN.match(account):
+        for other in known:
+            if other == env_name:
+                continue
+            other_collector = _Collector(root / "live" / other / "env.toml", root)
+            other_data = _read_env_file(root, other, other_collector)
+            if other_data.get("account_id") == account:
+                issues.append(
+                    ConfigIssue(
+                        collector.file,
+                        "account_id",
+                        f"account {account} is also used by environment {other!r}; "
+                        "each environment needs its own AWS account",
+                    )
+                )
+
+    stacks, stack_issues = _load_stacks(root, env_name, project)
+    issues += stack_issues
+    if issues:
+        raise ConfigError(issues)
+
+    region = data.get("region", project.default_region)
+    role = data["deploy_role"]
+    role_arn = role if role.startswith("arn:") else f"arn:aws:iam::{account}:role/{role}"
+    fields = {"project": project.name, "account_id": account, "region": region, "env": env_name}
+    backend = BackendSettings(
+        bucket=project.bucket_template.format(**fields),
+        lock_table=project.lock_table_template.format(**fields),
+        region=region,
+        deletion_protection=project.backend_deletion_protection,
+    )
+    name_issues = _check_backend_names(backend, root)
+    if name_issues:
+        raise ConfigError(name_issues)
+    return Environment(
+        project=project,
+        name=env_name,
+        account_id=account,
+        region=region,
+        deploy_role_arn=role_arn,
+        tags=MappingProxyType(dict(data.get("tags", {}))),
+        protected=data.get("protected", False),
+        backend=backend,
+        stacks=tuple(stacks),
+        path=env_path.parent,
+    )
+
+
+BUCKET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+def _check_backend_names(backend: BackendSettings, root: Path) -> list[ConfigIssue]:
+    file = Path("live") / "project.toml"
+    issues = []
+    if not BUCKET_NAME_PATTERN.match(backend.bucket) or ".." in backend.bucket:
+        issues.append(
+            ConfigIssue(
+                file,
+                "backend.bucket",
+                f"resolves to {backend.bucket!r}, not a valid S3 bucket name "
+                "(3-63 chars of lowercase letters, digits, '.' and '-')",
+            )
+        )
+    if not TABLE_NAME_PATTERN.match(backend.lock_table):
+        issues.append(
+            ConfigIssue(
+                file,
+                "backend.lock_table",
+                f"resolves to {backend.lock_table!r}, not a valid DynamoDB table name",
+            )
+        )
+    return issues
+
+
+# --------------------------------------------------------------------------------------------
+# stack.toml
+# --------------------------------------------------------------------------------------------
+
+STACK_SCHEMA = {
+    "module": Key(_is_str, "the name of a folder under modules/", True),
+    "description": Key(_is_str, "a string"),
+    "inputs": Key(_is_table, "a table of module inputs"),
+    "dependencies": Key(
+        lambda table: isinstance(table, dict)
+        and all(
+            isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
+            for v in table.values()
+        ),
+        "a table of input = \"NNN_stack.output\" (or an array of them) referring to earlier "
+        "stacks",
+    ),
+}
+
+
+def _load_stacks(root: Path, env_name: str, project: Project) -> tuple[list[Stack], list[ConfigIssue]]:
+    env_dir = root / "live" / env_name
+    issues: list[ConfigIssue] = []
+    folders = []
+    for child in sorted(env_dir.iterdir()):
+        if not child.is_dir() or child.name.startswith("."):
+            continue
+        match = STACK_DIR_PATTERN.match(child.name)
+        rel = child.relative_to(root)
+        if not match:
+            issues.append(
+                ConfigIssue(
+                    rel,
+                    "",
+                    "not a stack folder name: expected NNN_<name> (three digits, then "
+                    "lowercase letters, digits, '_' or '-')",
+                )
+            )
+            continue
+        folders.append((int(match["number"]), child))
+
+    by_number: dict[int, Path] = {}
+    for number, folder in folders:
+        if number in by_number:
+            issues.append(
+                ConfigIssue(
+                    folder.relative_to(root),
+                    "",
+                    f"stack number {number:03d} is also used by {by_number[number].name}; "
+                    "each stack needs its own number",
+                )
+            )
+        else:
+            by_number[number] = folder
+        if number == 0:
+            issues.append(
+                ConfigIssue(
+                    folder.relative_to(root),
+                    "",
+                    "number 000 is reserved for the state bootstrap, which stackrun runs itself",
+                )
+            )
+
+    stacks: list[Stack] = []
+    outputs_by_stack: dict[str, tuple[int, ModuleInfo | None]] = {}
+    for number, folder in sorted(folders, key=lambda item: (item[0], item[1].name)):
+        stack, stack_issues = _load_stack(root, project, number, folder, outputs_by_stack)
+        issues += stack_issues
+        outputs_by_stack[folder.name] = (number, stack.module if stack else None)
+        if stack is not None:
+            stacks.append(stack)
+    return stacks, issues
+
+
+def _load_stack(
+    root: Path,
+    project: Project,
+    number: int,
+    folder: Path,
+    earlier: Mapping[str, tuple[int, ModuleInfo | None]],
+) -> tuple[Stack | None, list[ConfigIssue]]:
+    path = folder / "stack.toml"
+    collector = _Collector(path, root)
+    data = _read_toml(path, collector)
+    if data is None:
+        return None, collector.issues
+    collector.check_table(data, STACK_SCHEMA)
+    module_name = data.get("module")
+    module: ModuleInfo | None = None
+    if isinstance(module_name, str):
+        module_dir = project.modules_dir / module_name
+        if "/" in module_name or module_name.startswith(".") or not module_dir.is_dir():
+            available = sorted(
+                p.name for p in project.modules_dir.iterdir() if p.is_dir()
+            ) if project.modules_dir.is_dir() else []
+            collector.add(
+                "module",
+                f"no module {module_name!r} under modules/ (available: {', '.join(available) or 'none'})",
+            )
+        else:
+            module, module_problems = read_module(module_dir)
+            for problem in module_problems:
+                collector.add("module", problem)
+
+    inputs = data.get("inputs", {})
+    inputs = inputs if isinstance(inputs, dict) else {}
+    raw_dependencies = data.get("dependencies", {})
+    raw_dependencies = raw_dependencies if isinstance(raw_dependencies, dict) else {}
+    dependencies: list[Dependency] = []
+
+    for input_name, value in raw_dependencies.items():
+        key = f"dependencies.{input_name}"
+        if input_name in inputs:
+            collector.add(key, f"input {input_name!r} is also set in [inputs]; set it in one place")
+        texts = value if isinstance(value, list) else [value]
+        references = [_check_reference(text, key, folder, earlier, collector) for text in texts]
+        if all(references) and texts:
+            dependencies.append(
+                Dependency(input_name, tuple(references), is_list=isinstance(value, list))
+            )
+
+    if module is not None:
+        for input_name in list(inputs) + list(raw_dependencies):
+            if input_name not in module.variables:
+                section = "inputs" if input_name in inputs else "dependencies"
+                collector.add(
+                    f"{section}.{input_name}",
+                    f"module {module.name!r} has no variable {input_name!r}; its variables: "
+                    f"{', '.join(sorted(module.variables))}",
+                )
+        for variable in module.variables.values():
+            if variable.required and variable.name not in inputs and variable.name not in raw_dependencies:
+                collector.add(
+                    f"inputs.{variable.name}",
+                    f"missing: module {module.name!r} requires variable {variable.name!r}"
+                    + (f" ({variable.description})" if variable.description else ""),
+                )
+        for input_name, value in inputs.items():
+            problem = _check_input_value(value)
+            if problem:
+                collector.add(f"inputs.{input_name}", problem)
+
+    if collector.issues or module is None:
+        return None, collector.issues
+    description = data.get("description", "")
+    return (
+        Stack(
+            number=number,
+            name=folder.name,
+            path=folder,
+            module=module,
+            inputs=MappingProxyType(dict(inputs)),
+            dependencies=tuple(dependencies),
+            description=description if isinstance(description, str) else "",
+        ),
+        [],
+    )
+
+
+def _check_input_value(value: Any) -> str | None:
+    """TOML has dates and times that JSON (and so terraform) cannot take."""
+    if isinstance(value, dict):
+        for item in value.values():
+            problem = _check_input_value(item)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = _check_input_value(item)
+            if problem:
+                return problem
+    elif not isinstance(value, str | int | float | bool):
+        return f"expected a string, number, bool, array or table, got {type(value).__name__} {value!r}"
+    return None
+
+
+def _check_reference(
+    text: object,
+    key: str,
+    folder: Path,
+    earlier: Mapping[str, tuple[int, ModuleInfo | None]],
+    collector: _Collector,
+) -> Reference | None:
+    """Check one "NNN_stack.output" reference; report and return None when it is wrong."""
+    if not isinstance(text, str):
+        return None  # already reported by the schema check
+    match = DEPENDENCY_PATTERN.match(text)
+    if not match:
+        collector.add(key, f"expected \"NNN_stack.output\", got {text!r}")
+        return None
+    upstream, output = match["stack"], match["output"]
+    if upstream not in earlier:
+        if upstream == folder.name:
+            collector.add(key, "a stack cannot depend on its own outputs")
+        elif (folder.parent / upstream).is_dir():
+            collector.add(
+                key,
+                f"stack {upstream!r} is not earlier than this one "
+                "(dependencies must point to lower numbers)",
+            )
+        else:
+            collector.add(key, f"stack {upstream!r} does not exist in this environment")
+        return None
+    upstream_module = earlier[upstream][1]
+    if upstream_module is not None and output not in upstream_module.outputs:
+        collector.add(
+            key,
+            f"stack {upstream!r} (module {upstream_module.name!r}) has no output {output!r}; "
+            f"its outputs: {', '.join(sorted(upstream_module.outputs)) or 'none'}",
+        )
+        return None
+    return Reference(upstream, output)

@@ -1,0 +1,341 @@
+"""The local AWS emulator: moto's server over HTTPS, with a few emulator gaps closed.
+
+Run as::
+
+    python -m stackrun.emulator.server --host 127.0.0.1 --port 4566 --cert C --key K
+
+The app is built the way ``moto.server.main`` builds it (``DomainDispatcherApplication`` over
+``create_backend_app``, moto's request handler, werkzeug's threaded server); the differences
+are listed here. Each one closes a gap between moto (5.2.x) and AWS that would otherwise make
+a module that is right for AWS fail, or never converge, against the emulator. None of them
+changes what the modules do in real AWS.
+
+HTTPS only
+    The server speaks TLS with a certificate from the state directory's private CA
+    (``ca.py``). This is what lets a TLS-only bucket policy (below) be evaluated honestly:
+    every request the emulator sees really did arrive over TLS. The TLS handshake is deferred
+    from ``accept()`` (werkzeug's accepting thread) to the request's own thread, so a client
+    that connects and stalls cannot block every other client.
+
+a. S3 bucket-policy conditions on ``aws:SecureTransport``
+    moto enforces bucket-policy statements whose principal is ``"*"`` on object operations
+    (``S3Response._key_response`` -> ``FakeBucket.get_permission``) but ignores their
+    conditions: it has no condition values to compare, and a condition without values passes.
+    The usual TLS-only statement (Deny, Principal ``*``, ``s3:*``, Condition
+    ``Bool aws:SecureTransport = "false"``) therefore denies every object request, over HTTP
+    and HTTPS alike, and locks Terraform out of its own state bucket. Here
+    ``FakeBucket.get_permission`` evaluates ``Bool``/``BoolIfExists`` conditions on
+    ``aws:SecureTransport`` against the scheme of the request being served (recorded by a
+    WSGI middleware in a context variable): a statement whose condition does not match the
+    request does not apply; one that matches applies like an unconditioned statement (any
+    other conditions it has are left to moto). Statements without that key keep moto's
+    handling, and so does everything when no request scheme is known (moto used in-process).
+
+b. RDS ``DescribeDBParameters``
+    moto stores what ``ModifyDBParameterGroup`` sets and returns it, but without ``Source``,
+    and ignores the ``Source`` filter. The Terraform AWS provider's ``aws_db_parameter_group``
+    skips returned parameters that have no ``Source`` when the configuration lists
+    parameters, so a group that sets ``rds.force_ssl`` shows a diff on every plan. Here the
+    user-set parameters are returned with ``Source: user`` (and ``ParameterName``,
+    ``ParameterValue``, ``ApplyMethod`` as set), and the ``Source`` filter is honoured (moto
+    keeps no engine defaults, so ``system``/``engine-default`` return none).
+
+c. RDS ``ResetDBParameterGroup``
+    Not implemented by moto; the provider calls it when a parameter is removed from the
+    configuration. Here it forgets the named (or all) user-set parameters.
+
+d. EC2 descriptions of security group rules that reference another group
+    moto keeps a rule given in ``AuthorizeSecurityGroupIngress``/``Egress`` as a
+    ``SecurityGroupRule`` with the CIDR range in ``ip_range`` and the ``UserIdGroupPair`` in
+    ``source_group``, each with its own ``Description``; but ``SecurityGroupRule.description``,
+    which ``DescribeSecurityGroupRules`` (and the rules returned by the authorize calls)
+    serialise, reads only ``ip_range``. The description of a rule that references a group is
+    therefore dropped there (``DescribeSecurityGroups`` still shows it in
+    ``UserIdGroupPairs``), and an ``aws_vpc_security_group_ingress_rule``/``egress_rule`` with
+    ``referenced_security_group_id`` and ``description`` shows an update on every plan until
+    ``ModifySecurityGroupRules`` has stored the description in ``ip_range``. Here the property
+    falls back to ``source_group``'s description when ``ip_range`` has none, so a description
+    set by ``ModifySecurityGroupRules`` still wins.
+
+Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
+health probe; no extra route is added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import copy
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .common import is_loopback
+
+_SECURE_TRANSPORT_KEY = "aws:securetransport"
+_BOOL_OPERATORS = {"bool", "boolifexists"}
+
+_request_scheme: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stackrun_emulator_request_scheme", default=None
+)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+# --- request scheme ---------------------------------------------------------------------------
+
+
+@contextmanager
+def request_scheme(scheme: str | None) -> Iterator[None]:
+    """Evaluate policies within this block as if the request came in over ``scheme``."""
+    token = _request_scheme.set(scheme.lower() if scheme else None)
+    try:
+        yield
+    finally:
+        _request_scheme.reset(token)
+
+
+class SchemeRecorder:
+    """WSGI middleware: make the scheme of the request being served known to the patches.
+
+    werkzeug serves each request in its own thread and moto computes the whole response
+    inside the application call, so a context variable set around that call is seen by every
+    policy check of the request and by nothing else.
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with request_scheme(environ.get("wsgi.url_scheme")):
+            return self.app(environ, start_response)
+
+
+# --- patch a: S3 bucket policy conditions on aws:SecureTransport ------------------------------
+
+
+def bucket_get_permission(bucket: Any, action: str, resource: str) -> Any:
+    """Replacement for ``moto.s3.models.FakeBucket.get_permission`` (see module docstring)."""
+    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    document = bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy
+    scheme = _request_scheme.get()
+    if scheme is None:
+        return IAMPolicy(document).is_action_permitted(action, resource)  # moto's own check
+
+    policy = json.loads(document)
+    statements = policy.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    secure = scheme == "https"
+    permitted = False
+    for statement in statements:
+        applicable = _apply_secure_transport(statement, secure)
+        if applicable is None:
+            continue
+        result = IAMPolicyStatement(applicable).is_action_permitted(action, resource)
+        if result == PermissionResult.DENIED:
+            return result
+        if result == PermissionResult.PERMITTED:
+            permitted = True
+    return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+
+def _apply_secure_transport(statement: dict[str, Any], secure: bool) -> dict[str, Any] | None:
+    """Return the statement as it applies to this request, or None if it does not apply.
+
+    Conditions on ``aws:SecureTransport`` are decided here and removed; the statement is
+    returned unchanged when it has none.
+    """
+    conditions = statement.get("Condition")
+    if not isinstance(conditions, dict):
+        return statement
+    remaining: dict[str, Any] = {}
+    found = False
+    for operator, block in conditions.items():
+        if operator.lower() not in _BOOL_OPERATORS or not isinstance(block, dict):
+            remaining[operator] = block
+            continue
+        rest = {}
+        for key, expected in block.items():
+            if key.lower() != _SECURE_TRANSPORT_KEY:
+                rest[key] = expected
+                continue
+            found = True
+            values = expected if isinstance(expected, list) else [expected]
+            # Several values of one key match if any matches (IAM's OR within a key).
+            if not any(_as_bool(value) == secure for value in values):
+                return None
+        if rest:
+            remaining[operator] = rest
+    if not found:
+        return statement
+    applicable = copy.deepcopy(statement)
+    if remaining:
+        applicable["Condition"] = remaining
+    else:
+        del applicable["Condition"]
+    return applicable
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    return None
+
+
+# --- patches b and c: RDS DB parameters -------------------------------------------------------
+
+_PARAMETER_SOURCE_USER = "user"
+
+
+def describe_db_parameters(self: Any) -> Any:
+    """Replacement for ``RDSResponse.describe_db_parameters`` (see module docstring)."""
+    from moto.core.responses import ActionResult
+
+    group = _db_parameter_group(self, self.params.get("DBParameterGroupName"))
+    source = (self.params.get("Source") or _PARAMETER_SOURCE_USER).lower()
+    parameters = []
+    if source == _PARAMETER_SOURCE_USER:
+        parameters = [
+            {**dict(parameter), "Source": _PARAMETER_SOURCE_USER}
+            for parameter in group.parameters.values()
+        ]
+    return ActionResult({"Parameters": parameters})
+
+
+def reset_db_parameter_group(self: Any) -> Any:
+    """``ResetDBParameterGroup``, which moto lacks: forget user-set parameters."""
+    from moto.core.responses import ActionResult
+
+    group = _db_parameter_group(self, self.params.get("DBParameterGroupName"))
+    if str(self.params.get("ResetAllParameters", "")).lower() == "true":
+        group.parameters.clear()
+    else:
+        for parameter in self.params.get("Parameters") or []:
+            group.parameters.pop(parameter["ParameterName"], None)
+    return ActionResult({"DBParameterGroupName": group.name})
+
+
+def _db_parameter_group(response: Any, name: str | None) -> Any:
+    from moto.rds.exceptions import DBParameterGroupNotFoundError
+
+    # moto stores group names lowercased, as AWS treats them case-insensitively.
+    groups = response.backend.describe_db_parameter_groups(
+        {"db_parameter_group_name": (name or "").lower()}
+    )
+    if not name or not groups:
+        raise DBParameterGroupNotFoundError(name)
+    return groups[0]
+
+
+# --- patch d: EC2 descriptions of security group rules that reference another group ----------
+
+
+def security_group_rule_description(rule: Any) -> str | None:
+    """Replacement for the ``SecurityGroupRule.description`` property (see module docstring)."""
+    if "Description" in rule.ip_range:  # a CIDR rule's, or set by ModifySecurityGroupRules
+        return rule.ip_range["Description"]
+    return rule.source_group.get("Description")
+
+
+# --- installing the patches -------------------------------------------------------------------
+
+
+def install_patches() -> None:
+    """Apply the patches to moto's classes; safe to call more than once."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+    from moto.rds.responses import RDSResponse
+    from moto.s3.models import FakeBucket
+
+    FakeBucket.get_permission = bucket_get_permission  # type: ignore[method-assign]
+    RDSResponse.describe_db_parameters = describe_db_parameters  # type: ignore[method-assign]
+    RDSResponse.reset_db_parameter_group = reset_db_parameter_group  # type: ignore[attr-defined]
+    rule_description = property(security_group_rule_description)
+    SecurityGroupRule.description = rule_description  # type: ignore[method-assign,assignment]
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+class _DeferredHandshakeContext(ssl.SSLContext):
+    """An SSL context whose sockets shake hands on first read, in the request's thread.
+
+    werkzeug wraps the listening socket; with Python's default the handshake then runs inside
+    ``accept()`` in the single accepting thread, where one stalled client blocks the server.
+    """
+
+    def wrap_socket(  # type: ignore[override]
+        self, sock: socket.socket, *args: Any, **kwargs: Any
+    ) -> ssl.SSLSocket:
+        kwargs["do_handshake_on_connect"] = False
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def make_ssl_context(cert: str, key: str) -> ssl.SSLContext:
+    context = _DeferredHandshakeContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def build_app() -> WSGIApp:
+    """moto's server application (as ``moto.server.main`` builds it), patched and wrapped."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    install_patches()
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True  # type: ignore[attr-defined]  # as moto.server.main: errors in the log
+    return SchemeRecorder(app)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    sys.exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--cert", required=True, help="server certificate (PEM)")
+    parser.add_argument("--key", required=True, help="server private key (PEM)")
+    args = parser.parse_args(argv)
+    if not is_loopback(args.host):
+        # It accepts any credentials: never reachable from the network.
+        parser.error(
+            f"--host must be a loopback address (127.0.0.0/8, ::1, localhost): {args.host}"
+        )
+
+    # moto builds some URLs (SQS queue URLs, Lambda callbacks, ...) from MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(args.port)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+
+    import werkzeug.serving
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    # The output goes to a log file, not a terminal: no ANSI colours in the request lines.
+    werkzeug.serving._log_add_style = False  # type: ignore[attr-defined]
+
+    werkzeug.serving.run_simple(
+        args.host,
+        args.port,
+        build_app(),
+        threaded=True,
+        ssl_context=make_ssl_context(args.cert, args.key),
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()

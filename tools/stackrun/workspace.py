@@ -1,0 +1,126 @@
+"""Where a run keeps its generated files and logs, and how it runs terraform there.
+
+    .stackrun/<target>/<env>/stacks/<NNN_name>/   generated .tf.json and terraform's .terraform
+    .stackrun/<target>/<env>/logs/<NNN_name>.log  terraform's output of the last run, per stack
+
+The cache root is `.stackrun/` in the repository, or STACKRUN_CACHE_DIR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from stackrun.config import Environment, Stack
+from stackrun.modules import ModuleInfo
+from stackrun.render import render_stack
+from stackrun.target import Target
+from stackrun.terraform import Result, Terraform, cli_config_env, parse_json_document
+
+INIT_MARKER = ".stackrun-init"
+
+
+def cache_root(repo_root: Path) -> Path:
+    override = os.environ.get("STACKRUN_CACHE_DIR")
+    return Path(override).resolve() if override else repo_root / ".stackrun"
+
+
+def duration_seconds(duration: str) -> int:
+    """'90s', '5m', '1h' -> seconds."""
+    unit = {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+    return int(duration[:-1]) * unit
+
+
+@dataclass
+class Workspace:
+    """One environment on one target: paths, terraform environment, console."""
+
+    environment: Environment
+    target: Target
+    console: IO[str] = field(default_factory=lambda: sys.stdout)
+    lock_timeout: str | None = None
+    prefix_output: bool = False
+
+    def __post_init__(self) -> None:
+        root = cache_root(self.environment.project.root)
+        self.cache_dir = root / self.target.name / self.environment.name
+        self.base_env = self.target.subprocess_env()
+        self.base_env.update(cli_config_env(root, self.environment.project.provider_mirror))
+
+    @property
+    def effective_lock_timeout(self) -> str:
+        return self.lock_timeout or self.environment.project.lock_timeout
+
+    def workdir(self, stack_name: str) -> Path:
+        return self.cache_dir / "stacks" / stack_name
+
+    def log_file(self, stack_name: str) -> Path:
+        return self.cache_dir / "logs" / f"{stack_name}.log"
+
+    def terraform(self, stack_name: str, fresh_log: bool = False) -> Terraform:
+        log = self.log_file(stack_name)
+        if fresh_log and log.exists():
+            log.unlink()
+        prefix = f"[{stack_name}] " if self.prefix_output else ""
+        return Terraform(self.workdir(stack_name), self.base_env, log, prefix, self.console)
+
+    def render(self, stack: Stack, sensitive_inputs: frozenset[str] = frozenset()) -> Path:
+        workdir = self.workdir(stack.name)
+        render_stack(self.environment, stack, self.target, workdir, sensitive_inputs)
+        return workdir
+
+    # ---- init -------------------------------------------------------------------------------
+
+    def init_fingerprint(self, stack: Stack) -> str:
+        """What `terraform init` depends on: backend, terraform settings, module tree calls."""
+        workdir = self.workdir(stack.name)
+        digest = hashlib.sha256()
+        digest.update((workdir / "backend.tf.json").read_bytes())
+        main = json.loads((workdir / "main.tf.json").read_text())
+        digest.update(json.dumps([main["terraform"], main["module"]["stack"]["source"]]).encode())
+        for tf_file in sorted(stack.module.path.rglob("*.tf")):
+            text = tf_file.read_text(encoding="utf-8", errors="replace")
+            if "module " in text or "required_providers" in text:
+                digest.update(tf_file.name.encode() + text.encode())
+        digest.update(self.base_env.get("TF_CLI_CONFIG_FILE", "").encode())
+        return digest.hexdigest()
+
+    def ensure_init(self, stack: Stack, tf: Terraform) -> Result | None:
+        """Run `terraform init` unless the workdir is initialised for the same inputs."""
+        workdir = self.workdir(stack.name)
+        marker = workdir / INIT_MARKER
+        fingerprint = self.init_fingerprint(stack)
+        if (workdir / ".terraform").is_dir() and marker.is_file():
+            if marker.read_text().strip() == fingerprint:
+                return None
+        result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+        if result.returncode == 0:
+            marker.write_text(fingerprint + "\n")
+        elif marker.exists():
+            marker.unlink()
+        return result
+
+    def forget_init(self, stack_name: str) -> None:
+        workdir = self.workdir(stack_name)
+        (workdir / INIT_MARKER).unlink(missing_ok=True)
+        shutil.rmtree(workdir / ".terraform", ignore_errors=True)
+
+    # ---- outputs ----------------------------------------------------------------------------
+
+    def read_outputs(self, tf: Terraform, module: ModuleInfo) -> dict[str, dict[str, Any]] | None:
+        """`terraform output -json` of an initialised workdir: name -> {value, sensitive, type}."""
+        result = tf.run("output", "-json", "-no-color", capture_stdout=True)
+        if result.returncode != 0:
+            return None
+        document = parse_json_document(result.output) if result.output.strip() else {}
+        assert isinstance(document, dict)
+        # Root outputs are all marked sensitive (see render.py); the module's flags decide.
+        for name, item in document.items():
+            item["sensitive"] = name in module.sensitive_outputs
+        return document

@@ -1,0 +1,176 @@
+"""Helpers for tests that run the real stackrun + terraform against the local emulator.
+
+Each test builds a throwaway repository (live/ + modules/) in tmp_path whose environments live
+in their own emulated accounts, and runs `python -m stackrun ...` as a subprocess, exactly as a
+user would. One emulator (on a free port, state in a temp folder) serves the whole test session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stackrun.config import load_environment
+from stackrun.target import Target
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_MODULES = Path(__file__).parent / "fixtures" / "modules"
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        return self.stdout + self.stderr
+
+
+class LocalRepo:
+    """A throwaway repository whose environments deploy to the shared test emulator."""
+
+    def __init__(self, root: Path, emulator_dir: Path, port: int):
+        self.root = root
+        self.emulator_dir = emulator_dir
+        self.port = port
+        (root / "modules").mkdir(parents=True)
+        for module in ("tfstate-bootstrap", "network", "postgres"):
+            shutil.copytree(REPO_ROOT / "modules" / module, root / "modules" / module,
+                            ignore=shutil.ignore_patterns(".terraform*", "tests"))
+        for module in FIXTURE_MODULES.iterdir():
+            shutil.copytree(module, root / "modules" / module.name)
+        self.write(
+            "live/project.toml",
+            f"""
+            [project]
+            name = "tst"
+            default_region = "eu-west-1"
+
+            [backend]
+            deletion_protection = false
+
+            [terraform]
+            lock_timeout = "2m"
+
+            [local]
+            port = {port}
+            """,
+        )
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    def env(self, name: str, account: str, extra: str = "") -> None:
+        self.write(
+            f"live/{name}/env.toml",
+            f'account_id = "{account}"\ndeploy_role = "deploy"\n{textwrap.dedent(extra)}',
+        )
+
+    def producer_consumer(self, env: str, value: str = "v1") -> None:
+        """010_producer -> 020_consumer (a plain, a list and a sensitive dependency)."""
+        self.write(
+            f"live/{env}/010_producer/stack.toml",
+            f"""
+            module = "producer"
+            [inputs]
+            name = "{env}-producer"
+            value = "{value}"
+            """,
+        )
+        self.write(
+            f"live/{env}/020_consumer/stack.toml",
+            f"""
+            module = "consumer"
+            [inputs]
+            name = "{env}-consumer"
+            [dependencies]
+            upstream_value = "010_producer.value"
+            upstream_names = "010_producer.names"
+            upstream_token = "010_producer.token"
+            """,
+        )
+
+    # ---- running ------------------------------------------------------------------------
+
+    def environ(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            STACKRUN_ROOT=str(self.root),
+            STACKRUN_EMULATOR_DIR=str(self.emulator_dir),
+            STACKRUN_LOCAL_PORT=str(self.port),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "stackrun", *args]
+
+    def run(self, *args: str, timeout: float = 900) -> Run:
+        result = subprocess.run(
+            self.command(*args),
+            cwd=self.root,
+            env=self.environ(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Run(result.returncode, result.stdout, result.stderr)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=self.root,
+            env=self.environ(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def outputs(self, env: str) -> dict[str, Any]:
+        result = self.run("output", env, "--local")
+        assert result.returncode == 0, result.text
+        return json.loads(result.stdout)
+
+    # ---- looking into the emulated account ------------------------------------------------
+
+    def target(self) -> Target:
+        return Target(
+            endpoint=f"https://127.0.0.1:{self.port}",
+            ca_bundle=self.emulator_dir / "tls" / "ca.pem",
+        )
+
+    def client(self, env: str, service: str) -> Any:
+        return self.target().client(load_environment(self.root, env), service)
+
+    def account_client(self, account: str, service: str) -> Any:
+        """A client in an emulated account, without reading live/ (which may be invalid)."""
+        target = self.target()
+        base = target.base_session("eu-west-1").client("sts", **target.client_args())
+        credentials = base.assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/deploy", RoleSessionName="test"
+        )["Credentials"]
+        import boto3
+
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name="eu-west-1",
+        )
+        return session.client(service, **target.client_args())
+
+    def cache(self, env: str) -> Path:
+        return self.root / ".stackrun" / "local" / env

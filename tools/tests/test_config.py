@@ -1,0 +1,197 @@
+"""Discovery and validation of live/: every malformed case is a clear error naming file and key."""
+
+from __future__ import annotations
+
+import pytest
+
+from stackrun.config import list_environments, load_environment
+from stackrun.errors import ConfigError
+
+
+def _errors(repo, env: str = "dev") -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_environment(repo.root, env)
+    return str(caught.value)
+
+
+def test_valid_environment_is_loaded_in_number_order(repo):
+    repo.standard()
+    repo.stack("dev", "005_first", 'module = "networkish"\n[inputs]\nname = "x"\n')
+    environment = load_environment(repo.root, "dev")
+    assert [s.name for s in environment.stacks] == ["005_first", "010_net", "020_app"]
+    app = environment.stack("020_app")
+    assert app.upstream == ("010_net",)
+    assert {d.input_name: [(r.stack, r.output) for r in d.references] for d in app.dependencies} == {
+        "vpc_id": [("010_net", "vpc_id")],
+        "subnet_ids": [("010_net", "subnet_ids")],
+    }
+    assert environment.deploy_role_arn == "arn:aws:iam::111111111111:role/deploy"
+    assert environment.backend.bucket == "fleet-tfstate-111111111111-eu-west-1"
+    assert environment.backend.state_key("dev", "010_net") == "dev/010_net/terraform.tfstate"
+    assert environment.default_tags["Environment"] == "dev"
+
+
+def test_unknown_environment_names_the_known_ones(repo):
+    repo.standard()
+    message = _errors(repo, "qa")
+    assert "unknown environment 'qa'" in message
+    assert "known environments: dev" in message
+
+
+def test_unknown_key_in_stack_file(repo):
+    repo.standard()
+    repo.stack("dev", "030_x", 'module = "networkish"\nmodle = "typo"\n[inputs]\nname = "n"\n')
+    message = _errors(repo)
+    assert "live/dev/030_x/stack.toml: key 'modle': unknown key" in message
+
+
+def test_unknown_key_in_env_and_project_files(repo):
+    repo.standard()
+    repo.env("dev", extra='regoin = "eu-west-1"\n')
+    repo.write("live/project.toml", '[project]\nname = "fleet"\ndefault_region = "eu-west-1"\n'
+               '[backend]\nbuckets = "x"\n')
+    message = _errors(repo)
+    assert "live/project.toml: key 'backend.buckets': unknown key" in message
+
+
+def test_unknown_key_in_env_file(repo):
+    repo.standard()
+    repo.env("dev", extra='regoin = "eu-west-1"\n')
+    assert "live/dev/env.toml: key 'regoin': unknown key" in _errors(repo)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ('module = 5\n', "module", "expected the name of a folder under modules/, got int 5"),
+        ('module = "networkish"\ninputs = "x"\n', "inputs", "expected a table of module inputs"),
+        ('module = "consumer"\n[dependencies]\nvpc_id = 3\n', "dependencies",
+         "expected a table of input = \"NNN_stack.output\""),
+    ],
+)
+def test_wrong_types_in_stack_file(repo, text, key, expected):
+    repo.standard()
+    repo.stack("dev", "030_x", text)
+    message = _errors(repo)
+    assert f"live/dev/030_x/stack.toml: key '{key}'" in message
+    assert expected in message
+
+
+def test_account_id_must_be_a_quoted_12_digit_string(repo):
+    repo.standard()
+    repo.write("live/dev/env.toml", 'account_id = 111111111111\ndeploy_role = "deploy"\n')
+    message = _errors(repo)
+    assert "live/dev/env.toml: key 'account_id': expected a quoted string of 12 digits" in message
+    repo.write("live/dev/env.toml", 'account_id = "1234"\ndeploy_role = "deploy"\n')
+    assert "expected exactly 12 digits, got '1234'" in _errors(repo)
+
+
+def test_two_environments_cannot_share_an_account(repo):
+    repo.standard()
+    repo.env("prod", account="111111111111")
+    message = _errors(repo, "prod")
+    assert "live/prod/env.toml: key 'account_id'" in message
+    assert "also used by environment 'dev'" in message
+
+
+def test_role_arn_must_be_in_the_environment_account(repo):
+    repo.standard()
+    repo.write("live/dev/env.toml", 'account_id = "111111111111"\n'
+               'deploy_role = "arn:aws:iam::222222222222:role/deploy"\n')
+    assert "the role's account 222222222222 is not this environment's" in _errors(repo)
+
+
+def test_module_that_does_not_exist(repo):
+    repo.standard()
+    repo.stack("dev", "030_x", 'module = "netwrok"\n')
+    message = _errors(repo)
+    assert "live/dev/030_x/stack.toml: key 'module': no module 'netwrok' under modules/" in message
+    assert "available: consumer, networkish" in message
+
+
+def test_two_stacks_with_one_number(repo):
+    repo.standard()
+    repo.stack("dev", "010_other", 'module = "networkish"\n[inputs]\nname = "n"\n')
+    message = _errors(repo)
+    assert "stack number 010 is also used by 010_net" in message
+
+
+def test_badly_named_stack_folder(repo):
+    repo.standard()
+    (repo.root / "live/dev/network").mkdir()
+    assert "live/dev/network: not a stack folder name: expected NNN_<name>" in _errors(repo)
+
+
+def test_reference_to_a_later_stack(repo):
+    repo.standard()
+    repo.stack("dev", "005_early", 'module = "consumer"\n[dependencies]\n'
+               'vpc_id = "010_net.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n')
+    message = _errors(repo)
+    assert "live/dev/005_early/stack.toml: key 'dependencies.vpc_id'" in message
+    assert "is not earlier than this one" in message
+
+
+def test_reference_to_a_missing_stack(repo):
+    repo.standard()
+    repo.stack("dev", "020_app", 'module = "consumer"\n[dependencies]\n'
+               'vpc_id = "015_ghost.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n')
+    assert "stack '015_ghost' does not exist in this environment" in _errors(repo)
+
+
+def test_reference_to_an_output_that_does_not_exist(repo):
+    repo.standard()
+    repo.stack("dev", "020_app", 'module = "consumer"\n[dependencies]\n'
+               'vpc_id = "010_net.vpc"\nsubnet_ids = "010_net.subnet_ids"\n')
+    message = _errors(repo)
+    assert "key 'dependencies.vpc_id': stack '010_net' (module 'networkish') has no output 'vpc'" in message
+    assert "its outputs: secret, subnet_ids, vpc_id" in message
+
+
+def test_malformed_reference(repo):
+    repo.standard()
+    repo.stack("dev", "020_app", 'module = "consumer"\n[dependencies]\n'
+               'vpc_id = "net.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n')
+    assert "expected \"NNN_stack.output\", got 'net.vpc_id'" in _errors(repo)
+
+
+def test_input_the_module_does_not_declare(repo):
+    repo.standard()
+    repo.stack("dev", "010_net", 'module = "networkish"\n[inputs]\nname = "n"\nsize = 3\n')
+    message = _errors(repo)
+    assert "live/dev/010_net/stack.toml: key 'inputs.size': module 'networkish' has no variable" in message
+
+
+def test_missing_required_input(repo):
+    repo.standard()
+    repo.stack("dev", "010_net", 'module = "networkish"\n')
+    message = _errors(repo)
+    assert "key 'inputs.name': missing: module 'networkish' requires variable 'name' (Name prefix)" in message
+
+
+def test_invalid_toml_is_reported_with_the_file(repo):
+    repo.standard()
+    repo.stack("dev", "010_net", 'module = "networkish\n')
+    assert "live/dev/010_net/stack.toml: not valid TOML" in _errors(repo)
+
+
+def test_all_problems_are_reported_together(repo):
+    repo.standard()
+    repo.stack("dev", "010_net", 'module = "networkish"\nextra = 1\n')
+    repo.env("dev", extra='regoin = "x"\n')
+    message = _errors(repo)
+    assert "'extra'" in message and "'regoin'" in message and "'inputs.name'" in message
+
+
+def test_toml_dates_are_not_accepted_as_inputs(repo):
+    repo.standard()
+    repo.stack("dev", "010_net", 'module = "networkish"\n[inputs]\nname = 1979-05-27\n')
+    assert "key 'inputs.name': expected a string, number, bool, array or table" in _errors(repo)
+
+
+def test_the_repository_live_folder_is_valid():
+    from conftest import REPO_ROOT
+
+    names = list_environments(REPO_ROOT)
+    assert names == ["dev", "prod", "stage"]
+    accounts = {load_environment(REPO_ROOT, name).account_id for name in names}
+    assert len(accounts) == 3
