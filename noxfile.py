@@ -3,7 +3,8 @@
 Operations (each takes `-- <env> [--local] [options]`, see `nox -s deploy -- --help`):
     deploy, plan, destroy, output, bootstrap, validate, unlock
 Local emulator:   emulator-start, emulator-stop, emulator-status
-Checks:           lint, test-tools        (plain `nox` runs every check)
+Checks:           lint, test-tools, test-<lambda> per folder of lambdas/ (plain `nox` runs
+                  every check), testdb (the PostgreSQL the lambda tests use)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import nox
 
 ROOT = Path(__file__).parent
 MODULES = sorted(p for p in (ROOT / "modules").iterdir() if (p / "versions.tf").is_file())
-TOOLS_PYTHON = "3.11"
+TOOLS_PYTHON = "3.12"
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
@@ -112,14 +113,15 @@ def emulator_status(session: nox.Session) -> None:
 
 LINT_HELP = """
 nox -s lint: ruff (lint + format check) on the Python code, `terraform fmt -check` on modules/,
-`terraform init -backend=false` + `terraform validate` in every module. No arguments.
+`terraform init -backend=false` + `terraform validate` in every module, and checkov over
+modules/ (no failed check may stay unsuppressed). No arguments.
 Providers come from STACKRUN_PROVIDER_MIRROR or your TF_CLI_CONFIG_FILE (see README).
 """
 
 
 @nox.session(python=TOOLS_PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff, terraform fmt -check, terraform validate of every module."""
+    """ruff, terraform fmt -check, terraform validate of every module, checkov."""
     if _help(session, LINT_HELP):
         return
     session.install("ruff>=0.6")
@@ -133,9 +135,31 @@ def lint(session: nox.Session) -> None:
     env = _terraform_env(session)
     for module in MODULES:
         session.log(f"terraform validate modules/{module.name}")
-        session.run(terraform, f"-chdir={module}", "init", "-backend=false", "-input=false",
-                    "-no-color", external=True, env=env, silent=True)
+        session.run(
+            terraform,
+            f"-chdir={module}",
+            "init",
+            "-backend=false",
+            "-input=false",
+            "-no-color",
+            external=True,
+            env=env,
+            silent=True,
+        )
         session.run(terraform, f"-chdir={module}", "validate", "-no-color", external=True, env=env)
+    # Policy scan: every failed check must be fixed or suppressed next to the resource with a
+    # written reason (`#checkov:skip=CKV_...: why`). --skip-download: no network needed.
+    session.install("checkov>=3.2")
+    session.run(
+        "checkov",
+        "--directory",
+        "modules",
+        "--framework",
+        "terraform",
+        "--quiet",
+        "--compact",
+        "--skip-download",
+    )
 
 
 def _terraform_env(session: nox.Session) -> dict[str, str]:
@@ -166,6 +190,50 @@ def test_tools(session: nox.Session) -> None:
         return
     _install_tools(session, "dev")
     session.run("pytest", "tools/tests", *session.posargs)
+
+
+# ---- lambdas: one test session per folder of lambdas/, found at load time -----------------
+
+LAMBDA_PYTHON = "3.12"  # the AWS Lambda runtime the functions target
+LAMBDAS = sorted(p.name for p in (ROOT / "lambdas").iterdir() if (p / "pyproject.toml").is_file())
+TESTDB_URL_FILE = ROOT / ".stackrun" / "testdb" / "url"
+
+
+@nox.session(python=TOOLS_PYTHON)
+def testdb(session: nox.Session) -> None:
+    """Start the local PostgreSQL the lambda tests use (left running; emulator-stop stops it)."""
+    if _help(session, "nox -s testdb: start the lambda tests' PostgreSQL, print its URL."):
+        return
+    _install_tools(session)
+    session.run("stackrun", "testdb", silent=True)
+    session.log(f"test database ready (URL in {TESTDB_URL_FILE.relative_to(ROOT)})")
+
+
+def _lambda_test_session(name: str) -> None:
+    @nox.session(name=f"test-{name}", python=LAMBDA_PYTHON, requires=["testdb"])
+    def run_tests(session: nox.Session) -> None:
+        if _help(
+            session,
+            f"nox -s test-{name} [-- <pytest args>]: lambdas/{name}'s tests on "
+            f"Python {LAMBDA_PYTHON}, with only its own dependencies installed.",
+        ):
+            return
+        session.install("-e", f"lambdas/{name}[test]")
+        url = TESTDB_URL_FILE.read_text().strip()
+        session.run(
+            "pytest",
+            f"lambdas/{name}/tests",
+            *session.posargs,
+            env={"FLEET_TEST_DATABASE_URL": url},
+        )
+
+    run_tests.__doc__ = f"Tests of lambdas/{name} on Python {LAMBDA_PYTHON}: `-- <pytest args>`."
+
+
+for _name in LAMBDAS:
+    _lambda_test_session(_name)
+
+nox.options.sessions = ["lint", "test-tools", *(f"test-{name}" for name in LAMBDAS)]
 
 
 if __name__ == "__main__":  # pragma: no cover - `python noxfile.py` is not how to run this

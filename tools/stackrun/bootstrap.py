@@ -78,8 +78,11 @@ def backend_status(workspace: Workspace) -> tuple[bool, bool, bool]:
     return bucket, table, state
 
 
-def ensure_backend(workspace: Workspace, converge: bool = False) -> None:
-    """Create the backend when missing; with `converge`, also re-apply it when it exists."""
+def ensure_backend(workspace: Workspace, converge: bool = False) -> bool:
+    """Create the backend when missing; with `converge`, also re-apply it when it exists.
+
+    Returns True when this call created it.
+    """
     environment = workspace.environment
     backend = environment.backend
     stack = bootstrap_stack(workspace)
@@ -99,7 +102,7 @@ def ensure_backend(workspace: Workspace, converge: bool = False) -> None:
                 file=out,
                 flush=True,
             )
-        return
+        return False
 
     if bucket and not state and not local_state.exists():
         key = backend.state_key(environment.name, BOOTSTRAP_STACK)
@@ -119,6 +122,7 @@ def ensure_backend(workspace: Workspace, converge: bool = False) -> None:
     )
     _apply(workspace, stack, remote=False)
     _migrate_to_bucket(workspace, stack, workdir)
+    return True
 
 
 def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
@@ -131,8 +135,12 @@ def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
         workspace.forget_init(stack.name)
         _check(tf.run("init", "-input=false", "-no-color"), stack, "init", tf.log_file)
     lock = f"-lock-timeout={workspace.effective_lock_timeout}"
-    _check(tf.run("plan", "-input=false", "-no-color", lock, "-out=tfplan"), stack, "plan", tf.log_file)
-    _check(tf.run("apply", "-input=false", "-no-color", lock, "tfplan"), stack, "apply", tf.log_file)
+    _check(
+        tf.run("plan", "-input=false", "-no-color", lock, "-out=tfplan"), stack, "plan", tf.log_file
+    )
+    _check(
+        tf.run("apply", "-input=false", "-no-color", lock, "tfplan"), stack, "apply", tf.log_file
+    )
     (workdir / "tfplan").unlink(missing_ok=True)
 
 
@@ -147,8 +155,11 @@ def _migrate_to_bucket(workspace: Workspace, stack: Stack, workdir: Path) -> Non
     for name in ("terraform.tfstate", "terraform.tfstate.backup"):
         (workdir / name).unlink(missing_ok=True)
     (workdir / ".stackrun-init").write_text(workspace.init_fingerprint(stack) + "\n")
-    print(f"    {BOOTSTRAP_STACK}: state moved into s3://{workspace.environment.backend.bucket}",
-          file=workspace.console, flush=True)
+    print(
+        f"    {BOOTSTRAP_STACK}: state moved into s3://{workspace.environment.backend.bucket}",
+        file=workspace.console,
+        flush=True,
+    )
 
 
 def _check(result, stack: Stack, step: str, log_file: Path) -> None:

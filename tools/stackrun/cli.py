@@ -72,6 +72,32 @@ def _add_env_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_yes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for the typed confirmation that protected environments "
+        "(protected = true in env.toml) require",
+    )
+
+
+def confirm_protected(environment: Environment, command: str, yes: bool) -> None:
+    """Protected environments need the environment's name typed, or --yes."""
+    if not environment.protected or yes:
+        return
+    if not sys.stdin.isatty():
+        raise StackrunError(
+            f"{environment.name} is protected (live/{environment.name}/env.toml): {command} "
+            "needs a typed confirmation; pass --yes when running without a terminal"
+        )
+    answer = input(
+        f"{environment.name} is protected. Type its name to {command} "
+        f"account {environment.account_id}: "
+    )
+    if answer.strip() != environment.name:
+        raise StackrunError(f"{command} of {environment.name} not confirmed; nothing was changed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackrun",
@@ -89,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Stops at the first failing stack; later stacks are left untouched.",
     )
     _add_env_arguments(deploy)
+    _add_yes(deploy)
 
     plan = commands.add_parser(
         "plan",
@@ -110,12 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
         "and lock table are kept, so state history survives.",
     )
     _add_env_arguments(destroy)
+    _add_yes(destroy)
 
     output = commands.add_parser(
         "output",
         help="print all stacks' outputs as one JSON document",
         description="Print {stack: {output: value}} for every stack as JSON on stdout. "
-        "Sensitive values are shown as \"<sensitive>\" unless --show-sensitive is given.",
+        'Sensitive values are shown as "<sensitive>" unless --show-sensitive is given.',
     )
     _add_env_arguments(output)
     output.add_argument("--show-sensitive", action="store_true", help="print sensitive values")
@@ -142,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument("action", choices=("start", "stop", "status"))
     emulator.add_argument("--port", type=int, help="emulator port")
+
+    commands.add_parser(
+        "testdb",
+        help="start the local PostgreSQL that lambda tests use and print its URL",
+        description="Start (or reuse) a local PostgreSQL under .stackrun/testdb/ with a test "
+        "role that may create databases, and print postgresql://... for "
+        "FLEET_TEST_DATABASE_URL. The password is generated once and kept in "
+        ".stackrun/testdb/url (mode 0600).",
+    )
 
     unlock = commands.add_parser(
         "unlock",
@@ -188,8 +225,9 @@ def _workspace(args: argparse.Namespace, root: Path, console=None) -> Workspace:
         file=console or sys.stdout,
         flush=True,
     )
-    return Workspace(environment, target, console=console or sys.stdout,
-                     lock_timeout=args.lock_timeout)
+    return Workspace(
+        environment, target, console=console or sys.stdout, lock_timeout=args.lock_timeout
+    )
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -200,7 +238,9 @@ def run(argv: list[str] | None = None) -> int:
         names = [args.env] if args.env else list_environments(root)
         for name in names:
             environment = load_environment(root, name)
-            print(f"{name}: ok ({len(environment.stacks)} stacks, account {environment.account_id})")
+            print(
+                f"{name}: ok ({len(environment.stacks)} stacks, account {environment.account_id})"
+            )
         return 0
 
     if args.command == "emulator":
@@ -213,8 +253,19 @@ def run(argv: list[str] | None = None) -> int:
             print(f"local AWS emulator: {emulator.endpoint} (CA bundle {emulator.ca_bundle})")
         elif args.action == "stop":
             print("stopped the local AWS emulator" if stop(state_dir) else "emulator not running")
+            # The databases behind the emulated RDS instances go with the emulator.
+            from stackrun.localdb import stop_all
+
+            for data_dir in stop_all(cache_root(root)):
+                print(f"stopped local PostgreSQL {data_dir.relative_to(root)}")
         else:
             print(status(state_dir, port=port))
+        return 0
+
+    if args.command == "testdb":
+        from stackrun.testdb import test_database_url
+
+        print(test_database_url(cache_root(root) / "testdb"))
         return 0
 
     if args.command == "output":
@@ -222,6 +273,8 @@ def run(argv: list[str] | None = None) -> int:
         print(runner.outputs_document(runner.collect_outputs(workspace), args.show_sensitive))
         return 0
 
+    if args.command in ("deploy", "destroy"):
+        confirm_protected(load_environment(root, args.env), args.command, args.yes)
     workspace = _workspace(args, root)
     if args.command == "deploy":
         runner.deploy(workspace)

@@ -30,7 +30,9 @@ ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 ROLE_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,64}$")
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-DEPENDENCY_PATTERN = re.compile(r"^(?P<stack>\d{3}_[a-z0-9][a-z0-9_-]*)\.(?P<output>[A-Za-z_][\w-]*)$")
+DEPENDENCY_PATTERN = re.compile(
+    r"^(?P<stack>\d{3}_[a-z0-9][a-z0-9_-]*)\.(?P<output>[A-Za-z_][\w-]*)$"
+)
 LOCK_TIMEOUT_PATTERN = re.compile(r"^\d+[smh]$")
 
 
@@ -59,6 +61,21 @@ class Dependency:
     is_list: bool = False
 
 
+DATABASE_OUTPUTS = ("address", "port", "db_name", "master_user_secret_arn")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """`[database]` of a stack.toml: the stack creates a PostgreSQL database.
+
+    After every deploy of the stack its migrations run; with --local, a real PostgreSQL
+    server is started behind the emulated instance first.
+    """
+
+    migrations: Path  # an installable package under lambdas/ that holds the migrations
+    module: str  # the package's import name, run as `python -m <module>`
+
+
 @dataclass(frozen=True)
 class Stack:
     """One `live/<env>/NNN_<name>` folder, validated against its module."""
@@ -70,6 +87,7 @@ class Stack:
     inputs: Mapping[str, Any]
     dependencies: tuple[Dependency, ...]
     description: str = ""
+    database: DatabaseSettings | None = None
 
     @property
     def upstream(self) -> tuple[str, ...]:
@@ -192,7 +210,9 @@ class _Collector:
     def add(self, key: str, message: str) -> None:
         self.issues.append(ConfigIssue(self.file, key, message))
 
-    def check_table(self, table: Mapping[str, Any], schema: Mapping[str, Key], prefix: str = "") -> None:
+    def check_table(
+        self, table: Mapping[str, Any], schema: Mapping[str, Key], prefix: str = ""
+    ) -> None:
         for key in table:
             if key not in schema:
                 known = ", ".join(sorted(schema)) or "none"
@@ -247,7 +267,7 @@ PROJECT_SCHEMA = {
 }
 PROJECT_TABLE = {
     "name": Key(_is_str, "a string: lowercase letters, digits and '-', 3 to 32 chars", True),
-    "default_region": Key(_is_str, "an AWS region name such as \"eu-west-1\"", True),
+    "default_region": Key(_is_str, 'an AWS region name such as "eu-west-1"', True),
     "tags": Key(_is_str_table, "a table of string tags"),
 }
 BACKEND_TABLE = {
@@ -256,9 +276,9 @@ BACKEND_TABLE = {
     "deletion_protection": Key(_is_bool, "true or false"),
 }
 TERRAFORM_TABLE = {
-    "version": Key(_is_str, "a terraform version constraint such as \">= 1.10\""),
+    "version": Key(_is_str, 'a terraform version constraint such as ">= 1.10"'),
     "aws_provider_version": Key(_is_str, "a version constraint for hashicorp/aws"),
-    "lock_timeout": Key(_is_str, "a duration such as \"5m\" (s, m or h)"),
+    "lock_timeout": Key(_is_str, 'a duration such as "5m" (s, m or h)'),
     "provider_mirror": Key(_is_str, "a path to an unpacked provider mirror (relative to repo)"),
 }
 LOCAL_TABLE = {
@@ -285,13 +305,17 @@ def load_project(root: Path) -> Project:
         tables[name] = table if isinstance(table, dict) else {}
         collector.check_table(tables[name], schema, prefix=f"{name}.")
     project, backend, terraform, local = (
-        tables["project"], tables["backend"], tables["terraform"], tables["local"]
+        tables["project"],
+        tables["backend"],
+        tables["terraform"],
+        tables["local"],
     )
     name = project.get("name", "")
     if isinstance(name, str) and name and not PROJECT_NAME_PATTERN.match(name):
         collector.add(
             "project.name",
-            f"expected 3 to 32 lowercase letters, digits and '-' (starting with a letter), got {name!r}",
+            "expected 3 to 32 lowercase letters, digits and '-' (starting with a letter), "
+            f"got {name!r}",
         )
     region = project.get("default_region", "")
     if isinstance(region, str) and region and not REGION_PATTERN.match(region):
@@ -302,7 +326,9 @@ def load_project(root: Path) -> Project:
             _check_template(template, f"backend.{key}", collector)
     lock_timeout = terraform.get("lock_timeout", "5m")
     if isinstance(lock_timeout, str) and not LOCK_TIMEOUT_PATTERN.match(lock_timeout):
-        collector.add("terraform.lock_timeout", f"expected a duration like \"5m\", got {lock_timeout!r}")
+        collector.add(
+            "terraform.lock_timeout", f'expected a duration like "5m", got {lock_timeout!r}'
+        )
     port = local.get("port", 4566)
     if _is_int(port) and not 1024 <= port <= 65535:
         collector.add("local.port", f"expected a TCP port between 1024 and 65535, got {port}")
@@ -332,7 +358,9 @@ def _check_template(template: str, key: str, collector: _Collector) -> None:
     fields = set(re.findall(r"{([^{}]*)}", template))
     unknown = fields - TEMPLATE_FIELDS
     if unknown:
-        collector.add(key, f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(TEMPLATE_FIELDS)}")
+        collector.add(
+            key, f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(TEMPLATE_FIELDS)}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,8 +368,8 @@ def _check_template(template: str, key: str, collector: _Collector) -> None:
 # --------------------------------------------------------------------------------------------
 
 ENV_SCHEMA = {
-    "account_id": Key(_is_str, "a quoted string of 12 digits, e.g. \"111111111111\"", True),
-    "region": Key(_is_str, "an AWS region name such as \"eu-west-1\""),
+    "account_id": Key(_is_str, 'a quoted string of 12 digits, e.g. "111111111111"', True),
+    "region": Key(_is_str, 'an AWS region name such as "eu-west-1"'),
     "deploy_role": Key(_is_str, "an IAM role name or role ARN in this account", True),
     "protected": Key(_is_bool, "true or false"),
     "tags": Key(_is_str_table, "a table of string tags"),
@@ -364,7 +392,7 @@ def _read_env_file(root: Path, env_name: str, collector: _Collector) -> dict[str
         collector.add("account_id", f"expected exactly 12 digits, got {account!r}")
     region = data.get("region")
     if isinstance(region, str) and not REGION_PATTERN.match(region):
-        collector.add("region", f"expected an AWS region name such as \"eu-west-1\", got {region!r}")
+        collector.add("region", f'expected an AWS region name such as "eu-west-1", got {region!r}')
     role = data.get("deploy_role")
     if isinstance(role, str):
         arn_match = ROLE_ARN_PATTERN.match(role)
@@ -397,7 +425,8 @@ def load_environment(root: Path, env_name: str) -> Environment:
                     Path("live") / env_name / "env.toml",
                     "",
                     f"unknown environment {env_name!r}; known environments: "
-                    f"{', '.join(known) or 'none'} (each needs {path.relative_to(root).parent}/env.toml)",
+                    f"{', '.join(known) or 'none'} "
+                    f"(each needs {path.relative_to(root).parent}/env.toml)",
                 )
             ]
         )
@@ -492,19 +521,23 @@ STACK_SCHEMA = {
     "module": Key(_is_str, "the name of a folder under modules/", True),
     "description": Key(_is_str, "a string"),
     "inputs": Key(_is_table, "a table of module inputs"),
+    "database": Key(_is_table, 'a table [database] with migrations = "lambdas/<package>"'),
     "dependencies": Key(
-        lambda table: isinstance(table, dict)
-        and all(
-            isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
-            for v in table.values()
+        lambda table: (
+            isinstance(table, dict)
+            and all(
+                isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
+                for v in table.values()
+            )
         ),
-        "a table of input = \"NNN_stack.output\" (or an array of them) referring to earlier "
-        "stacks",
+        'a table of input = "NNN_stack.output" (or an array of them) referring to earlier stacks',
     ),
 }
 
 
-def _load_stacks(root: Path, env_name: str, project: Project) -> tuple[list[Stack], list[ConfigIssue]]:
+def _load_stacks(
+    root: Path, env_name: str, project: Project
+) -> tuple[list[Stack], list[ConfigIssue]]:
     env_dir = root / "live" / env_name
     issues: list[ConfigIssue] = []
     folders = []
@@ -576,12 +609,15 @@ def _load_stack(
     if isinstance(module_name, str):
         module_dir = project.modules_dir / module_name
         if "/" in module_name or module_name.startswith(".") or not module_dir.is_dir():
-            available = sorted(
-                p.name for p in project.modules_dir.iterdir() if p.is_dir()
-            ) if project.modules_dir.is_dir() else []
+            available = (
+                sorted(p.name for p in project.modules_dir.iterdir() if p.is_dir())
+                if project.modules_dir.is_dir()
+                else []
+            )
             collector.add(
                 "module",
-                f"no module {module_name!r} under modules/ (available: {', '.join(available) or 'none'})",
+                f"no module {module_name!r} under modules/ "
+                f"(available: {', '.join(available) or 'none'})",
             )
         else:
             module, module_problems = read_module(module_dir)
@@ -615,7 +651,11 @@ def _load_stack(
                     f"{', '.join(sorted(module.variables))}",
                 )
         for variable in module.variables.values():
-            if variable.required and variable.name not in inputs and variable.name not in raw_dependencies:
+            if (
+                variable.required
+                and variable.name not in inputs
+                and variable.name not in raw_dependencies
+            ):
                 collector.add(
                     f"inputs.{variable.name}",
                     f"missing: module {module.name!r} requires variable {variable.name!r}"
@@ -625,6 +665,10 @@ def _load_stack(
             problem = _check_input_value(value)
             if problem:
                 collector.add(f"inputs.{input_name}", problem)
+
+    database = None
+    if isinstance(data.get("database"), dict):
+        database = _check_database(root, data["database"], module, collector)
 
     if collector.issues or module is None:
         return None, collector.issues
@@ -638,6 +682,7 @@ def _load_stack(
             inputs=MappingProxyType(dict(inputs)),
             dependencies=tuple(dependencies),
             description=description if isinstance(description, str) else "",
+            database=database,
         ),
         [],
     )
@@ -656,7 +701,9 @@ def _check_input_value(value: Any) -> str | None:
             if problem:
                 return problem
     elif not isinstance(value, str | int | float | bool):
-        return f"expected a string, number, bool, array or table, got {type(value).__name__} {value!r}"
+        return (
+            f"expected a string, number, bool, array or table, got {type(value).__name__} {value!r}"
+        )
     return None
 
 
@@ -672,7 +719,7 @@ def _check_reference(
         return None  # already reported by the schema check
     match = DEPENDENCY_PATTERN.match(text)
     if not match:
-        collector.add(key, f"expected \"NNN_stack.output\", got {text!r}")
+        collector.add(key, f'expected "NNN_stack.output", got {text!r}')
         return None
     upstream, output = match["stack"], match["output"]
     if upstream not in earlier:
@@ -696,3 +743,46 @@ def _check_reference(
         )
         return None
     return Reference(upstream, output)
+
+
+DATABASE_TABLE = {
+    "migrations": Key(
+        _is_str, 'the folder of the migrations package, e.g. "lambdas/migrations"', True
+    ),
+}
+
+
+def _check_database(
+    root: Path, table: Mapping[str, Any], module: ModuleInfo | None, collector: _Collector
+) -> DatabaseSettings | None:
+    """Validate `[database]`: the package exists and the module has the outputs it needs."""
+    before = len(collector.issues)
+    collector.check_table(table, DATABASE_TABLE, prefix="database.")
+    if module is not None:
+        missing = [name for name in DATABASE_OUTPUTS if name not in module.outputs]
+        if missing:
+            collector.add(
+                "database",
+                f"module {module.name!r} lacks the outputs a database stack needs: "
+                f"{', '.join(missing)} (expected {', '.join(DATABASE_OUTPUTS)})",
+            )
+    path = table.get("migrations")
+    if not isinstance(path, str):
+        return None
+    package = (root / path).resolve()
+    sources = package / "src"
+    candidates = (
+        sorted(child.name for child in sources.iterdir() if (child / "__main__.py").is_file())
+        if sources.is_dir()
+        else []
+    )
+    if not (package / "pyproject.toml").is_file() or len(candidates) != 1:
+        collector.add(
+            "database.migrations",
+            f"{path!r} is not a migrations package: expected a folder with pyproject.toml and "
+            "src/<package>/__main__.py",
+        )
+        return None
+    if len(collector.issues) > before:
+        return None
+    return DatabaseSettings(migrations=package, module=candidates[0])

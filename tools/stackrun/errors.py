@@ -42,12 +42,14 @@ class ConfigError(StackrunError):
 class StackFailed(StackrunError):
     """A terraform step of one stack failed; later stacks were not touched."""
 
-    def __init__(self, stack: str, step: str, detail: str, log_file: Path | None):
+    def __init__(
+        self, stack: str, step: str, detail: str, log_file: Path | None, terraform: bool = True
+    ):
         self.stack = stack
         self.step = step
         self.detail = detail
         self.log_file = log_file
-        message = f"stack {stack} failed at `terraform {step}`"
+        message = f"stack {stack} failed at " + (f"`terraform {step}`" if terraform else step)
         if detail:
             message += f":\n{detail}"
         if log_file is not None:

@@ -138,6 +138,7 @@ def _describe_holder(holder: dict[str, str]) -> str:
     if not holder:
         return "(released meanwhile)"
     return (
-        f"{holder.get('Operation', '?')} by {holder.get('Who', '?')} (pid {holder.get('PID', '?')}) "
+        f"{holder.get('Operation', '?')} by {holder.get('Who', '?')} "
+        f"(pid {holder.get('PID', '?')}) "
         f"since {holder.get('Created', '?')}, guard id {holder.get('ID', '?')}"
     )

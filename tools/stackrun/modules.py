@@ -70,7 +70,9 @@ def _read_module_cached(path: Path, _digest: str) -> tuple[ModuleInfo | None, li
         for block in parsed.get("variable", []):
             for label, body in block.items():
                 name = _unquote(label)
-                description = _unquote(str(body.get("description", ""))) if isinstance(body, dict) else ""
+                description = (
+                    _unquote(str(body.get("description", ""))) if isinstance(body, dict) else ""
+                )
                 required = not (isinstance(body, dict) and "default" in body)
                 variables[name] = Variable(name, required, str(description or ""))
         for block in parsed.get("output", []):

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackrun.bootstrap import BOOTSTRAP_STACK, bootstrap_stack, ensure_backend
+from stackrun import database
+from stackrun.bootstrap import BOOTSTRAP_STACK, backend_status, bootstrap_stack, ensure_backend
 from stackrun.config import Stack
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.guard import environment_guard
@@ -96,8 +97,10 @@ def _upstream_inputs(
     stack: Stack, outputs: Mapping[str, Outputs]
 ) -> tuple[dict[str, str], frozenset[str]]:
     """TF_VAR_* values for the stack's dependencies, and which of them are sensitive."""
-    values = {name: {key: item["value"] for key, item in stack_outputs.items()}
-              for name, stack_outputs in outputs.items()}
+    values = {
+        name: {key: item["value"] for key, item in stack_outputs.items()}
+        for name, stack_outputs in outputs.items()
+    }
     return dependency_variables(stack, values), _sensitive_inputs(stack, outputs)
 
 
@@ -144,20 +147,32 @@ def _plan_stack(
     workspace.render(stack, sensitive)
     tf = workspace.terraform(stack.name, fresh_log=True)
     _require(workspace.ensure_init(stack, tf), stack, "init", tf)
-    args = ["plan", "-input=false", "-no-color", _lock_flag(workspace), "-out=tfplan",
-            "-detailed-exitcode"]
+    args = [
+        "plan",
+        "-input=false",
+        "-no-color",
+        _lock_flag(workspace),
+        "-out=tfplan",
+        "-detailed-exitcode",
+    ]
     if destroy:
         args.append("-destroy")
     result = tf.run(*args, extra_env=variables)
     if result.returncode not in (0, 2):
-        raise StackFailed(stack.name, "plan" + (" -destroy" if destroy else ""),
-                          result.error_summary, tf.log_file)
+        raise StackFailed(
+            stack.name, "plan" + (" -destroy" if destroy else ""), result.error_summary, tf.log_file
+        )
     # `show -json` loads every provider schema (seconds); a plan without changes needs none.
     counts = plan_counts(tf) if result.returncode == 2 else (0, 0, 0, False)
     added, changed, destroyed, outputs_changed = counts
-    report = StackReport(stack.name, "changes" if result.returncode == 2 else "unchanged",
-                         added=added, changed=changed, destroyed=destroyed,
-                         outputs_changed=outputs_changed)
+    report = StackReport(
+        stack.name,
+        "changes" if result.returncode == 2 else "unchanged",
+        added=added,
+        changed=changed,
+        destroyed=destroyed,
+        outputs_changed=outputs_changed,
+    )
     return tf, variables, report, result.returncode
 
 
@@ -170,7 +185,7 @@ def _announce(workspace: Workspace, index: int, total: int, stack: Stack, verb: 
 
 
 def _fail(report: RunReport, failed: str, remaining: list[Stack], error: StackFailed) -> None:
-    report.stacks.append(StackReport(failed, "failed", note=f"terraform {error.step}"))
+    report.stacks.append(StackReport(failed, "failed", note=error.step))
     report.stacks += [StackReport(stack.name, "not started") for stack in remaining]
 
 
@@ -182,7 +197,7 @@ def _fail(report: RunReport, failed: str, remaining: list[Stack], error: StackFa
 def deploy(workspace: Workspace) -> RunReport:
     """Ensure the backend, then plan and apply every stack in order."""
     environment = workspace.environment
-    ensure_backend(workspace)
+    created = ensure_backend(workspace)
     report = RunReport("deploy", environment.name)
     dynamodb = workspace.target.client(environment, "dynamodb")
     with environment_guard(
@@ -193,26 +208,46 @@ def deploy(workspace: Workspace) -> RunReport:
         duration_seconds(workspace.effective_lock_timeout),
     ):
         outputs: dict[str, Outputs] = {}
-        stacks = list(environment.stacks)
+        # The backend is a stack too: a change to modules/tfstate-bootstrap or to the backend
+        # settings is applied like any other (unless it was created a moment ago).
+        stacks = (
+            list(environment.stacks)
+            if created
+            else [bootstrap_stack(workspace), *environment.stacks]
+        )
         for index, stack in enumerate(stacks, start=1):
             _announce(workspace, index, len(stacks), stack, "deploying")
             started = time.monotonic()
             try:
                 missing = _missing_upstream(stack, outputs)
                 if missing:
-                    raise StackFailed(stack.name, "plan",
-                                      f"    upstream outputs missing: {', '.join(missing)}", None)
+                    raise StackFailed(
+                        stack.name,
+                        "plan",
+                        f"    upstream outputs missing: {', '.join(missing)}",
+                        None,
+                    )
                 tf, variables, stack_report, code = _plan_stack(workspace, stack, outputs)
                 if code == 2:
-                    result = tf.run("apply", "-input=false", "-no-color", _lock_flag(workspace),
-                                    "tfplan", extra_env=variables)
+                    result = tf.run(
+                        "apply",
+                        "-input=false",
+                        "-no-color",
+                        _lock_flag(workspace),
+                        "tfplan",
+                        extra_env=variables,
+                    )
                     _require(result, stack, "apply", tf)
                     stack_report.status = "applied"
                 (tf.workdir / "tfplan").unlink(missing_ok=True)
                 stack_outputs = workspace.read_outputs(tf, stack.module)
                 if stack_outputs is None:
-                    raise StackFailed(stack.name, "output", "    could not read outputs", tf.log_file)
+                    raise StackFailed(
+                        stack.name, "output", "    could not read outputs", tf.log_file
+                    )
                 outputs[stack.name] = stack_outputs
+                if stack.database is not None:
+                    database.after_apply(workspace, stack, stack_outputs)
             except StackFailed as error:
                 _fail(report, stack.name, stacks[index:], error)
                 _print(workspace, "\n" + report.summary())
@@ -234,16 +269,21 @@ def plan(workspace: Workspace) -> RunReport:
         started = time.monotonic()
         missing = _missing_upstream(stack, outputs)
         if missing:
-            report.stacks.append(StackReport(
-                stack.name, "pending", note=f"upstream not applied yet: {', '.join(missing)}"))
+            report.stacks.append(
+                StackReport(
+                    stack.name, "pending", note=f"upstream not applied yet: {', '.join(missing)}"
+                )
+            )
             continue
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
         if stack.name == BOOTSTRAP_STACK and not _bootstrap_ready(workspace):
-            report.stacks.append(StackReport(stack.name, "pending",
-                                             note="state backend not created yet"))
+            report.stacks.append(
+                StackReport(stack.name, "pending", note="state backend not created yet")
+            )
             _print(workspace, "\n" + report.summary())
-            report.stacks += [StackReport(s.name, "pending", note="state backend missing")
-                              for s in stacks[1:]]
+            report.stacks += [
+                StackReport(s.name, "pending", note="state backend missing") for s in stacks[1:]
+            ]
             return report
         tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs)
         (tf.workdir / "tfplan").unlink(missing_ok=True)
@@ -255,8 +295,6 @@ def plan(workspace: Workspace) -> RunReport:
 
 
 def _bootstrap_ready(workspace: Workspace) -> bool:
-    from stackrun.bootstrap import backend_status
-
     return all(backend_status(workspace))
 
 
@@ -285,10 +323,17 @@ def destroy(workspace: Workspace) -> RunReport:
                     stack_report = StackReport(stack.name, "unchanged", note="nothing deployed")
                 else:
                     tf, variables, stack_report, code = _plan_stack(
-                        workspace, stack, outputs, destroy=True)
+                        workspace, stack, outputs, destroy=True
+                    )
                     if code == 2:
-                        result = tf.run("apply", "-input=false", "-no-color",
-                                        _lock_flag(workspace), "tfplan", extra_env=variables)
+                        result = tf.run(
+                            "apply",
+                            "-input=false",
+                            "-no-color",
+                            _lock_flag(workspace),
+                            "tfplan",
+                            extra_env=variables,
+                        )
                         _require(result, stack, "apply (destroy)", tf)
                         stack_report.status = "destroyed"
                     (tf.workdir / "tfplan").unlink(missing_ok=True)

@@ -43,7 +43,7 @@ BACKEND_SERVICES = ("s3", "dynamodb", "sts", "iam")
 # Placeholder credentials for the emulator. They are not secrets; real credentials are removed
 # from the environment of local runs so nothing real can reach the emulator or vice versa.
 LOCAL_ACCESS_KEY = "stackrun-local"
-LOCAL_SECRET_KEY = "stackrun-local"  # noqa: S105 - the emulator accepts any key
+LOCAL_SECRET_KEY = "stackrun-local"
 AWS_CREDENTIAL_VARIABLES = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",

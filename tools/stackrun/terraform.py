@@ -42,8 +42,8 @@ def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str,
 
     Order of precedence: an existing TF_CLI_CONFIG_FILE (the user's own), then
     STACKRUN_PROVIDER_MIRROR, then the project's `terraform.provider_mirror`. With none of them
-    terraform installs providers as it normally would (from the registry, once per stack dir
-    unless TF_PLUGIN_CACHE_DIR is set).
+    terraform downloads from the registry into one plugin cache (TF_PLUGIN_CACHE_DIR, or
+    .stackrun/plugin-cache), once for every stack.
     """
     user_config = os.environ.get("TF_CLI_CONFIG_FILE")
     if user_config and Path(user_config).is_file():
@@ -55,9 +55,17 @@ def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str,
         if user_config:
             # TF_CLI_CONFIG_FILE names a missing file; terraform would warn on every call.
             env["TF_CLI_CONFIG_FILE"] = os.devnull
+        if not os.environ.get("TF_PLUGIN_CACHE_DIR"):
+            # Download each provider once for all stacks, not once per stack. Safe because
+            # stackrun never runs two `terraform init` at once (hashicorp/terraform#31964).
+            plugin_cache = cache_dir / "plugin-cache"
+            plugin_cache.mkdir(parents=True, exist_ok=True)
+            env["TF_PLUGIN_CACHE_DIR"] = str(plugin_cache)
         return env
     if not (mirror / "registry.terraform.io").is_dir():
-        source = MIRROR_VARIABLE if mirror_value else "terraform.provider_mirror (live/project.toml)"
+        source = (
+            MIRROR_VARIABLE if mirror_value else "terraform.provider_mirror (live/project.toml)"
+        )
         raise StackrunError(
             f"provider mirror {mirror} (from {source}) is not an unpacked filesystem mirror: "
             "expected a folder holding registry.terraform.io/<namespace>/<type>/<version>/<os_arch>"
@@ -93,28 +101,18 @@ class Result:
 
 
 def extract_errors(output: str, limit: int = 40) -> str:
-    """The `Error:` blocks of terraform's output (what a user needs to see first)."""
-    lines = output.splitlines()
-    picked: list[str] = []
-    inside = False
-    for line in lines:
-        stripped = line.strip("│╷╵ ").rstrip()
-        if stripped.startswith("Error:"):
-            inside = True
-        elif inside and line.strip() in ("╵", ""):
-            if line.strip() == "╵":
-                inside = False
-                picked.append("")
-                continue
-        if inside:
-            picked.append(stripped)
-    if not picked:
-        picked = [line for line in lines if line.strip()][-15:]
-    text = "\n".join(picked).strip()
-    chunks = text.splitlines()
-    if len(chunks) > limit:
-        chunks = chunks[:limit] + [f"... ({len(chunks) - limit} more lines in the log)"]
-    return "\n".join("    " + chunk if chunk else "" for chunk in chunks)
+    """What a user needs to see first: terraform's output from its first `Error:` on.
+
+    Without an `Error:` line (a crash, a signal), the last lines of the output instead.
+    """
+    lines = [line.strip("│╷╵ ").rstrip() for line in output.splitlines()]
+    starts = [index for index, line in enumerate(lines) if line.startswith("Error:")]
+    picked = lines[starts[0] :] if starts else [line for line in lines if line][-15:]
+    while picked and not picked[-1]:
+        picked.pop()
+    if len(picked) > limit:
+        picked = [*picked[:limit], f"... ({len(picked) - limit} more lines in the log)"]
+    return "\n".join("    " + line if line else "" for line in picked)
 
 
 class Terraform:
@@ -195,7 +193,11 @@ class Terraform:
 
     def version(self) -> str:
         result = subprocess.run(
-            [self.binary, "version", "-json"], capture_output=True, text=True, env=self.env, check=False
+            [self.binary, "version", "-json"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            check=False,
         )
         try:
             return json.loads(result.stdout)["terraform_version"]

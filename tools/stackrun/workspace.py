@@ -96,9 +96,9 @@ class Workspace:
         workdir = self.workdir(stack.name)
         marker = workdir / INIT_MARKER
         fingerprint = self.init_fingerprint(stack)
-        if (workdir / ".terraform").is_dir() and marker.is_file():
-            if marker.read_text().strip() == fingerprint:
-                return None
+        initialised = (workdir / ".terraform").is_dir() and marker.is_file()
+        if initialised and marker.read_text().strip() == fingerprint:
+            return None
         result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
         if result.returncode == 0:
             marker.write_text(fingerprint + "\n")

@@ -125,6 +125,9 @@ def emulator(tmp_path_factory):
 @pytest.fixture
 def local_repo(tmp_path, emulator):
     from emulated_repo import LocalRepo
+    from stackrun.localdb import stop_all
 
     state_dir, port = emulator
-    return LocalRepo(tmp_path / "repo", state_dir, port)
+    repo = LocalRepo(tmp_path / "repo", state_dir, port)
+    yield repo
+    stop_all(repo.root / ".stackrun")

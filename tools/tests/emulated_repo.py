@@ -44,8 +44,11 @@ class LocalRepo:
         self.port = port
         (root / "modules").mkdir(parents=True)
         for module in ("tfstate-bootstrap", "network", "postgres"):
-            shutil.copytree(REPO_ROOT / "modules" / module, root / "modules" / module,
-                            ignore=shutil.ignore_patterns(".terraform*", "tests"))
+            shutil.copytree(
+                REPO_ROOT / "modules" / module,
+                root / "modules" / module,
+                ignore=shutil.ignore_patterns(".terraform*", "tests"),
+            )
         for module in FIXTURE_MODULES.iterdir():
             shutil.copytree(module, root / "modules" / module.name)
         self.write(
@@ -64,6 +67,21 @@ class LocalRepo:
             [local]
             port = {port}
             """,
+        )
+
+    def use_real_live(self, *environments: str) -> None:
+        """Replace live/ with the repository's own environments (ports rewritten to ours)."""
+        shutil.rmtree(self.root / "live")
+        (self.root / "live").mkdir()
+        project = (REPO_ROOT / "live" / "project.toml").read_text()
+        project = project.replace("port = 4566", f"port = {self.port}")
+        (self.root / "live" / "project.toml").write_text(project)
+        for name in environments:
+            shutil.copytree(REPO_ROOT / "live" / name, self.root / "live" / name)
+        shutil.copytree(
+            REPO_ROOT / "lambdas" / "migrations",
+            self.root / "lambdas" / "migrations",
+            ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", ".pytest_cache"),
         )
 
     def write(self, relative: str, text: str) -> Path:

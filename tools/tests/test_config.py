@@ -21,7 +21,9 @@ def test_valid_environment_is_loaded_in_number_order(repo):
     assert [s.name for s in environment.stacks] == ["005_first", "010_net", "020_app"]
     app = environment.stack("020_app")
     assert app.upstream == ("010_net",)
-    assert {d.input_name: [(r.stack, r.output) for r in d.references] for d in app.dependencies} == {
+    assert {
+        d.input_name: [(r.stack, r.output) for r in d.references] for d in app.dependencies
+    } == {
         "vpc_id": [("010_net", "vpc_id")],
         "subnet_ids": [("010_net", "subnet_ids")],
     }
@@ -48,8 +50,10 @@ def test_unknown_key_in_stack_file(repo):
 def test_unknown_key_in_env_and_project_files(repo):
     repo.standard()
     repo.env("dev", extra='regoin = "eu-west-1"\n')
-    repo.write("live/project.toml", '[project]\nname = "fleet"\ndefault_region = "eu-west-1"\n'
-               '[backend]\nbuckets = "x"\n')
+    repo.write(
+        "live/project.toml",
+        '[project]\nname = "fleet"\ndefault_region = "eu-west-1"\n[backend]\nbuckets = "x"\n',
+    )
     message = _errors(repo)
     assert "live/project.toml: key 'backend.buckets': unknown key" in message
 
@@ -63,10 +67,13 @@ def test_unknown_key_in_env_file(repo):
 @pytest.mark.parametrize(
     ("text", "key", "expected"),
     [
-        ('module = 5\n', "module", "expected the name of a folder under modules/, got int 5"),
+        ("module = 5\n", "module", "expected the name of a folder under modules/, got int 5"),
         ('module = "networkish"\ninputs = "x"\n', "inputs", "expected a table of module inputs"),
-        ('module = "consumer"\n[dependencies]\nvpc_id = 3\n', "dependencies",
-         "expected a table of input = \"NNN_stack.output\""),
+        (
+            'module = "consumer"\n[dependencies]\nvpc_id = 3\n',
+            "dependencies",
+            'expected a table of input = "NNN_stack.output"',
+        ),
     ],
 )
 def test_wrong_types_in_stack_file(repo, text, key, expected):
@@ -96,8 +103,10 @@ def test_two_environments_cannot_share_an_account(repo):
 
 def test_role_arn_must_be_in_the_environment_account(repo):
     repo.standard()
-    repo.write("live/dev/env.toml", 'account_id = "111111111111"\n'
-               'deploy_role = "arn:aws:iam::222222222222:role/deploy"\n')
+    repo.write(
+        "live/dev/env.toml",
+        'account_id = "111111111111"\ndeploy_role = "arn:aws:iam::222222222222:role/deploy"\n',
+    )
     assert "the role's account 222222222222 is not this environment's" in _errors(repo)
 
 
@@ -124,8 +133,12 @@ def test_badly_named_stack_folder(repo):
 
 def test_reference_to_a_later_stack(repo):
     repo.standard()
-    repo.stack("dev", "005_early", 'module = "consumer"\n[dependencies]\n'
-               'vpc_id = "010_net.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n')
+    repo.stack(
+        "dev",
+        "005_early",
+        'module = "consumer"\n[dependencies]\n'
+        'vpc_id = "010_net.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n',
+    )
     message = _errors(repo)
     assert "live/dev/005_early/stack.toml: key 'dependencies.vpc_id'" in message
     assert "is not earlier than this one" in message
@@ -133,24 +146,39 @@ def test_reference_to_a_later_stack(repo):
 
 def test_reference_to_a_missing_stack(repo):
     repo.standard()
-    repo.stack("dev", "020_app", 'module = "consumer"\n[dependencies]\n'
-               'vpc_id = "015_ghost.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n')
+    repo.stack(
+        "dev",
+        "020_app",
+        'module = "consumer"\n[dependencies]\n'
+        'vpc_id = "015_ghost.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n',
+    )
     assert "stack '015_ghost' does not exist in this environment" in _errors(repo)
 
 
 def test_reference_to_an_output_that_does_not_exist(repo):
     repo.standard()
-    repo.stack("dev", "020_app", 'module = "consumer"\n[dependencies]\n'
-               'vpc_id = "010_net.vpc"\nsubnet_ids = "010_net.subnet_ids"\n')
+    repo.stack(
+        "dev",
+        "020_app",
+        'module = "consumer"\n[dependencies]\n'
+        'vpc_id = "010_net.vpc"\nsubnet_ids = "010_net.subnet_ids"\n',
+    )
     message = _errors(repo)
-    assert "key 'dependencies.vpc_id': stack '010_net' (module 'networkish') has no output 'vpc'" in message
+    assert (
+        "key 'dependencies.vpc_id': stack '010_net' (module 'networkish') has no output 'vpc'"
+        in message
+    )
     assert "its outputs: secret, subnet_ids, vpc_id" in message
 
 
 def test_malformed_reference(repo):
     repo.standard()
-    repo.stack("dev", "020_app", 'module = "consumer"\n[dependencies]\n'
-               'vpc_id = "net.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n')
+    repo.stack(
+        "dev",
+        "020_app",
+        'module = "consumer"\n[dependencies]\n'
+        'vpc_id = "net.vpc_id"\nsubnet_ids = "010_net.subnet_ids"\n',
+    )
     assert "expected \"NNN_stack.output\", got 'net.vpc_id'" in _errors(repo)
 
 
@@ -158,14 +186,20 @@ def test_input_the_module_does_not_declare(repo):
     repo.standard()
     repo.stack("dev", "010_net", 'module = "networkish"\n[inputs]\nname = "n"\nsize = 3\n')
     message = _errors(repo)
-    assert "live/dev/010_net/stack.toml: key 'inputs.size': module 'networkish' has no variable" in message
+    assert (
+        "live/dev/010_net/stack.toml: key 'inputs.size': module 'networkish' has no variable"
+        in message
+    )
 
 
 def test_missing_required_input(repo):
     repo.standard()
     repo.stack("dev", "010_net", 'module = "networkish"\n')
     message = _errors(repo)
-    assert "key 'inputs.name': missing: module 'networkish' requires variable 'name' (Name prefix)" in message
+    assert (
+        "key 'inputs.name': missing: module 'networkish' requires variable 'name' (Name prefix)"
+        in message
+    )
 
 
 def test_invalid_toml_is_reported_with_the_file(repo):

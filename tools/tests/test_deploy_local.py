@@ -30,19 +30,27 @@ def test_deploy_bootstraps_backend_applies_in_order_and_converges(local_repo):
     assert first.returncode == 0, first.text
     text = first.stdout
     # order: bootstrap, then 010, then 020
-    assert text.index("000_bootstrap: creating the state backend") < text.index(
-        "deploying 010_producer") < text.index("deploying 020_consumer")
+    assert (
+        text.index("000_bootstrap: creating the state backend")
+        < text.index("deploying 010_producer")
+        < text.index("deploying 020_consumer")
+    )
     assert "020_consumer             applied" in text
 
     backend = _bucket(repo, "alpha")
     s3 = repo.client("alpha", "s3")
     assert s3.get_bucket_versioning(Bucket=backend.bucket)["Status"] == "Enabled"
-    rules = s3.get_bucket_encryption(Bucket=backend.bucket)[
-        "ServerSideEncryptionConfiguration"]["Rules"]
+    rules = s3.get_bucket_encryption(Bucket=backend.bucket)["ServerSideEncryptionConfiguration"][
+        "Rules"
+    ]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("aws:kms", "AES256")
     block = s3.get_public_access_block(Bucket=backend.bucket)["PublicAccessBlockConfiguration"]
-    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
-                     "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    assert block == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
     policy = json.loads(s3.get_bucket_policy(Bucket=backend.bucket)["Policy"])
     deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert any(
@@ -81,7 +89,7 @@ def test_deploy_bootstraps_backend_applies_in_order_and_converges(local_repo):
     repo.producer_consumer("alpha", value="v2")
     plan = repo.run("plan", "alpha", "--local", "--detailed-exitcode")
     assert plan.returncode == 2, plan.text
-    summary = plan.stdout[plan.stdout.index("plan alpha: summary"):]
+    summary = plan.stdout[plan.stdout.index("plan alpha: summary") :]
     assert "010_producer             changes      0 to add, 1 to change, 0 to destroy" in summary
     assert "000_bootstrap            unchanged" in summary
     deploy = repo.run("deploy", "alpha", "--local")
@@ -115,10 +123,12 @@ def test_environments_land_in_their_own_accounts_and_the_provider_guards_it(loca
     repo = local_repo
     repo.env("charlie", "210000000003")
     repo.env("delta", "210000000004")
-    repo.write("live/charlie/010_producer/stack.toml",
-               'module = "producer"\n[inputs]\nname = "charlie"\n')
-    repo.write("live/delta/010_producer/stack.toml",
-               'module = "producer"\n[inputs]\nname = "delta"\n')
+    repo.write(
+        "live/charlie/010_producer/stack.toml", 'module = "producer"\n[inputs]\nname = "charlie"\n'
+    )
+    repo.write(
+        "live/delta/010_producer/stack.toml", 'module = "producer"\n[inputs]\nname = "delta"\n'
+    )
     assert repo.run("deploy", "charlie", "--local").returncode == 0
     assert repo.run("deploy", "delta", "--local").returncode == 0
     assert repo.outputs("charlie")["010_producer"]["account_id"] == "210000000003"
@@ -139,7 +149,11 @@ def test_environments_land_in_their_own_accounts_and_the_provider_guards_it(loca
     workspace = Workspace(load_environment(repo.root, "delta"), repo.target())
     result = subprocess.run(
         ["terraform", "plan", "-input=false", "-no-color", "-lock=false"],
-        cwd=workdir, env=workspace.base_env, capture_output=True, text=True, check=False,
+        cwd=workdir,
+        env=workspace.base_env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     assert "210000000003" in result.stderr and "not allowed" in result.stderr, result.stderr
@@ -156,8 +170,9 @@ def test_two_concurrent_deploys_of_one_environment_never_interleave(local_repo):
     first = repo.start("deploy", "echo", "--local")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        item = dynamodb.get_item(TableName=backend.lock_table,
-                                 Key={"LockID": {"S": "stackrun-guard/echo"}}).get("Item")
+        item = dynamodb.get_item(
+            TableName=backend.lock_table, Key={"LockID": {"S": "stackrun-guard/echo"}}
+        ).get("Item")
         if item:
             break
         time.sleep(0.2)
@@ -181,7 +196,8 @@ def test_two_concurrent_deploys_of_one_environment_never_interleave(local_repo):
     assert "020_consumer             unchanged" in out_patient
     assert repo.run("plan", "echo", "--local", "--detailed-exitcode").returncode == 0
     assert "Item" not in dynamodb.get_item(
-        TableName=backend.lock_table, Key={"LockID": {"S": "stackrun-guard/echo"}})
+        TableName=backend.lock_table, Key={"LockID": {"S": "stackrun-guard/echo"}}
+    )
 
 
 def test_a_failing_stack_stops_the_run_and_later_stacks_are_untouched(local_repo):
@@ -189,8 +205,9 @@ def test_a_failing_stack_stops_the_run_and_later_stacks_are_untouched(local_repo
     repo.env("foxtrot", "210000000006")
     repo.producer_consumer("foxtrot")
     # an SSM parameter name under the reserved /ssm prefix: only the provider or API can tell
-    repo.write("live/foxtrot/015_broken/stack.toml",
-               'module = "producer"\n[inputs]\nname = "ssm"\n')
+    repo.write(
+        "live/foxtrot/015_broken/stack.toml", 'module = "producer"\n[inputs]\nname = "ssm"\n'
+    )
     result = repo.run("deploy", "foxtrot", "--local")
     assert result.returncode == 1
     assert "stack 015_broken failed at `terraform" in result.stderr
@@ -201,7 +218,8 @@ def test_a_failing_stack_stops_the_run_and_later_stacks_are_untouched(local_repo
     assert names == ["/foxtrot-producer/value"]
 
     (repo.root / "live/foxtrot/015_broken/stack.toml").write_text(
-        'module = "producer"\n[inputs]\nname = "fixed"\n')
+        'module = "producer"\n[inputs]\nname = "fixed"\n'
+    )
     rerun = repo.run("deploy", "foxtrot", "--local")
     assert rerun.returncode == 0, rerun.text
     assert "010_producer             unchanged" in rerun.stdout
@@ -212,8 +230,10 @@ def test_invalid_configuration_is_reported_before_anything_is_created(local_repo
     repo = local_repo
     repo.env("golf", "210000000007")
     repo.producer_consumer("golf")
-    repo.write("live/golf/030_bad/stack.toml",
-               'module = "consumer"\n[dependencies]\nupstream_value = "040_later.value"\n')
+    repo.write(
+        "live/golf/030_bad/stack.toml",
+        'module = "consumer"\n[dependencies]\nupstream_value = "040_later.value"\n',
+    )
     result = repo.run("deploy", "golf", "--local")
     assert result.returncode == 1
     assert "live/golf/030_bad/stack.toml: key 'dependencies.upstream_value'" in result.stderr

@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography import x509
 from moto.iam.access_control import PermissionResult
+
 from stackrun.emulator import (
     Emulator,
     EmulatorError,
@@ -436,3 +437,26 @@ def test_server_certificate_is_reissued_from_the_same_ca(tmp_path: Path) -> None
     server = x509.load_pem_x509_certificate(again.server_cert.read_bytes())
     san = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "127.0.0.2" in {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+
+
+def test_rds_managed_secret_holds_the_master_username_and_a_generated_password(
+    running: Running,
+) -> None:
+    rds = running.client("rds")
+    secrets = running.client("secretsmanager")
+    created = []
+    for identifier in ("secret-one", "secret-two"):
+        instance = rds.create_db_instance(
+            DBInstanceIdentifier=identifier,
+            DBInstanceClass="db.t4g.micro",
+            Engine="postgres",
+            MasterUsername="fleet_admin",
+            ManageMasterUserPassword=True,
+            AllocatedStorage=20,
+        )["DBInstance"]
+        value = secrets.get_secret_value(SecretId=instance["MasterUserSecret"]["SecretArn"])
+        created.append(json.loads(value["SecretString"]))
+    assert [c["username"] for c in created] == ["fleet_admin", "fleet_admin"]
+    passwords = {c["password"] for c in created}
+    assert len(passwords) == 2
+    assert all(len(p) >= 20 and p != "P@55w0rd!" for p in passwords)

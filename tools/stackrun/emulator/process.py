@@ -30,9 +30,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackrun.errors import StackrunError
+
 from .ca import ensure_certificates
 from .common import HEALTH_PATH, is_loopback
-from stackrun.errors import StackrunError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566

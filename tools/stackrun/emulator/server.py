@@ -57,6 +57,13 @@ d. EC2 descriptions of security group rules that reference another group
     falls back to ``source_group``'s description when ``ip_range`` has none, so a description
     set by ``ModifySecurityGroupRules`` still wins.
 
+e. The master user secret of RDS instances with ``manage_master_user_password``
+    moto writes the same fixed credentials (``admin`` / a constant password) into every
+    RDS-managed secret. In AWS the secret holds the instance's master username and a password
+    generated for it. Here the secret holds the instance's ``MasterUsername`` and a random
+    password, so what clients read from Secrets Manager matches what RDS reports (and a
+    password leaking into a log can be searched for).
+
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.
 """
@@ -68,6 +75,7 @@ import contextvars
 import copy
 import json
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -252,6 +260,12 @@ def security_group_rule_description(rule: Any) -> str | None:
 # --- installing the patches -------------------------------------------------------------------
 
 
+def master_user_secret_string(self: Any) -> str:
+    """Patch e: the instance's own master username and a freshly generated password."""
+    username = getattr(self.resource, "master_username", None) or "admin"
+    return json.dumps({"username": username, "password": secrets.token_urlsafe(24)})
+
+
 def install_patches() -> None:
     """Apply the patches to moto's classes; safe to call more than once."""
     from moto.ec2.models.security_groups import SecurityGroupRule
@@ -263,6 +277,9 @@ def install_patches() -> None:
     RDSResponse.reset_db_parameter_group = reset_db_parameter_group  # type: ignore[attr-defined]
     rule_description = property(security_group_rule_description)
     SecurityGroupRule.description = rule_description  # type: ignore[method-assign,assignment]
+    from moto.rds.models import MasterUserSecret
+
+    MasterUserSecret._generate_secret_string = master_user_secret_string  # type: ignore[method-assign]
 
 
 # --- the server -------------------------------------------------------------------------------

@@ -1,0 +1,183 @@
+"""After a database stack (`[database]` in stack.toml): the local data plane, then migrations.
+
+With --local, the emulated RDS instance is only an API record. A real PostgreSQL server (from
+the machine's binaries, on loopback, data under .stackrun/local/<env>/postgres/) is started
+behind it, holding the database with the name, master user and password that the emulated RDS
+and Secrets Manager report. Then the migrations package runs against it, exactly as the
+deployed migration function does in AWS: it reads the master secret from Secrets Manager at run
+time, so the password never passes through stackrun's arguments, files or output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stackrun import localdb
+from stackrun.config import Stack
+from stackrun.errors import StackFailed
+from stackrun.terraform import extract_errors
+from stackrun.workspace import Workspace
+
+MIGRATIONS_TIMEOUT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class DatabaseEndpoint:
+    """Where clients of the environment's database connect (the local server, with --local)."""
+
+    host: str
+    port: int
+    db_name: str
+    secret_arn: str
+
+
+def local_data_dir(workspace: Workspace) -> Path:
+    return workspace.cache_dir / "postgres"
+
+
+def endpoint_file(workspace: Workspace) -> Path:
+    return workspace.cache_dir / "database.json"
+
+
+def after_apply(
+    workspace: Workspace, stack: Stack, outputs: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Run the database steps of `stack`; raise StackFailed naming the step on failure."""
+    assert stack.database is not None
+    values = {name: item["value"] for name, item in outputs.items()}
+    console = workspace.console
+    if not workspace.target.local:
+        # In AWS the migrations must run inside the VPC: the migration function, deployed by
+        # the API stack, does that. Until that stack exists there is nothing to run them with.
+        print(
+            f"    {stack.name}: warning: migrations in AWS run through the migration function "
+            "of the API stack, which this project does not deploy yet; schema not migrated",
+            file=console,
+            flush=True,
+        )
+        return
+    endpoint = _local_data_plane(workspace, stack, values)
+    print(
+        f"    {stack.name}: running migrations of {stack.database.migrations.name}",
+        file=console,
+        flush=True,
+    )
+    applied = run_migrations(workspace, stack, endpoint)
+    summary = ", ".join(applied) if applied else "none (schema up to date)"
+    print(f"    {stack.name}: migrations applied: {summary}", file=console, flush=True)
+
+
+def _local_data_plane(
+    workspace: Workspace, stack: Stack, values: Mapping[str, Any]
+) -> DatabaseEndpoint:
+    environment = workspace.environment
+    secrets = workspace.target.client(environment, "secretsmanager")
+    secret = json.loads(
+        secrets.get_secret_value(SecretId=values["master_user_secret_arn"])["SecretString"]
+    )
+    try:
+        server = localdb.ensure_server(local_data_dir(workspace))
+        localdb.ensure_database(server, values["db_name"], secret["username"], secret["password"])
+    except localdb.LocalDatabaseError as error:
+        raise StackFailed(
+            stack.name, "local database", f"    {error}", None, terraform=False
+        ) from error
+    endpoint = DatabaseEndpoint(
+        host=server.host,
+        port=server.port,
+        db_name=values["db_name"],
+        secret_arn=values["master_user_secret_arn"],
+    )
+    # Where the emulated instance's clients really connect (no secret in here).
+    endpoint_file(workspace).write_text(
+        json.dumps(
+            {
+                "emulated_address": values["address"],
+                "emulated_port": values["port"],
+                "host": endpoint.host,
+                "port": endpoint.port,
+                "db_name": endpoint.db_name,
+                "secret_arn": endpoint.secret_arn,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(
+        f"    {stack.name}: local PostgreSQL for {values['address']} on "
+        f"{server.host}:{server.port}, database {values['db_name']!r}, "
+        f"user {secret['username']!r} (password from Secrets Manager)",
+        file=workspace.console,
+        flush=True,
+    )
+    return endpoint
+
+
+def run_migrations(workspace: Workspace, stack: Stack, endpoint: DatabaseEndpoint) -> list[str]:
+    """Run the migrations package as a process, as the migration function runs in AWS."""
+    assert stack.database is not None
+    environment = workspace.environment
+    credentials = workspace.target.session(environment).get_credentials().get_frozen_credentials()
+    env = workspace.target.subprocess_env()
+    env.update(
+        PYTHONPATH=os.pathsep.join(
+            part for part in (str(stack.database.migrations / "src"), env.get("PYTHONPATH")) if part
+        ),
+        AWS_ACCESS_KEY_ID=credentials.access_key,
+        AWS_SECRET_ACCESS_KEY=credentials.secret_key,
+        AWS_SESSION_TOKEN=credentials.token or "",
+        AWS_DEFAULT_REGION=environment.region,
+        AWS_REGION=environment.region,
+        DB_HOST=endpoint.host,
+        DB_PORT=str(endpoint.port),
+        DB_NAME=endpoint.db_name,
+        DB_SECRET_ARN=endpoint.secret_arn,
+        # The local server listens on loopback only; RDS itself forces TLS (rds.force_ssl).
+        DB_SSLMODE="disable" if workspace.target.local else "require",
+        POWERTOOLS_SERVICE_NAME="fleet-migrations",
+    )
+    if workspace.target.local:
+        env["AWS_ENDPOINT_URL"] = str(workspace.target.endpoint)
+    log_file = workspace.log_file(stack.name)
+    result = subprocess.run(
+        [sys.executable, "-m", stack.database.module],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=MIGRATIONS_TIMEOUT_SECONDS,
+        check=False,
+    )
+    with log_file.open("a", encoding="utf-8") as log:
+        log.write(f"\n$ python -m {stack.database.module}\n{result.stderr}{result.stdout}")
+        log.write(f"[exit {result.returncode}]\n")
+    if result.returncode != 0:
+        detail = _failure_detail(result.stdout, result.stderr)
+        raise StackFailed(stack.name, "migrations", detail, log_file, terraform=False)
+    document = _last_json(result.stdout)
+    return list(document.get("applied", []))
+
+
+def _last_json(text: str) -> dict[str, Any]:
+    for line in reversed(text.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}
+
+
+def _failure_detail(stdout: str, stderr: str) -> str:
+    document = _last_json(stdout) or _last_json(stderr)
+    message = document.get("error") or document.get("message")
+    if message:
+        return f"    {message}"
+    return extract_errors(stderr or stdout)
