@@ -18,6 +18,7 @@ import nox
 ROOT = Path(__file__).parent
 MODULES = sorted(p for p in (ROOT / "modules").iterdir() if (p / "versions.tf").is_file())
 TOOLS_PYTHON = "3.12"
+LAMBDAS = sorted(p.name for p in (ROOT / "lambdas").iterdir() if (p / "pyproject.toml").is_file())
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
@@ -48,8 +49,18 @@ def _stackrun(session: nox.Session, command: str) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def deploy(session: nox.Session) -> None:
-    """Deploy an environment: `nox -s deploy -- <env> [--local]`."""
-    _stackrun(session, "deploy")
+    """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]`."""
+    arguments = [arg for arg in session.posargs if arg != "--skip-tests"]
+    if (
+        "--help" not in arguments
+        and "-h" not in arguments
+        and "--skip-tests" not in session.posargs
+    ):
+        # What is deployed was tested first: every lambda's test session (the build happens in
+        # stackrun deploy itself, cached by input hash).
+        session.run("nox", "-s", *(f"test-{name}" for name in LAMBDAS), external=True)
+    _install_tools(session)
+    session.run("stackrun", "deploy", *arguments)
 
 
 @nox.session(python=TOOLS_PYTHON)
@@ -113,7 +124,8 @@ def emulator_status(session: nox.Session) -> None:
 
 LINT_HELP = """
 nox -s lint: ruff (lint + format check) on the Python code, `terraform fmt -check` on modules/,
-`terraform init -backend=false` + `terraform validate` in every module, and checkov over
+`terraform init -backend=false` + `terraform validate` + `terraform test` (mock provider) in
+every module, check-jsonschema + zizmor on .github/workflows, and checkov over
 modules/ (no failed check may stay unsuppressed). No arguments.
 Providers come from STACKRUN_PROVIDER_MIRROR or your TF_CLI_CONFIG_FILE (see README).
 """
@@ -121,7 +133,7 @@ Providers come from STACKRUN_PROVIDER_MIRROR or your TF_CLI_CONFIG_FILE (see REA
 
 @nox.session(python=TOOLS_PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff, terraform fmt -check, terraform validate of every module, checkov."""
+    """ruff, terraform fmt/validate/test of every module, workflow checks, checkov."""
     if _help(session, LINT_HELP):
         return
     session.install("ruff>=0.6")
@@ -130,9 +142,11 @@ def lint(session: nox.Session) -> None:
     terraform = shutil.which("terraform")
     if terraform is None:
         session.error("terraform is not on PATH")
-    session.run(terraform, "fmt", "-check", "-recursive", "-diff", "modules", external=True)
     _install_tools(session)
     env = _terraform_env(session)
+    session.run(
+        terraform, "fmt", "-check", "-recursive", "-diff", "modules", external=True, env=env
+    )
     for module in MODULES:
         session.log(f"terraform validate modules/{module.name}")
         session.run(
@@ -147,6 +161,14 @@ def lint(session: nox.Session) -> None:
             silent=True,
         )
         session.run(terraform, f"-chdir={module}", "validate", "-no-color", external=True, env=env)
+        if (module / "tests").is_dir():
+            # terraform test with mock_provider: the module's secure defaults, offline
+            session.run(terraform, f"-chdir={module}", "test", "-no-color", external=True, env=env)
+    # The CI workflow: GitHub's workflow schema (vendored, offline) and zizmor's security audit.
+    session.install("check-jsonschema>=0.29", "zizmor>=1.0")
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.y*ml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run("zizmor", "--offline", ".github/")
     # Policy scan: every failed check must be fixed or suppressed next to the resource with a
     # written reason (`#checkov:skip=CKV_...: why`). --skip-download: no network needed.
     session.install("checkov>=3.2")
@@ -189,13 +211,21 @@ def test_tools(session: nox.Session) -> None:
     if _help(session, TEST_TOOLS_HELP):
         return
     _install_tools(session, "dev")
-    session.run("pytest", "tools/tests", *session.posargs)
+    # The deploy tests mostly wait on terraform and the emulator: three workers (each with its
+    # own emulator) keep two cores busy. `-- -n 0` runs them one by one.
+    session.run("pytest", "-n", "3", "tools/tests", *session.posargs)
 
 
 # ---- lambdas: one test session per folder of lambdas/, found at load time -----------------
 
+
+@nox.session(python=TOOLS_PYTHON)
+def build(session: nox.Session) -> None:
+    """Build dist/lambdas/<name>.zip for every function: `-- [names] [--force] [--relock]`."""
+    _stackrun(session, "build")
+
+
 LAMBDA_PYTHON = "3.12"  # the AWS Lambda runtime the functions target
-LAMBDAS = sorted(p.name for p in (ROOT / "lambdas").iterdir() if (p / "pyproject.toml").is_file())
 TESTDB_URL_FILE = ROOT / ".stackrun" / "testdb" / "url"
 
 
@@ -209,6 +239,40 @@ def testdb(session: nox.Session) -> None:
     session.log(f"test database ready (URL in {TESTDB_URL_FILE.relative_to(ROOT)})")
 
 
+def _local_packages(name: str) -> list[str]:
+    """Folders of lambdas/ that `name` needs (its local libraries, transitively), then itself.
+
+    Local libraries are not on PyPI: they must be installed from their folders in the same pip
+    call, or pip would look for (and might find someone else's) packages of that name there.
+    """
+    import re
+    import tomllib
+
+    def normalise(dist: str) -> str:
+        return re.sub(r"[-_.]+", "-", dist).lower()
+
+    projects = {
+        folder: tomllib.loads((ROOT / "lambdas" / folder / "pyproject.toml").read_text())["project"]
+        for folder in LAMBDAS
+    }
+    by_dist = {normalise(project["name"]): folder for folder, project in projects.items()}
+    needed: list[str] = []
+
+    def visit(folder: str) -> None:
+        project = projects[folder]
+        requirements = list(project.get("dependencies", []))
+        requirements += project.get("optional-dependencies", {}).get("test", [])
+        for requirement in requirements:
+            dist = normalise(re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0])
+            local = by_dist.get(dist)
+            if local and local != folder and local not in needed:
+                visit(local)
+                needed.append(local)
+
+    visit(name)
+    return [*needed, name]
+
+
 def _lambda_test_session(name: str) -> None:
     @nox.session(name=f"test-{name}", python=LAMBDA_PYTHON, requires=["testdb"])
     def run_tests(session: nox.Session) -> None:
@@ -218,7 +282,9 @@ def _lambda_test_session(name: str) -> None:
             f"Python {LAMBDA_PYTHON}, with only its own dependencies installed.",
         ):
             return
-        session.install("-e", f"lambdas/{name}[test]")
+        *libraries, _ = _local_packages(name)
+        editable = [arg for folder in libraries for arg in ("-e", f"lambdas/{folder}")]
+        session.install(*editable, "-e", f"lambdas/{name}[test]")
         url = TESTDB_URL_FILE.read_text().strip()
         session.run(
             "pytest",

@@ -12,7 +12,7 @@ from stackrun.bootstrap import ensure_backend
 from stackrun.config import Environment, list_environments, load_environment, load_project
 from stackrun.errors import StackrunError
 from stackrun.target import Target
-from stackrun.workspace import Workspace, cache_root
+from stackrun.workspace import Workspace, artifact_dir, cache_root
 
 DESCRIPTION = """\
 Deploy the stacks of live/<env>/ in directory-number order on a self-bootstrapping S3 +
@@ -171,6 +171,29 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("action", choices=("start", "stop", "status"))
     emulator.add_argument("--port", type=int, help="emulator port")
 
+    build = commands.add_parser(
+        "build",
+        help="build dist/lambdas/<name>.zip for every function in lambdas/",
+        description="Build one deterministic zip per function package (lambdas/<name> whose "
+        "pyproject.toml has [tool.fleet] lambda = true): its code, its local libraries and its "
+        "locked third-party dependencies for the target runtime, without boto3/botocore, tests "
+        "or caches. Skipped when the inputs have not changed. A manifest (<name>.json) beside "
+        "each zip records its sha256 and size.",
+    )
+    build.add_argument("names", nargs="*", help="only these functions (default: all)")
+    build.add_argument(
+        "--arch",
+        choices=("arm64", "x86_64"),
+        default="arm64",
+        help="target architecture (default: arm64)",
+    )
+    build.add_argument("--force", action="store_true", help="rebuild even when unchanged")
+    build.add_argument(
+        "--relock",
+        action="store_true",
+        help="resolve third-party dependencies afresh (rewrites requirements.lock)",
+    )
+
     commands.add_parser(
         "testdb",
         help="start the local PostgreSQL that lambda tests use and print its URL",
@@ -257,9 +280,26 @@ def run(argv: list[str] | None = None) -> int:
             from stackrun.localdb import stop_all
 
             for data_dir in stop_all(cache_root(root)):
-                print(f"stopped local PostgreSQL {data_dir.relative_to(root)}")
+                print(f"stopped local PostgreSQL {data_dir}")
         else:
             print(status(state_dir, port=port))
+        return 0
+
+    if args.command == "build":
+        from stackrun.build import build_all
+
+        artifacts = build_all(
+            root,
+            out_dir=artifact_dir(root, args.arch),
+            architecture=args.arch,
+            force=args.force,
+            relock=args.relock,
+            only=args.names or None,
+        )
+        rebuilt = sum(artifact.rebuilt for artifact in artifacts)
+        print(
+            f"{len(artifacts)} function(s), {rebuilt} rebuilt, in {artifact_dir(root, args.arch)}"
+        )
         return 0
 
     if args.command == "testdb":

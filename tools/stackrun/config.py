@@ -58,7 +58,18 @@ class Dependency:
 
     input_name: str
     references: tuple[Reference, ...]
-    is_list: bool = False
+    # "one" (a string), "list" (an array of references) or "map" (a table of them, `keys`)
+    shape: str = "one"
+    keys: tuple[str, ...] = ()
+
+    def value(self, upstream: Mapping[str, Mapping[str, Any]]) -> Any:
+        """The input's value, built from the upstream stacks' output values."""
+        items = [upstream[ref.stack][ref.output] for ref in self.references]
+        if self.shape == "list":
+            return items
+        if self.shape == "map":
+            return dict(zip(self.keys, items, strict=True))
+        return items[0]
 
 
 DATABASE_OUTPUTS = ("address", "port", "db_name", "master_user_secret_arn")
@@ -88,6 +99,16 @@ class Stack:
     dependencies: tuple[Dependency, ...]
     description: str = ""
     database: DatabaseSettings | None = None
+    # `[lambdas] input = "functions"`: the module input (a table keyed by function name, a
+    # folder of lambdas/) that stackrun completes with each built zip (path, hash, handler).
+    lambdas_input: str | None = None
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """Names of the functions (folders of lambdas/) whose artifacts this stack deploys."""
+        if self.lambdas_input is None:
+            return ()
+        return tuple(sorted(self.inputs.get(self.lambdas_input, {})))
 
     @property
     def upstream(self) -> tuple[str, ...]:
@@ -148,6 +169,7 @@ class Environment:
     backend: BackendSettings
     stacks: tuple[Stack, ...]
     path: Path
+    lambda_architecture: str = "arm64"
 
     def stack(self, name: str) -> Stack:
         for stack in self.stacks:
@@ -372,6 +394,9 @@ ENV_SCHEMA = {
     "region": Key(_is_str, 'an AWS region name such as "eu-west-1"'),
     "deploy_role": Key(_is_str, "an IAM role name or role ARN in this account", True),
     "protected": Key(_is_bool, "true or false"),
+    "lambda_architecture": Key(
+        lambda value: value in ("arm64", "x86_64"), '"arm64" (the default) or "x86_64"'
+    ),
     "tags": Key(_is_str_table, "a table of string tags"),
 }
 
@@ -483,6 +508,7 @@ def load_environment(root: Path, env_name: str) -> Environment:
         backend=backend,
         stacks=tuple(stacks),
         path=env_path.parent,
+        lambda_architecture=data.get("lambda_architecture", "arm64"),
     )
 
 
@@ -522,15 +548,19 @@ STACK_SCHEMA = {
     "description": Key(_is_str, "a string"),
     "inputs": Key(_is_table, "a table of module inputs"),
     "database": Key(_is_table, 'a table [database] with migrations = "lambdas/<package>"'),
+    "lambdas": Key(_is_table, 'a table [lambdas] with input = "<module input>"'),
     "dependencies": Key(
         lambda table: (
             isinstance(table, dict)
             and all(
-                isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
+                isinstance(v, str)
+                or (isinstance(v, list) and all(isinstance(i, str) for i in v))
+                or (isinstance(v, dict) and all(isinstance(i, str) for i in v.values()))
                 for v in table.values()
             )
         ),
-        'a table of input = "NNN_stack.output" (or an array of them) referring to earlier stacks',
+        'a table of input = "NNN_stack.output" (or an array or table of them) referring to '
+        "earlier stacks",
     ),
 }
 
@@ -634,12 +664,16 @@ def _load_stack(
         key = f"dependencies.{input_name}"
         if input_name in inputs:
             collector.add(key, f"input {input_name!r} is also set in [inputs]; set it in one place")
-        texts = value if isinstance(value, list) else [value]
+        keys: tuple[str, ...] = ()
+        if isinstance(value, dict):
+            shape, keys, texts = "map", tuple(value), list(value.values())
+        elif isinstance(value, list):
+            shape, texts = "list", value
+        else:
+            shape, texts = "one", [value]
         references = [_check_reference(text, key, folder, earlier, collector) for text in texts]
         if all(references) and texts:
-            dependencies.append(
-                Dependency(input_name, tuple(references), is_list=isinstance(value, list))
-            )
+            dependencies.append(Dependency(input_name, tuple(references), shape=shape, keys=keys))
 
     if module is not None:
         for input_name in list(inputs) + list(raw_dependencies):
@@ -669,6 +703,9 @@ def _load_stack(
     database = None
     if isinstance(data.get("database"), dict):
         database = _check_database(root, data["database"], module, collector)
+    lambdas_input = None
+    if isinstance(data.get("lambdas"), dict):
+        lambdas_input = _check_lambdas(root, data["lambdas"], inputs, collector)
 
     if collector.issues or module is None:
         return None, collector.issues
@@ -683,6 +720,7 @@ def _load_stack(
             dependencies=tuple(dependencies),
             description=description if isinstance(description, str) else "",
             database=database,
+            lambdas_input=lambdas_input,
         ),
         [],
     )
@@ -786,3 +824,38 @@ def _check_database(
     if len(collector.issues) > before:
         return None
     return DatabaseSettings(migrations=package, module=candidates[0])
+
+
+LAMBDAS_TABLE = {
+    "input": Key(_is_str, "the name of the module input that lists the functions", True),
+}
+
+
+def _check_lambdas(
+    root: Path, table: Mapping[str, Any], inputs: Mapping[str, Any], collector: _Collector
+) -> str | None:
+    """Validate `[lambdas]`: the named input is a table of functions that exist in lambdas/."""
+    before = len(collector.issues)
+    collector.check_table(table, LAMBDAS_TABLE, prefix="lambdas.")
+    name = table.get("input")
+    if not isinstance(name, str):
+        return None
+    functions = inputs.get(name)
+    if not isinstance(functions, dict) or not functions:
+        collector.add(
+            "lambdas.input",
+            f"input {name!r} must be a table with one entry per function, e.g. "
+            f"[inputs.{name}.create_project]",
+        )
+        return None
+    for function, settings in functions.items():
+        key = f"inputs.{name}.{function}"
+        if not (root / "lambdas" / function / "pyproject.toml").is_file():
+            collector.add(key, f"no function package lambdas/{function}/ (with pyproject.toml)")
+        if not isinstance(settings, dict):
+            collector.add(key, f"expected a table of settings, got {_describe(settings)}")
+            continue
+        for filled in ("zip_path", "source_code_hash", "handler"):
+            if filled in settings:
+                collector.add(f"{key}.{filled}", "set by stackrun from the build; remove it")
+    return name if len(collector.issues) == before else None

@@ -45,14 +45,42 @@ def terraform_settings(environment: Environment) -> dict[str, Any]:
     }
 
 
+def artifact_inputs(
+    stack: Stack, workdir: Path, manifests: Mapping[str, Mapping[str, Any]], artifact_dir: Path
+) -> dict[str, Any]:
+    """The stack's functions input, each entry completed from its build manifest.
+
+    The zip path is relative to the working dir, so the plan does not change between machines;
+    the hash is what the Lambda API reports as CodeSha256, so an unchanged zip changes nothing.
+    """
+    assert stack.lambdas_input is not None
+    functions = {}
+    for name, settings in stack.inputs[stack.lambdas_input].items():
+        manifest = manifests[name]
+        functions[name] = {
+            **settings,
+            "zip_path": os.path.relpath(artifact_dir / f"{name}.zip", workdir),
+            "source_code_hash": manifest["base64_sha256"],
+            "handler": manifest["handler"],
+            "architecture": manifest["architecture"],
+        }
+    return functions
+
+
 def render_main(
-    environment: Environment, stack: Stack, workdir: Path, sensitive_inputs: frozenset[str]
+    environment: Environment,
+    stack: Stack,
+    workdir: Path,
+    sensitive_inputs: frozenset[str],
+    functions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     source = os.path.relpath(stack.module.path, workdir)
     if not source.startswith("."):
         source = "./" + source
     module_call: dict[str, Any] = {"source": source}
     module_call.update({name: escape_literal(value) for name, value in stack.inputs.items()})
+    if stack.lambdas_input is not None and functions is not None:
+        module_call[stack.lambdas_input] = escape_literal(dict(functions))
     variables: dict[str, Any] = {}
     for dependency in stack.dependencies:
         module_call[dependency.input_name] = f"${{var.{dependency.input_name}}}"
@@ -120,8 +148,7 @@ def dependency_variables(
     """
     values = {}
     for dependency in stack.dependencies:
-        items = [upstream_outputs[ref.stack][ref.output] for ref in dependency.references]
-        value = items if dependency.is_list else items[0]
+        value = dependency.value(upstream_outputs)
         values[f"TF_VAR_{dependency.input_name}"] = json.dumps(escape_literal(value))
     return values
 
@@ -144,9 +171,11 @@ def render_stack(
     target: Target,
     workdir: Path,
     sensitive_inputs: frozenset[str] = frozenset(),
+    functions: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the three generated files of `stack` into `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
-    write_json(workdir / "main.tf.json", render_main(environment, stack, workdir, sensitive_inputs))
+    main = render_main(environment, stack, workdir, sensitive_inputs, functions)
+    write_json(workdir / "main.tf.json", main)
     write_json(workdir / "backend.tf.json", render_backend(environment, stack.name, target))
     write_json(workdir / "provider.tf.json", render_provider(environment, stack.name, target))

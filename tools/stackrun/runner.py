@@ -189,6 +189,23 @@ def _fail(report: RunReport, failed: str, remaining: list[Stack], error: StackFa
     report.stacks += [StackReport(stack.name, "not started") for stack in remaining]
 
 
+def ensure_artifacts(workspace: Workspace) -> None:
+    """Build (or find cached) the zips of every function a stack of the environment deploys."""
+    environment = workspace.environment
+    names = sorted({name for stack in environment.stacks for name in stack.functions})
+    if not names:
+        return
+    from stackrun.build import build_all
+
+    build_all(
+        environment.project.root,
+        out_dir=workspace.artifact_dir,
+        architecture=environment.lambda_architecture,
+        only=names,
+        log=lambda line: _print(workspace, line),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # commands
 # --------------------------------------------------------------------------------------------
@@ -197,6 +214,7 @@ def _fail(report: RunReport, failed: str, remaining: list[Stack], error: StackFa
 def deploy(workspace: Workspace) -> RunReport:
     """Ensure the backend, then plan and apply every stack in order."""
     environment = workspace.environment
+    ensure_artifacts(workspace)
     created = ensure_backend(workspace)
     report = RunReport("deploy", environment.name)
     dynamodb = workspace.target.client(environment, "dynamodb")
@@ -262,6 +280,7 @@ def deploy(workspace: Workspace) -> RunReport:
 def plan(workspace: Workspace) -> RunReport:
     """Plan every stack (refreshing state); a stack whose upstream was never applied is pending."""
     environment = workspace.environment
+    ensure_artifacts(workspace)
     report = RunReport("plan", environment.name)
     outputs: dict[str, Outputs] = {}
     stacks = [bootstrap_stack(workspace), *environment.stacks]
@@ -301,6 +320,7 @@ def _bootstrap_ready(workspace: Workspace) -> bool:
 def destroy(workspace: Workspace) -> RunReport:
     """Destroy every stack in reverse order. The state backend is kept."""
     environment = workspace.environment
+    ensure_artifacts(workspace)
     report = RunReport("destroy", environment.name)
     if not _bootstrap_ready(workspace):
         _print(workspace, f"no state backend for {environment.name}: nothing to destroy")
@@ -350,6 +370,13 @@ def destroy(workspace: Workspace) -> RunReport:
 
 def collect_outputs(workspace: Workspace, announce: bool = True) -> dict[str, Outputs]:
     """Outputs of every stack, read from state (stacks never applied give {})."""
+    environment = workspace.environment
+    if not _bootstrap_ready(workspace):
+        raise StackrunError(
+            f"{environment.name} has no state backend yet (bucket {environment.backend.bucket} "
+            f"in account {environment.account_id}): deploy it first"
+        )
+    ensure_artifacts(workspace)
     outputs: dict[str, Outputs] = {}
     for stack in workspace.environment.stacks:
         workspace.render(stack, _sensitive_inputs(stack, outputs))

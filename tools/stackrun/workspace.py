@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from stackrun.config import Environment, Stack
+from stackrun.errors import StackrunError
 from stackrun.modules import ModuleInfo
-from stackrun.render import render_stack
+from stackrun.render import artifact_inputs, render_stack
 from stackrun.target import Target
 from stackrun.terraform import Result, Terraform, cli_config_env, parse_json_document
 
@@ -29,6 +30,11 @@ INIT_MARKER = ".stackrun-init"
 def cache_root(repo_root: Path) -> Path:
     override = os.environ.get("STACKRUN_CACHE_DIR")
     return Path(override).resolve() if override else repo_root / ".stackrun"
+
+
+def artifact_dir(root: Path, architecture: str) -> Path:
+    """Built function zips: dist/lambdas for arm64 (the default), dist/lambdas-<arch> else."""
+    return root / "dist" / ("lambdas" if architecture == "arm64" else f"lambdas-{architecture}")
 
 
 def duration_seconds(duration: str) -> int:
@@ -72,8 +78,28 @@ class Workspace:
 
     def render(self, stack: Stack, sensitive_inputs: frozenset[str] = frozenset()) -> Path:
         workdir = self.workdir(stack.name)
-        render_stack(self.environment, stack, self.target, workdir, sensitive_inputs)
+        functions = None
+        if stack.lambdas_input is not None:
+            functions = artifact_inputs(stack, workdir, self.manifests(stack), self.artifact_dir)
+        render_stack(self.environment, stack, self.target, workdir, sensitive_inputs, functions)
         return workdir
+
+    @property
+    def artifact_dir(self) -> Path:
+        return artifact_dir(self.environment.project.root, self.environment.lambda_architecture)
+
+    def manifests(self, stack: Stack) -> dict[str, dict[str, Any]]:
+        """The build manifests of the stack's functions (they must have been built)."""
+        manifests = {}
+        for name in stack.functions:
+            path = self.artifact_dir / f"{name}.json"
+            if not path.is_file():
+                raise StackrunError(
+                    f"stack {stack.name} deploys lambdas/{name}, but {path} does not exist: "
+                    "build first (nox -s build, or stackrun build)"
+                )
+            manifests[name] = json.loads(path.read_text())
+        return manifests
 
     # ---- init -------------------------------------------------------------------------------
 

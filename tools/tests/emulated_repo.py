@@ -43,10 +43,10 @@ class LocalRepo:
         self.emulator_dir = emulator_dir
         self.port = port
         (root / "modules").mkdir(parents=True)
-        for module in ("tfstate-bootstrap", "network", "postgres"):
+        for module in (REPO_ROOT / "modules").iterdir():
             shutil.copytree(
-                REPO_ROOT / "modules" / module,
-                root / "modules" / module,
+                module,
+                root / "modules" / module.name,
                 ignore=shutil.ignore_patterns(".terraform*", "tests"),
             )
         for module in FIXTURE_MODULES.iterdir():
@@ -79,9 +79,11 @@ class LocalRepo:
         for name in environments:
             shutil.copytree(REPO_ROOT / "live" / name, self.root / "live" / name)
         shutil.copytree(
-            REPO_ROOT / "lambdas" / "migrations",
-            self.root / "lambdas" / "migrations",
-            ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", ".pytest_cache"),
+            REPO_ROOT / "lambdas",
+            self.root / "lambdas",
+            ignore=shutil.ignore_patterns(
+                "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"
+            ),
         )
 
     def write(self, relative: str, text: str) -> Path:

@@ -229,3 +229,50 @@ def test_the_repository_live_folder_is_valid():
     assert names == ["dev", "prod", "stage"]
     accounts = {load_environment(REPO_ROOT, name).account_id for name in names}
     assert len(accounts) == 3
+
+
+def test_a_table_of_references_builds_a_map_input(repo):
+    repo.standard()
+    repo.module("mapper", 'variable "settings" {\n  type = map(string)\n}\n')
+    repo.stack(
+        "dev",
+        "030_map",
+        'module = "mapper"\n[dependencies]\n'
+        'settings = { vpc = "010_net.vpc_id", first = "010_net.secret" }\n',
+    )
+    stack = load_environment(repo.root, "dev").stack("030_map")
+    (dependency,) = stack.dependencies
+    assert dependency.shape == "map"
+    assert dependency.value({"010_net": {"vpc_id": "v", "secret": "s"}}) == {
+        "vpc": "v",
+        "first": "s",
+    }
+    repo.stack(
+        "dev", "030_map", 'module = "mapper"\n[dependencies]\nsettings = { vpc = "010_net.nope" }\n'
+    )
+    assert "key 'dependencies.settings': stack '010_net' (module 'networkish') has no output" in (
+        _errors(repo)
+    )
+
+
+def test_lambdas_input_must_name_function_packages(repo):
+    repo.standard()
+    repo.module("api", 'variable "functions" {\n  type = any\n}\n')
+    repo.write("lambdas/hello/pyproject.toml", '[project]\nname = "hello"\n')
+    repo.stack(
+        "dev",
+        "030_api",
+        'module = "api"\n[lambdas]\ninput = "functions"\n'
+        "[inputs.functions.hello]\nmemory_size = 256\n",
+    )
+    stack = load_environment(repo.root, "dev").stack("030_api")
+    assert stack.functions == ("hello",)
+    repo.stack(
+        "dev",
+        "030_api",
+        'module = "api"\n[lambdas]\ninput = "functions"\n'
+        '[inputs.functions.ghost]\n[inputs.functions.hello]\nhandler = "x.y"\n',
+    )
+    message = _errors(repo)
+    assert "key 'inputs.functions.ghost': no function package lambdas/ghost/" in message
+    assert "key 'inputs.functions.hello.handler': set by stackrun from the build" in message

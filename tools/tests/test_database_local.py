@@ -87,10 +87,59 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert versions == [[1], [2]]
     connection.close()
 
+    # the functions: built from lambdas/, published, behind a "live" alias the API routes to
+    api = outputs["030_api"]
+    lambda_client = repo.client("dev", "lambda")
+    functions = api["functions"]
+    assert set(functions) == {"create_project", "list_devices", "register_device", "migrations"}
+    for name, function in functions.items():
+        alias = lambda_client.get_alias(FunctionName=function["function_name"], Name="live")
+        assert alias["FunctionVersion"] == "1", name
+        configuration = lambda_client.get_function_configuration(
+            FunctionName=function["function_name"], Qualifier="live"
+        )
+        manifest = json.loads((repo.root / "dist/lambdas" / f"{name}.json").read_text())
+        assert configuration["CodeSha256"] == manifest["base64_sha256"]
+        assert configuration["Architectures"] == ["arm64"]
+        assert (
+            configuration["Environment"]["Variables"]["DB_SECRET_ARN"]
+            == (database["master_user_secret_arn"])
+        )
+        assert set(configuration["VpcConfig"]["SubnetIds"]) == set(network["private_subnet_ids"])
+    gateway = repo.client("dev", "apigatewayv2")
+    routes = {r["RouteKey"] for r in gateway.get_routes(ApiId=api["api_id"])["Items"]}
+    assert routes == {
+        "POST /projects",
+        "GET /projects/{project}/devices",
+        "POST /projects/{project}/devices",
+    }
+    integrations = gateway.get_integrations(ApiId=api["api_id"])["Items"]
+    assert {i["PayloadFormatVersion"] for i in integrations} == {"2.0"}
+    assert all(":live/invocations" in i["IntegrationUri"] for i in integrations)
+
     again = repo.run("deploy", "dev", "--local")
     assert again.returncode == 0, again.text
-    for stack in ("000_bootstrap", "010_network", "020_postgres"):
+    for stack in ("000_bootstrap", "010_network", "020_postgres", "030_api"):
         assert f"{stack:<24} unchanged" in again.stdout
+    assert "build list_devices: unchanged (cached)" in again.stdout
+
+    # a changed function publishes a new version of that function only
+    handler = repo.root / "lambdas/list_devices/src/list_devices/handler.py"
+    handler.write_text(handler.read_text() + "\n# a change\n")
+    changed = repo.run("deploy", "dev", "--local")
+    assert changed.returncode == 0, changed.text
+    versions = {
+        name: lambda_client.get_alias(FunctionName=function["function_name"], Name="live")[
+            "FunctionVersion"
+        ]
+        for name, function in functions.items()
+    }
+    assert versions == {
+        "create_project": "1",
+        "list_devices": "2",
+        "register_device": "1",
+        "migrations": "1",
+    }
     assert "migrations applied: none (schema up to date)" in again.stdout
     plan = repo.run("plan", "dev", "--local", "--detailed-exitcode")
     assert plan.returncode == 0, plan.text
@@ -156,3 +205,47 @@ def test_prod_has_deletion_protection_and_multi_az(local_repo):
     assert instance["BackupRetentionPeriod"] >= 14
     assert instance["StorageEncrypted"] is True
     assert instance["PubliclyAccessible"] is False
+
+
+def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
+    """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it."""
+    import os
+    import subprocess
+    import sys
+
+    from emulated_repo import REPO_ROOT
+    from stackrun import localdb
+    from stackrun.emulator import ensure_running, running_pid
+
+    emulator_dir = tmp_path / "emulator"
+    cache = tmp_path / "cache"
+    ensure_running(emulator_dir, port=_free_port())
+    server = localdb.ensure_server(cache / "local" / "dev" / "postgres")
+    assert "running" in localdb.server_status(server.data_dir)
+
+    env = dict(
+        os.environ,
+        STACKRUN_EMULATOR_DIR=str(emulator_dir),
+        STACKRUN_CACHE_DIR=str(cache),
+        STACKRUN_ROOT=str(REPO_ROOT),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "stackrun", "emulator", "stop"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stopped the local AWS emulator" in result.stdout
+    assert "stopped local PostgreSQL" in result.stdout
+    assert running_pid(emulator_dir) is None
+    assert not localdb.server_status(server.data_dir).startswith("running")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

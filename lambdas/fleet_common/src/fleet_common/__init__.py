@@ -1,0 +1,18 @@
+"""Code shared by the fleet-registry API functions.
+
+Modules (import the one you need; this package imports nothing heavy by itself):
+
+- :mod:`fleet_common.config`: database settings from the environment (``DB_*``).
+- :mod:`fleet_common.db`: Secrets Manager credentials, a connection reused across invocations,
+  :func:`fleet_common.db.transaction`.
+- :mod:`fleet_common.observability`: the powertools ``logger``, ``tracer`` and ``metrics``.
+- :mod:`fleet_common.errors`: API errors rendered as ``{"error": {...}}`` JSON bodies.
+- :mod:`fleet_common.api`: :func:`~fleet_common.api.build_app`,
+  :func:`~fleet_common.api.make_handler`, request parsing and JSON responses.
+- :mod:`fleet_common.validation`: JSON-schema validation with one error per field.
+- :mod:`fleet_common.pagination`: ``limit`` parsing and opaque keyset cursors.
+- :mod:`fleet_common.testing`: API Gateway HTTP API (v2.0) test events and a context stub.
+- :mod:`fleet_common.pytest_plugin`: pytest fixtures (real PostgreSQL, moto Secrets Manager).
+"""
+
+__version__ = "0.1.0"
