@@ -95,4 +95,3 @@ def get_devices(**_route_args: str) -> Any:
 
 
 handler = make_handler(app)
-# touch
