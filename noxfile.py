@@ -213,7 +213,7 @@ def test_tools(session: nox.Session) -> None:
     _install_tools(session, "dev")
     # The deploy tests mostly wait on terraform and the emulator: three workers (each with its
     # own emulator) keep two cores busy. `-- -n 0` runs them one by one.
-    session.run("pytest", "-n", "3", "tools/tests", *session.posargs)
+    session.run("pytest", "-n", "3", "--dist", "worksteal", "tools/tests", *session.posargs)
 
 
 # ---- lambdas: one test session per folder of lambdas/, found at load time -----------------

@@ -218,6 +218,20 @@ def _local_closure(
     return [own, *libs], sorted(third_party)
 
 
+def source_roots(package: Path) -> list[Path]:
+    """The `src/` folders a package needs on sys.path: its own and its local libraries'.
+
+    For running a package from source (the local migration step) exactly as its zip would
+    hold it.
+    """
+    functions, libraries = discover(package.parent)
+    function = next((f for f in functions if f.path == package), None)
+    if function is None:
+        return [package / "src"]
+    projects, _ = _local_closure(function, libraries)
+    return [project.path / "src" for project in projects]
+
+
 # ---- source files ----------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stackrun import localdb
+from stackrun.build import source_roots
 from stackrun.config import Stack
 from stackrun.errors import StackFailed
 from stackrun.terraform import extract_errors
@@ -128,7 +129,8 @@ def run_migrations(workspace: Workspace, stack: Stack, endpoint: DatabaseEndpoin
     env = workspace.target.subprocess_env()
     env.update(
         PYTHONPATH=os.pathsep.join(
-            part for part in (str(stack.database.migrations / "src"), env.get("PYTHONPATH")) if part
+            [str(path) for path in source_roots(stack.database.migrations)]
+            + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
         ),
         AWS_ACCESS_KEY_ID=credentials.access_key,
         AWS_SECRET_ACCESS_KEY=credentials.secret_key,

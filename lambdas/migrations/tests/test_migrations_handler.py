@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import boto3
 import pg8000.exceptions
 import pytest
+from fleet_common import db as fleet_db
+from fleet_common.observability import logger as fleet_common_logger
 from moto import mock_aws
 
 from fleet_migrations import __main__ as cli
@@ -51,15 +53,19 @@ def aws_env(monkeypatch):
 
 @pytest.fixture
 def log_stream():
-    """Everything the powertools logger writes, at DEBUG level, into a StringIO."""
+    """Everything the powertools loggers write (ours, and fleet_common.db's for credentials and
+    connections), at DEBUG level, into a StringIO."""
     stream = io.StringIO()
-    handler = h.logger.registered_handler
-    old_stream, old_level = handler.stream, h.logger.log_level
-    handler.setStream(stream)
-    h.logger.setLevel("DEBUG")
+    saved = []
+    for log in (h.logger, fleet_common_logger):
+        handler = log.registered_handler
+        saved.append((log, handler, handler.stream, log.log_level))
+        handler.setStream(stream)
+        log.setLevel("DEBUG")
     yield stream
-    handler.stream = old_stream  # not setStream(): it flushes the current, maybe closed, stream
-    h.logger.setLevel(old_level)
+    for log, handler, old_stream, old_level in saved:
+        handler.stream = old_stream  # not setStream(): it flushes the current, maybe closed, one
+        log.setLevel(old_level)
 
 
 def _password_for(db) -> str:
@@ -86,7 +92,7 @@ def _point_env_at(monkeypatch, db, secret_arn: str) -> None:
 
 def _count_get_secret_value() -> list[str]:
     calls: list[str] = []
-    h._secrets_client().meta.events.register(
+    fleet_db._secrets_client().meta.events.register(
         "before-parameter-build.secrets-manager.GetSecretValue",
         lambda params, **_: calls.append(params["SecretId"]),
     )
@@ -155,13 +161,26 @@ def test_stale_cached_password_is_refreshed_against_the_real_server(db, monkeypa
 
     arn = _create_secret(db.user, db.password)
     _point_env_at(monkeypatch, db, arn)
-    h._credentials[arn] = h.Credentials(db.user, "rotated-away")  # what a rotation leaves behind
+    # What a rotation leaves behind:
+    fleet_db._credentials[arn] = h.Credentials(db.user, "rotated-away")
     calls = _count_get_secret_value()
 
     assert h.handler({}, FakeLambdaContext()) == {"applied": ALL, "current_version": 2}
     assert calls == [arn]
     assert "rotated-away" not in log_stream.getvalue()
     assert db.password not in log_stream.getvalue()
+
+
+def test_connection_is_named_fleet_migrations_and_has_no_socket_timeout(db):
+    conn = h._connect(
+        h.Settings(db.host, db.port, db.database, "x", db.sslmode),
+        h.Credentials(db.user, _password_for(db)),
+    )
+    try:
+        assert conn.run("SHOW application_name") == [["fleet-migrations"]]
+        assert conn._usock.gettimeout() is None  # a migration may take longer than the API's
+    finally:
+        conn.close()
 
 
 @mock_aws

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
     "Credentials",
     "close_connection",
+    "connect",
     "get_connection",
     "get_credentials",
     "open_connection",
@@ -119,7 +120,15 @@ def get_credentials(secret_arn: str, *, refresh: bool = False) -> Credentials:
     return credentials
 
 
-def _connect(settings: Settings, credentials: Credentials) -> Any:
+def connect(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    timeout: float | None = CONNECT_TIMEOUT_SECONDS,
+    application_name: str = APPLICATION_NAME,
+) -> Any:
+    """A new ``pg8000.native.Connection`` with these credentials (no retry, no caching).
+    ``timeout`` is the socket timeout in seconds (``None``: none)."""
     import pg8000.native
 
     return pg8000.native.Connection(
@@ -129,16 +138,27 @@ def _connect(settings: Settings, credentials: Credentials) -> Any:
         port=settings.port,
         database=settings.database,
         ssl_context=ssl_context_for(settings.sslmode, settings.ca_bundle),
-        timeout=CONNECT_TIMEOUT_SECONDS,
-        application_name=APPLICATION_NAME,
+        timeout=timeout,
+        application_name=application_name,
     )
 
 
-def open_connection(settings: Settings) -> Any:
+def _connect(settings: Settings, credentials: Credentials) -> Any:
+    return connect(settings, credentials)
+
+
+def open_connection(
+    settings: Settings, *, connect: Callable[[Settings, Credentials], Any] | None = None
+) -> Any:
     """A new ``pg8000.native.Connection`` with the cached credentials; on an authentication
     failure the secret is fetched again (it may have been rotated) and the connect retried once.
+
+    ``connect(settings, credentials)`` opens the connection (default: the API functions' one,
+    with a socket timeout and their ``application_name``); ``fleet_migrations`` passes its own.
     """
     import pg8000.exceptions
+
+    connect = _connect if connect is None else connect
 
     cached = settings.secret_arn in _credentials
     credentials = get_credentials(settings.secret_arn)
@@ -153,12 +173,12 @@ def open_connection(settings: Settings) -> Any:
         },
     )
     try:
-        return _connect(settings, credentials)
+        return connect(settings, credentials)
     except pg8000.exceptions.DatabaseError as exc:
         if not cached or sqlstate(exc) not in AUTH_FAILED_SQLSTATES:
             raise
         logger.warning("authentication failed with cached credentials; fetching the secret again")
-    return _connect(settings, get_credentials(settings.secret_arn, refresh=True))
+    return connect(settings, get_credentials(settings.secret_arn, refresh=True))
 
 
 def _is_open(conn: Any) -> bool:

@@ -19,6 +19,7 @@ Needs the ``test`` extra (pytest, boto3, moto) and ``fleet-migrations``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -41,6 +42,7 @@ __all__ = [
     "fleet_api_env",
     "fleet_database",
     "fleet_logs",
+    "scratch_database",
     "test_server",
 ]
 
@@ -104,27 +106,21 @@ def test_server() -> TestServer:
 test_server.__test__ = False  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module")
-def fleet_database() -> Iterator[TestServer]:
-    """A fresh database with the fleet schema for this test module (dropped afterwards)."""
+@contextlib.contextmanager
+def scratch_database(prefix: str = "fleet_test") -> Iterator[TestServer]:
+    """A new, empty database ``<prefix>_<random>`` on the :func:`test_server`, dropped (with
+    ``fleet_common.db``'s caches reset first) when the block ends."""
     import pg8000.native
-    from fleet_migrations.runner import apply_migrations
 
     server = test_server()
-    name = f"fleet_api_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = server.connect()
     try:
         admin.run(f"CREATE DATABASE {pg8000.native.identifier(name)}")
     finally:
         admin.close()
-    database = replace(server, database=name)
     try:
-        conn = database.connect()
-        try:
-            apply_migrations(conn)
-        finally:
-            conn.close()
-        yield database
+        yield replace(server, database=name)
     finally:
         fleet_db.reset_caches()  # the cached connection would block DROP DATABASE
         admin = server.connect()
@@ -132,6 +128,20 @@ def fleet_database() -> Iterator[TestServer]:
             admin.run(f"DROP DATABASE IF EXISTS {pg8000.native.identifier(name)} WITH (FORCE)")
         finally:
             admin.close()
+
+
+@pytest.fixture(scope="module")
+def fleet_database() -> Iterator[TestServer]:
+    """A fresh database with the fleet schema for this test module (dropped afterwards)."""
+    from fleet_migrations.runner import apply_migrations
+
+    with scratch_database("fleet_api_test") as database:
+        conn = database.connect()
+        try:
+            apply_migrations(conn)
+        finally:
+            conn.close()
+        yield database
 
 
 @dataclass(frozen=True)

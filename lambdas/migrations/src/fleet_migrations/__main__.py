@@ -11,6 +11,7 @@ import json
 import sys
 
 import pg8000.exceptions
+from fleet_common.observability import logger as fleet_common_logger
 
 from .handler import ConfigError, logger, run
 from .runner import MigrationError
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.parse_args(argv)
-    # stdout carries the result only; the log goes to stderr.
-    logger.registered_handler.setStream(sys.stderr)
+    # stdout carries the result only; the log (ours and fleet_common.db's) goes to stderr.
+    for log in (logger, fleet_common_logger):
+        log.registered_handler.setStream(sys.stderr)
     try:
         result = run()
     except (ConfigError, MigrationError) as exc:
