@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stackrun import database
-from stackrun.bootstrap import BOOTSTRAP_STACK, backend_status, bootstrap_stack, ensure_backend
+from stackrun.bootstrap import backend_status, bootstrap_stack, ensure_backend
 from stackrun.config import Stack
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.guard import environment_guard
@@ -284,6 +284,13 @@ def plan(workspace: Workspace) -> RunReport:
     report = RunReport("plan", environment.name)
     outputs: dict[str, Outputs] = {}
     stacks = [bootstrap_stack(workspace), *environment.stacks]
+    if not _bootstrap_ready(workspace):
+        report.stacks = [
+            StackReport(stack.name, "pending", note="state backend not created yet")
+            for stack in stacks
+        ]
+        _print(workspace, "\n" + report.summary())
+        return report
     for index, stack in enumerate(stacks):
         started = time.monotonic()
         missing = _missing_upstream(stack, outputs)
@@ -295,15 +302,6 @@ def plan(workspace: Workspace) -> RunReport:
             )
             continue
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
-        if stack.name == BOOTSTRAP_STACK and not _bootstrap_ready(workspace):
-            report.stacks.append(
-                StackReport(stack.name, "pending", note="state backend not created yet")
-            )
-            _print(workspace, "\n" + report.summary())
-            report.stacks += [
-                StackReport(s.name, "pending", note="state backend missing") for s in stacks[1:]
-            ]
-            return report
         tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs)
         (tf.workdir / "tfplan").unlink(missing_ok=True)
         outputs[stack.name] = workspace.read_outputs(tf, stack.module) or {}

@@ -240,3 +240,18 @@ def test_invalid_configuration_is_reported_before_anything_is_created(local_repo
     assert "Traceback" not in result.stderr
     buckets = repo.account_client("210000000007", "s3").list_buckets()["Buckets"]
     assert buckets == []
+
+
+def test_plan_of_an_environment_never_deployed_reports_pending_and_creates_nothing(local_repo):
+    repo = local_repo
+    repo.env("hotel", "210000000008")
+    repo.producer_consumer("hotel")
+    plan = repo.run("plan", "hotel", "--local", "--detailed-exitcode")
+    assert plan.returncode == 2, plan.text
+    assert "000_bootstrap            pending" in plan.stdout
+    assert "020_consumer             pending" in plan.stdout
+    assert "state backend not created yet" in plan.stdout
+    assert repo.account_client("210000000008", "s3").list_buckets()["Buckets"] == []
+    output = repo.run("output", "hotel", "--local")
+    assert output.returncode == 1
+    assert "hotel has no state backend yet" in output.stderr
