@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -53,7 +52,6 @@ import sys
 import tempfile
 import time
 from base64 import b64decode, b64encode
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +61,7 @@ from scramp import ScramException, ScramMechanism
 
 from stackrun.emulator.common import is_loopback
 from stackrun.errors import StackrunError
+from stackrun.filelock import file_lock
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -960,17 +959,13 @@ def _admin_connect(server: LocalServer) -> pg8000.native.Connection:
 # Small helpers
 
 
-@contextlib.contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
-    # Next to the data folder: initdb wants an empty folder, and the lock precedes it.
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = data_dir.parent / f".{data_dir.name}.stackrun.lock"
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(data_dir: Path):
+    """Serialise start and stop of one data folder between commands.
+
+    The lock file sits next to the data folder: initdb wants an empty folder, and the lock
+    precedes it.
+    """
+    return file_lock(data_dir.parent / f".{data_dir.name}.stackrun.lock")
 
 
 def _write_file(path: Path, account: _Account, text: str) -> None:

@@ -176,6 +176,16 @@ def _plan_stack(
     return tf, variables, report, result.returncode
 
 
+def _apply_plan(
+    workspace: Workspace, stack: Stack, tf: Terraform, variables: dict[str, str], step: str
+) -> None:
+    """Apply the saved plan `tfplan` of a stack (exactly what was planned, nothing more)."""
+    result = tf.run(
+        "apply", "-input=false", "-no-color", _lock_flag(workspace), "tfplan", extra_env=variables
+    )
+    _require(result, stack, step, tf)
+
+
 def _print(workspace: Workspace, text: str) -> None:
     print(text, file=workspace.console, flush=True)
 
@@ -247,15 +257,7 @@ def deploy(workspace: Workspace) -> RunReport:
                     )
                 tf, variables, stack_report, code = _plan_stack(workspace, stack, outputs)
                 if code == 2:
-                    result = tf.run(
-                        "apply",
-                        "-input=false",
-                        "-no-color",
-                        _lock_flag(workspace),
-                        "tfplan",
-                        extra_env=variables,
-                    )
-                    _require(result, stack, "apply", tf)
+                    _apply_plan(workspace, stack, tf, variables, "apply")
                     stack_report.status = "applied"
                 (tf.workdir / "tfplan").unlink(missing_ok=True)
                 stack_outputs = workspace.read_outputs(tf, stack.module)
@@ -344,15 +346,7 @@ def destroy(workspace: Workspace) -> RunReport:
                         workspace, stack, outputs, destroy=True
                     )
                     if code == 2:
-                        result = tf.run(
-                            "apply",
-                            "-input=false",
-                            "-no-color",
-                            _lock_flag(workspace),
-                            "tfplan",
-                            extra_env=variables,
-                        )
-                        _require(result, stack, "apply (destroy)", tf)
+                        _apply_plan(workspace, stack, tf, variables, "apply (destroy)")
                         stack_report.status = "destroyed"
                     (tf.workdir / "tfplan").unlink(missing_ok=True)
             except StackFailed as error:

@@ -20,12 +20,10 @@ clients keeps working.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import ipaddress
 import os
 import secrets
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +32,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from stackrun.filelock import file_lock
 
 CA_VALIDITY = dt.timedelta(days=3650)
 SERVER_VALIDITY = dt.timedelta(days=825)
@@ -75,7 +75,7 @@ def ensure_certificates(directory: Path, extra_hosts: Iterable[str] = ()) -> Cer
         server_key=directory / "server-key.pem",
     )
     hosts = _unique([*DEFAULT_HOSTS, *extra_hosts])
-    with _locked(directory / ".lock"):
+    with file_lock(directory / ".lock"):
         now = _now()
         ca = _load_valid_ca(paths, now)
         if ca is None:
@@ -266,16 +266,6 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

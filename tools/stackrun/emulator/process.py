@@ -16,7 +16,6 @@ it while the emulator runs orphans the process; stop first).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import http.client
 import json
 import os
@@ -26,11 +25,11 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from stackrun.errors import StackrunError
+from stackrun.filelock import file_lock
 
 from .ca import ensure_certificates
 from .common import HEALTH_PATH, is_loopback
@@ -82,7 +81,7 @@ def ensure_running(
     endpoint = _endpoint(host, port)
     ca_bundle = state_dir / _TLS_DIR / "ca.pem"
 
-    with _locked(state_dir):
+    with file_lock(state_dir / _LOCK_FILE):
         record = _read_pid_file(state_dir)
         if record is not None and _is_our_process(record["pid"]):
             if (record["host"], record["port"]) != (host, port):
@@ -131,7 +130,7 @@ def stop(state_dir: Path) -> bool:
     state_dir = Path(state_dir).resolve()
     if not state_dir.is_dir():
         return False
-    with _locked(state_dir):
+    with file_lock(state_dir / _LOCK_FILE):
         record = _read_pid_file(state_dir)
         stopped = False
         if record is not None and _is_our_process(record["pid"]):
@@ -349,13 +348,3 @@ def _log_tail(state_dir: Path) -> str:
     except OSError:
         return "  (no log)"
     return "\n".join(f"  {line}" for line in lines[-_LOG_TAIL_LINES:]) or "  (empty log)"
-
-
-@contextlib.contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
-    with open(state_dir / _LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
