@@ -211,9 +211,9 @@ def test_tools(session: nox.Session) -> None:
     if _help(session, TEST_TOOLS_HELP):
         return
     _install_tools(session, "dev")
-    # The deploy tests mostly wait on terraform and the emulator: three workers (each with its
-    # own emulator) keep two cores busy. `-- -n 0` runs them one by one.
-    session.run("pytest", "-n", "3", "--dist", "worksteal", "tools/tests", *session.posargs)
+    # The deploy tests mostly wait on terraform and the emulator: two workers (each with its
+    # own emulator) keep two cores busy without starving the emulators. `-- -n 0`: one by one.
+    session.run("pytest", "-n", "2", "--dist", "worksteal", "tools/tests", *session.posargs)
 
 
 # ---- lambdas: one test session per folder of lambdas/, found at load time -----------------

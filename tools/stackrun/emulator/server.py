@@ -320,6 +320,9 @@ def _terminate(signum: int, frame: Any) -> None:
     sys.exit(0)
 
 
+LINGER_SECONDS = 2.0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
@@ -344,13 +347,34 @@ def main(argv: list[str] | None = None) -> None:
     # The output goes to a log file, not a terminal: no ANSI colours in the request lines.
     werkzeug.serving._log_add_style = False  # type: ignore[attr-defined]
 
+    class LingeringRequestHandler(MotoRequestHandler):
+        """Close each connection gracefully: stop sending, drain what the client still sends.
+
+        werkzeug answers every request with `Connection: close`. Closing a TCP socket that
+        still has unread input makes the kernel send a reset, which can reach the client before
+        it has read the response; the AWS SDKs then retry a request the emulator has already
+        carried out (a create answered "already exists", a lock put that finds its own lock).
+        Half-closing first and reading until the client closes avoids that reset.
+        """
+
+        def finish(self) -> None:
+            super().finish()
+            connection = self.connection
+            try:
+                connection.shutdown(socket.SHUT_WR)
+                connection.settimeout(LINGER_SECONDS)
+                while connection.recv(65536):
+                    pass
+            except (OSError, ValueError):
+                pass
+
     werkzeug.serving.run_simple(
         args.host,
         args.port,
         build_app(),
         threaded=True,
         ssl_context=make_ssl_context(args.cert, args.key),
-        request_handler=MotoRequestHandler,
+        request_handler=LingeringRequestHandler,
     )
 
 
