@@ -460,3 +460,44 @@ def test_rds_managed_secret_holds_the_master_username_and_a_generated_password(
     passwords = {c["password"] for c in created}
     assert len(passwords) == 2
     assert all(len(p) >= 20 and p != "P@55w0rd!" for p in passwords)
+
+
+def test_a_retry_of_a_completed_request_gets_the_first_answer(running: Running) -> None:
+    """An SDK retry (same invocation id, attempt 2) of a create that succeeded is not re-run."""
+    import ssl
+    import urllib.request
+
+    body = (
+        "Action=CreateRole&RoleName=retried-role&AssumeRolePolicyDocument=%7B%7D&Version=2010-05-08"
+    )
+    context = ssl.create_default_context(cafile=str(running.emulator.ca_bundle))
+
+    def send(attempt: int, invocation: str) -> tuple[int, str]:
+        request = urllib.request.Request(
+            running.emulator.endpoint + "/",
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Authorization": (
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, "
+                    "SignedHeaders=host, Signature=x"
+                ),
+                "amz-sdk-invocation-id": invocation,
+                "amz-sdk-request": f"attempt={attempt}; max=3",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, context=context) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    first = send(1, "11111111-aaaa-bbbb-cccc-000000000001")
+    assert first[0] == 200, first
+    retried = send(2, "11111111-aaaa-bbbb-cccc-000000000001")
+    assert retried == first
+    # a new operation (another invocation id) really runs, and meets the existing role
+    again = send(1, "11111111-aaaa-bbbb-cccc-000000000002")
+    assert again[0] == 409, again
+    assert "EntityAlreadyExists" in again[1]

@@ -64,6 +64,13 @@ e. The master user secret of RDS instances with ``manage_master_user_password``
     password, so what clients read from Secrets Manager matches what RDS reports (and a
     password leaking into a log can be searched for).
 
+f. SDK retries of requests the emulator already carried out
+    Under load, an SDK sometimes does not receive the answer to a request the emulator has
+    completed and retries it; moto then runs it again (a create answers "already exists", a
+    DynamoDB state lock finds itself). ``RetryReplayer`` answers a retry (same
+    ``amz-sdk-invocation-id``, ``attempt`` > 1) of a state-changing request that succeeded
+    with the stored first answer, as an idempotent AWS API would.
+
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.
 """
@@ -71,6 +78,7 @@ health probe; no extra route is added.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextvars
 import copy
 import json
@@ -80,6 +88,7 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -123,6 +132,69 @@ class SchemeRecorder:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         with request_scheme(environ.get("wsgi.url_scheme")):
             return self.app(environ, start_response)
+
+
+class RetryReplayer:
+    """WSGI middleware: answer an SDK retry of a completed request with the first answer.
+
+    The AWS SDKs tag every attempt of one operation with the same ``amz-sdk-invocation-id``
+    and count attempts in ``amz-sdk-request: attempt=N``. When an SDK retries a request whose
+    first attempt the emulator did carry out (its answer got lost on the way back), running it
+    again turns success into "already exists" or a lock that finds itself. Here a retry
+    (attempt > 1) of a state-changing request that already succeeded gets the stored answer,
+    the way an idempotent AWS API would respond.
+    """
+
+    MAX_ENTRIES = 2048
+    MAX_BODY = 1 << 20
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+        self.answers: collections.OrderedDict[str, tuple[str, list, bytes]] = (
+            collections.OrderedDict()
+        )
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+        if not invocation or environ.get("REQUEST_METHOD") in ("GET", "HEAD", "OPTIONS"):
+            return self.app(environ, start_response)
+        attempt = _attempt(environ.get("HTTP_AMZ_SDK_REQUEST", ""))
+        if attempt > 1:
+            with self.lock:
+                answer = self.answers.get(invocation)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, headers)
+                return [body]
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        chunks = self.app(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status = captured.get("status", "")
+        if status[:1] == "2" and len(body) <= self.MAX_BODY:
+            with self.lock:
+                self.answers[invocation] = (status, list(captured["headers"]), body)
+                while len(self.answers) > self.MAX_ENTRIES:
+                    self.answers.popitem(last=False)
+        return [body]
+
+
+def _attempt(header: str) -> int:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == "attempt" and value.isdigit():
+            return int(value)
+    return 1
 
 
 # --- patch a: S3 bucket policy conditions on aws:SecureTransport ------------------------------
@@ -313,7 +385,7 @@ def build_app() -> WSGIApp:
     install_patches()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]  # as moto.server.main: errors in the log
-    return SchemeRecorder(app)
+    return RetryReplayer(SchemeRecorder(app))
 
 
 def _terminate(signum: int, frame: Any) -> None:
