@@ -257,6 +257,7 @@ def _local_packages(name: str) -> list[str]:
     }
     by_dist = {normalise(project["name"]): folder for folder, project in projects.items()}
     needed: list[str] = []
+    seen = {name}  # test extras may refer back (fleet_common's tests use the migrations)
 
     def visit(folder: str) -> None:
         project = projects[folder]
@@ -265,7 +266,8 @@ def _local_packages(name: str) -> list[str]:
         for requirement in requirements:
             dist = normalise(re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0])
             local = by_dist.get(dist)
-            if local and local != folder and local not in needed:
+            if local and local not in seen:
+                seen.add(local)
                 visit(local)
                 needed.append(local)
 
