@@ -2,6 +2,9 @@
 
 Operations (each takes `-- <env> [--local] [options]`, see `nox -s deploy -- --help`):
     deploy, plan, destroy, output, bootstrap, validate, unlock
+Local API:        serve (a locally deployed environment's API on 127.0.0.1), integration
+                  (integration-tests/ against a deployed environment, AWS or --local),
+                  e2e (deploy + integration + destroy of every environment, locally)
 Local emulator:   emulator-start, emulator-stop, emulator-status
 Checks:           lint, test-tools, test-<lambda> per folder of lambdas/ (plain `nox` runs
                   every check), testdb (the PostgreSQL the lambda tests use)
@@ -82,6 +85,151 @@ def output(session: nox.Session) -> None:
 
 
 @nox.session(python=TOOLS_PYTHON)
+def serve(session: nox.Session) -> None:
+    """Serve a locally deployed API on 127.0.0.1: `nox -s serve -- <env> [--port N]`."""
+    _stackrun(session, "serve")
+
+
+INTEGRATION_HELP = """
+nox -s integration -- <env> [--local] [pytest arguments]
+Runs integration-tests/ (black-box) against the deployed <env>: the API URL, AWS endpoint and
+account come from `stackrun output <env> [--local]`. With --local the environment's local API
+server is started first when it does not run. Extra arguments go to pytest (e.g. -k pagination).
+"""
+
+
+@nox.session(python=TOOLS_PYTHON)
+def integration(session: nox.Session) -> None:
+    """Black-box tests of a deployed environment: `nox -s integration -- <env> [--local]`."""
+    if _help(session, INTEGRATION_HELP):
+        return
+    if not session.posargs:
+        session.error("which environment? nox -s integration -- <env> [--local]")
+    env, rest = session.posargs[0], list(session.posargs[1:])
+    _install_tools(session)
+    _run_integration(session, env, "--local" in rest, [arg for arg in rest if arg != "--local"])
+
+
+def _run_integration(session: nox.Session, env: str, local: bool, pytest_args: list[str]) -> None:
+    session.install("pytest>=8", "boto3")
+    if local:
+        session.run("stackrun", "serve", env, "--background")
+    target_file = Path(session.create_tmp()) / f"target-{env}.json"
+    where = ["--local"] if local else []
+    session.run("stackrun", "output", env, *where, "--output-file", str(target_file))
+    session.run(
+        "pytest",
+        str(ROOT / "integration-tests"),
+        *pytest_args,
+        env={"FLEET_TARGET_FILE": str(target_file)},
+    )
+
+
+E2E_ENVIRONMENTS = sorted(p.parent.name for p in (ROOT / "live").glob("*/env.toml"))
+E2E_HELP = f"""
+nox -s e2e [-- <env> ...]: for each environment (default: {" ".join(E2E_ENVIRONMENTS)}), in
+the local emulator: deploy (ending with the local API's smoke call), run integration-tests/,
+then destroy (lifting deletion protection first, as `destroy --lift-deletion-protection`
+does). The environments run side by side (each in its own emulated account); each one's
+output goes to .nox/e2e/tmp/<env>.log and a line per step is printed. Any failing step fails
+the session (the failed environment is left deployed for inspection; `nox -s emulator-stop`
+clears everything). Part of plain `nox` (CI).
+"""
+
+
+@nox.session(python=TOOLS_PYTHON)
+def e2e(session: nox.Session) -> None:
+    """Deploy, integration-test and destroy every environment locally: `-- [<env> ...]`."""
+    if _help(session, E2E_HELP):
+        return
+    _install_tools(session)
+    session.install("pytest>=8", "boto3")
+    from concurrent.futures import ThreadPoolExecutor
+
+    environments = session.posargs or E2E_ENVIRONMENTS
+    tmp = Path(session.create_tmp()).resolve()
+    with ThreadPoolExecutor(max_workers=len(environments)) as pool:
+        results = list(pool.map(lambda env: _e2e_environment(session, env, tmp), environments))
+    failed = [env for env, ok in zip(environments, results, strict=True) if not ok]
+    if failed:
+        session.error(f"e2e failed for {', '.join(failed)} (logs: {tmp}/<env>.log)")
+
+
+def _e2e_environment(session: nox.Session, env: str, tmp: Path) -> bool:
+    """deploy -> integration tests -> destroy of one environment; True when all passed."""
+    import os
+    import subprocess
+    import time
+
+    bin_dir = Path(session.bin)
+    environ = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    environ["VIRTUAL_ENV"] = str(bin_dir.parent)
+    target_file = tmp / f"target-{env}.json"
+    steps = [
+        ("deploy", ["stackrun", "deploy", env, "--local", "--yes"], {}),
+        ("serve", ["stackrun", "serve", env, "--background"], {}),
+        ("output", ["stackrun", "output", env, "--local", "--output-file", str(target_file)], {}),
+        (
+            "integration",
+            ["pytest", str(ROOT / "integration-tests"), "-p", "no:cacheprovider"],
+            {"FLEET_TARGET_FILE": str(target_file)},
+        ),
+        (
+            "destroy",
+            ["stackrun", "destroy", env, "--local", "--yes", "--lift-deletion-protection"],
+            {},
+        ),
+    ]
+    log_file = tmp / f"{env}.log"
+    with log_file.open("w") as log:
+        for name, command, extra in steps:
+            started = time.monotonic()
+            log.write(f"\n$ {' '.join(command)}\n")
+            log.flush()
+            result = subprocess.run(
+                command,
+                cwd=ROOT,
+                env={**environ, **extra},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+            seconds = time.monotonic() - started
+            status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
+            session.log(f"e2e {env}: {name} {status} in {seconds:.0f}s")
+            if result.returncode != 0:
+                tail = log_file.read_text(errors="replace").splitlines()[-40:]
+                print("\n".join(f"  {env} | {line}" for line in tail), flush=True)
+                return False
+    # The integration summary line, for the CI log.
+    summary = [
+        line
+        for line in log_file.read_text(errors="replace").splitlines()
+        if " passed" in line and line.startswith("=")
+    ]
+    session.log(f"e2e {env}: {summary[-1] if summary else 'done'}")
+    return True
+
+
+BENCH_HELP = """
+nox -s bench [-- --env dev --runs 3 --cold-runs 1 --json figures.json --keep]
+stackrun deploy against the plain terraform loop (init + apply per stack folder) on the local
+emulator: cold, repeat, one changed input, one changed lambda; median wall times, ratios, peak
+memory; then per function the zip size, build time and handler import time. See
+docs/performance.md. Takes about 20 minutes; not part of plain `nox`.
+"""
+
+
+@nox.session(python=TOOLS_PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmark deploy against a plain terraform loop: `-- [--runs N] [--json PATH]`."""
+    if _help(session, BENCH_HELP):
+        return
+    _install_tools(session)
+    session.run("python", str(ROOT / "benchmarks" / "deploy_bench.py"), *session.posargs)
+
+
+@nox.session(python=TOOLS_PYTHON)
 def bootstrap(session: nox.Session) -> None:
     """Create or re-apply the state backend only: `nox -s bootstrap -- <env> [--local]`."""
     _stackrun(session, "bootstrap")
@@ -95,7 +243,8 @@ def validate(session: nox.Session) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def unlock(session: nox.Session) -> None:
-    """Release a stale environment guard: `nox -s unlock -- <env> [--local] --guard <id>`."""
+    """Release a lock left by a killed run: `-- <env> <stack> <id> [--local]` (a state lock)
+    or `-- <env> --guard <id> [--local]` (the environment guard); asks for confirmation."""
     _stackrun(session, "unlock")
 
 
@@ -125,8 +274,10 @@ def emulator_status(session: nox.Session) -> None:
 LINT_HELP = """
 nox -s lint: ruff (lint + format check) on the Python code, `terraform fmt -check` on modules/,
 `terraform init -backend=false` + `terraform validate` + `terraform test` (mock provider) in
-every module, check-jsonschema + zizmor on .github/workflows, and checkov over
-modules/ (no failed check may stay unsuppressed). No arguments.
+every module, check-jsonschema + zizmor on .github/workflows, and checkov over modules/ and
+over each stack of live/ (its module with the stack's inputs; a check that does not apply to an
+environment is skipped in that stack.toml's [policy.skip] with its reason). No failed check may
+stay unsuppressed. No arguments.
 Providers come from STACKRUN_PROVIDER_MIRROR or your TF_CLI_CONFIG_FILE (see README).
 """
 
@@ -182,6 +333,30 @@ def lint(session: nox.Session) -> None:
         "--compact",
         "--skip-download",
     )
+    # ... and each stack as its environment deploys it: the module with the stack's inputs.
+    # A check that does not apply to one environment is skipped in its stack.toml
+    # ([policy.skip] CHECK_ID = "why"), next to the inputs that make it fail.
+    inputs_dir = Path(session.create_tmp()) / "stack-inputs"
+    listing = session.run("stackrun", "validate", "--write-inputs", str(inputs_dir), silent=True)
+    for line in str(listing).splitlines():
+        if ".tfvars.json" not in line:
+            continue
+        module_dir, var_file, skips = line.split()
+        session.log(f"checkov: {Path(module_dir).name} with {Path(var_file).name}")
+        skip = ["--skip-check", skips] if skips != "-" else []
+        session.run(
+            "checkov",
+            "--directory",
+            module_dir,
+            "--var-file",
+            var_file,
+            "--framework",
+            "terraform",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            *skip,
+        )
 
 
 def _terraform_env(session: nox.Session) -> dict[str, str]:
@@ -301,7 +476,7 @@ def _lambda_test_session(name: str) -> None:
 for _name in LAMBDAS:
     _lambda_test_session(_name)
 
-nox.options.sessions = ["lint", "test-tools", *(f"test-{name}" for name in LAMBDAS)]
+nox.options.sessions = ["lint", "test-tools", *(f"test-{name}" for name in LAMBDAS), "e2e"]
 
 
 if __name__ == "__main__":  # pragma: no cover - `python noxfile.py` is not how to run this

@@ -195,13 +195,13 @@ resource "aws_vpc_security_group_ingress_rule" "secretsmanager_endpoint_from_lam
 data "aws_iam_policy_document" "secretsmanager_endpoint" {
   count = var.enable_secretsmanager_endpoint ? 1 : 0
 
-  # Data perimeter: only principals of this account may use the endpoint, so a
-  # compromised function cannot read or write secrets of another account
-  # through it.
+  # Data perimeter: only principals of this account may use the endpoint, and
+  # only to read secrets (what the functions do), so a compromised function can
+  # neither reach secrets of another account nor change any through it.
   statement {
-    sid       = "OnlyThisAccountsPrincipals"
+    sid       = "OnlyThisAccountsPrincipalsReading"
     effect    = "Allow"
-    actions   = ["secretsmanager:*"]
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
     resources = ["*"]
 
     principals {

@@ -95,6 +95,7 @@ def ensure_backend(workspace: Workspace, converge: bool = False) -> bool:
         if converge:
             print(f"==> {BOOTSTRAP_STACK}: state backend exists, re-applying", file=out, flush=True)
             _apply(workspace, stack, remote=True)
+            _record_applied(workspace, stack)
         else:
             print(
                 f"state backend: s3://{backend.bucket} + dynamodb:{backend.lock_table} "
@@ -122,7 +123,21 @@ def ensure_backend(workspace: Workspace, converge: bool = False) -> bool:
     )
     _apply(workspace, stack, remote=False)
     _migrate_to_bucket(workspace, stack, workdir)
+    _record_applied(workspace, stack)
     return True
+
+
+def _record_applied(workspace: Workspace, stack: Stack) -> None:
+    """Record the bootstrap stack's fingerprint, so the next deploy need not plan it again."""
+    from stackrun import fingerprint
+    from stackrun.state import read_state, serial_of
+
+    workspace.render(stack)
+    state = read_state(workspace, stack)
+    if state is not None:
+        fingerprint.record(
+            workspace, stack, fingerprint.compute(workspace, stack, {}, serial_of(state))
+        )
 
 
 def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from stackrun.errors import StackrunError
+from stackrun.filelock import file_lock
 
 # Bump when the zip layout or the hashing changes: every cached artifact is then rebuilt.
 BUILDER_VERSION = "1"
@@ -763,19 +764,22 @@ def build_all(
                 f"(functions: {', '.join(sorted(names)) or 'none'})"
             )
         functions = [f for f in functions if f.name in set(only)]
-    return [
-        build_function(
-            function,
-            libraries,
-            out_dir,
-            architecture=architecture,
-            python_version=python_version,
-            force=force,
-            relock=relock,
-            log=log,
-        )
-        for function in functions
-    ]
+    # Concurrent commands (deploys of several environments) build one at a time; the later
+    # ones then find the zips cached.
+    with file_lock(out_dir / ".build.lock"):
+        return [
+            build_function(
+                function,
+                libraries,
+                out_dir,
+                architecture=architecture,
+                python_version=python_version,
+                force=force,
+                relock=relock,
+                log=log,
+            )
+            for function in functions
+        ]
 
 
 __all__ = [

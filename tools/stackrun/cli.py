@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from stackrun import runner
+from stackrun import interrupts, runner
 from stackrun.bootstrap import ensure_backend
-from stackrun.config import Environment, list_environments, load_environment, load_project
+from stackrun.config import (
+    Environment,
+    apply_overrides,
+    list_environments,
+    load_environment,
+    load_project,
+)
 from stackrun.errors import StackrunError
+from stackrun.interrupts import Interrupted
 from stackrun.target import Target
 from stackrun.workspace import Workspace, artifact_dir, cache_root
 
@@ -27,6 +36,7 @@ examples:
   stackrun deploy dev --local              deploy dev into the local emulator
   stackrun plan prod --detailed-exitcode   exit 2 when any prod stack has changes
   stackrun output stage --local            all stage outputs as one JSON document
+  stackrun serve dev                       serve dev's locally deployed API (foreground)
   stackrun emulator stop                   stop the local emulator
 
 environment variables:
@@ -36,6 +46,7 @@ environment variables:
   STACKRUN_LOCAL_PORT        emulator port (default: live/project.toml [local] port, or 4566)
   STACKRUN_CACHE_DIR         where generated files and logs go (default: .stackrun/)
   STACKRUN_EMULATOR_DIR      the emulator's state folder (default: .stackrun/emulator/)
+  STACKRUN_RUNTIME_DIR       local Lambda runtimes for serve (default: .stackrun/runtimes/)
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
 """
@@ -64,6 +75,14 @@ def _add_env_arguments(parser: argparse.ArgumentParser) -> None:
         help="target the local AWS emulator (started on 127.0.0.1 when not running)",
     )
     parser.add_argument("--port", type=int, help="emulator port (with --local)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STACK.INPUT=VALUE",
+        help="override one stack input for this run, VALUE in TOML syntax (repeatable), e.g. "
+        "--set 020_postgres.deletion_protection=false",
+    )
     parser.add_argument(
         "--lock-timeout",
         metavar="DURATION",
@@ -111,11 +130,33 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy",
         help="ensure the state backend, then plan and apply every stack in order",
         description="Ensure the state backend exists, then for each stack in directory-number "
-        "order: render, init, plan -out, apply that plan, read outputs for later stacks. "
-        "Stops at the first failing stack; later stacks are left untouched.",
+        "order: render, compare its fingerprint (configuration, module files, upstream outputs, "
+        "artifact hashes, terraform and provider versions, the state's serial) with the one "
+        "of its last apply and skip it when equal; otherwise init (when needed), plan -out, "
+        "apply that plan. Outputs are read from the state object in the backend. Stops at the "
+        "first failing stack; later stacks are left untouched.",
     )
     _add_env_arguments(deploy)
     _add_yes(deploy)
+    deploy.add_argument(
+        "--all",
+        action="store_true",
+        help="plan every stack, also those whose fingerprint says nothing changed since their "
+        "last apply (the default skips them, and says so)",
+    )
+    deploy.add_argument(
+        "--parallelism",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run up to N stacks side by side when no dependency path links them (default 1); "
+        "output lines are then prefixed with the stack's name",
+    )
+    deploy.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="with --local: do not start the local API server and its smoke call at the end",
+    )
 
     plan = commands.add_parser(
         "plan",
@@ -138,15 +179,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_env_arguments(destroy)
     _add_yes(destroy)
+    destroy.add_argument(
+        "--lift-deletion-protection",
+        action="store_true",
+        help="when resources have deletion protection on, first deploy their stacks with "
+        "deletion_protection = false, then destroy (without it, destroy refuses)",
+    )
 
     output = commands.add_parser(
         "output",
         help="print all stacks' outputs as one JSON document",
-        description="Print {stack: {output: value}} for every stack as JSON on stdout. "
-        'Sensitive values are shown as "<sensitive>" unless --show-sensitive is given.',
+        description="Print {stack: {output: value}} for every stack as JSON on stdout, plus "
+        '"target": the account, region, deploy role, AWS endpoint (the emulator with --local) '
+        "and the URL to call each API stack on (with --local: the local API server's, when it "
+        'runs). Sensitive values are shown as "<sensitive>" unless --show-sensitive is given.',
     )
     _add_env_arguments(output)
     output.add_argument("--show-sensitive", action="store_true", help="print sensitive values")
+    output.add_argument(
+        "--output-file", metavar="PATH", help="write the document to PATH instead of stdout"
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a locally deployed environment's HTTP API on 127.0.0.1",
+        description="Serve the HTTP APIs that the emulated API Gateway of <env> holds, on "
+        "127.0.0.1 (one port per API). Each request is routed by the API's routes, turned into "
+        "a payload format 2.0 event and run by the deployed code of the function version the "
+        "route's alias points to, in its own awslambdaric runtime process with the version's "
+        "environment variables, timeout and memory size. Function logs are printed and written "
+        "to the emulated CloudWatch Logs. `deploy --local` starts a detached server itself.",
+    )
+    serve.add_argument("env", help="environment: a folder of live/ holding env.toml")
+    serve.add_argument(
+        "--api-port", type=int, help="port of the (first) API (default: the last one, or any free)"
+    )
+    serve.add_argument("--port", type=int, help="emulator port")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--background", action="store_true", help="start (or keep) a detached server; print URLs"
+    )
+    mode.add_argument("--stop", action="store_true", help="stop the detached server")
 
     bootstrap = commands.add_parser(
         "bootstrap",
@@ -161,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate live/ (every environment, or one) without running anything",
     )
     validate.add_argument("env", nargs="?", help="one environment (default: all)")
+    validate.add_argument(
+        "--write-inputs",
+        metavar="DIR",
+        help="also write every stack's inputs to DIR/<env>.<stack>.tfvars.json and print "
+        "'<module dir> <var file> <skipped check ids>' per stack (for checkov --var-file)",
+    )
 
     emulator = commands.add_parser(
         "emulator",
@@ -205,12 +284,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     unlock = commands.add_parser(
         "unlock",
-        help="release the environment guard left behind by a killed run",
-        description="Release the environment guard (the item that keeps two deploys of one "
-        "environment apart). Pass the guard id printed in the error of the waiting run.",
+        help="release a stack's state lock or the environment guard left by a killed run",
+        description="Release a lock left behind by a run that was killed. With <stack> <id>: "
+        "the terraform state lock of that stack (terraform force-unlock; the id is the `ID` of "
+        "the Lock Info in the error of the waiting run, and must match the held lock). With "
+        "--guard <id>: the environment guard that keeps two deploys of one environment apart. "
+        "Asks for confirmation unless --yes.",
     )
     _add_env_arguments(unlock)
-    unlock.add_argument("--guard", metavar="ID", required=True, help="the guard id to release")
+    unlock.add_argument("stack", nargs="?", help="the stack whose state lock to release")
+    unlock.add_argument("lock_id", nargs="?", metavar="id", help="the state lock's ID")
+    unlock.add_argument("--guard", metavar="ID", help="release the environment guard ID instead")
     unlock.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
@@ -239,7 +323,7 @@ def _target(args: argparse.Namespace, root: Path) -> Target:
 
 
 def _workspace(args: argparse.Namespace, root: Path, console=None) -> Workspace:
-    environment: Environment = load_environment(root, args.env)
+    environment = apply_overrides(load_environment(root, args.env), getattr(args, "set", []))
     target = _target(args, root)
     print(
         f"stackrun {args.command} {environment.name} -> "
@@ -256,6 +340,8 @@ def _workspace(args: argparse.Namespace, root: Path, console=None) -> Workspace:
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = find_repo_root()
+    if args.command in ("deploy", "destroy", "plan", "bootstrap", "output", "unlock"):
+        interrupts.install()
 
     if args.command == "validate":
         names = [args.env] if args.env else list_environments(root)
@@ -264,6 +350,11 @@ def run(argv: list[str] | None = None) -> int:
             print(
                 f"{name}: ok ({len(environment.stacks)} stacks, account {environment.account_id})"
             )
+        if args.write_inputs:
+            from stackrun.policy import write_stack_inputs
+
+            for module_dir, var_file, skips in write_stack_inputs(root, Path(args.write_inputs)):
+                print(f"{module_dir} {var_file} {skips or '-'}")
         return 0
 
     if args.command == "emulator":
@@ -275,6 +366,10 @@ def run(argv: list[str] | None = None) -> int:
             emulator = ensure_running(state_dir, port=port)
             print(f"local AWS emulator: {emulator.endpoint} (CA bundle {emulator.ca_bundle})")
         elif args.action == "stop":
+            from stackrun.localapi import serve
+
+            for name in serve.stop_all(root):
+                print(f"stopped the local API server of {name}")
             print("stopped the local AWS emulator" if stop(state_dir) else "emulator not running")
             # The databases behind the emulated RDS instances go with the emulator.
             from stackrun.localdb import stop_all
@@ -310,25 +405,142 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.command == "output":
         workspace = _workspace(args, root, console=sys.stderr)
-        print(runner.outputs_document(runner.collect_outputs(workspace), args.show_sensitive))
+        outputs = runner.collect_outputs(workspace)
+        document = runner.outputs_document(outputs, args.show_sensitive)
+        document["target"] = _target_document(workspace, outputs)
+        text = json.dumps(document, indent=2, sort_keys=True)
+        if args.output_file:
+            Path(args.output_file).write_text(text + "\n")
+        else:
+            print(text)
         return 0
 
+    if args.command == "serve":
+        return _serve(args, root)
+
+    if args.command == "unlock" and not args.guard and not (args.stack and args.lock_id):
+        raise StackrunError("unlock needs <stack> <id> (a state lock) or --guard <id>")
     if args.command in ("deploy", "destroy"):
         confirm_protected(load_environment(root, args.env), args.command, args.yes)
     workspace = _workspace(args, root)
     if args.command == "deploy":
-        runner.deploy(workspace)
+        if args.parallelism < 1:
+            raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
+        runner.deploy(workspace, force=args.all, parallelism=args.parallelism)
+        if workspace.target.local and not args.no_serve:
+            _serve_after_deploy(workspace)
     elif args.command == "bootstrap":
         ensure_backend(workspace, converge=True)
     elif args.command == "destroy":
+        if args.lift_deletion_protection:
+            workspace = _lift_deletion_protection(workspace)
         runner.destroy(workspace)
+        if workspace.target.local:
+            from stackrun.localapi import serve
+
+            serve.stop_background(workspace)
     elif args.command == "plan":
         report = runner.plan(workspace)
         if args.detailed_exitcode and report.has_changes:
             return 2
     elif args.command == "unlock":
-        return _unlock(workspace, args.guard, args.yes)
+        if args.guard:
+            return _unlock(workspace, args.guard, args.yes)
+        from stackrun.unlock import force_unlock
+
+        def confirm(question: str) -> bool:
+            return args.yes or input(question).strip() == "yes"
+
+        return 0 if force_unlock(workspace, args.stack, args.lock_id, confirm) else 1
     return 0
+
+
+def _lift_deletion_protection(workspace: Workspace) -> Workspace:
+    """Deploy the protected stacks with deletion_protection = false; the workspace to destroy."""
+    from dataclasses import replace
+
+    blocked = runner.deletion_protected_stacks(workspace)
+    if not blocked:
+        return workspace
+    environment = workspace.environment
+    overrides = []
+    for name in blocked:
+        if "deletion_protection" not in environment.stack(name).module.variables:
+            raise StackrunError(
+                f"{name}: deletion protection is on, and its module has no deletion_protection "
+                "input to turn it off with; turn it off in the module's configuration first"
+            )
+        overrides.append(f"{name}.deletion_protection=false")
+    print(f"lifting deletion protection first: deploy with --set {' --set '.join(overrides)}")
+    lifted = replace(workspace, environment=apply_overrides(environment, overrides))
+    runner.deploy(lifted)
+    return lifted
+
+
+def _serve_after_deploy(workspace: Workspace) -> None:
+    """Serve the deployed API locally and call it once, so the deploy ends with proof."""
+    from stackrun.localapi import serve
+
+    urls = serve.ensure_background(workspace)
+    if not urls:
+        return
+    name = workspace.environment.name
+    print(f"\nlocal API (detached; `nox -s serve -- {name}` runs it in the foreground):")
+    for api_id, url in sorted(urls.items()):
+        print(f"  {api_id}: {url}")
+    serve.smoke(workspace, urls)
+
+
+def _serve(args: argparse.Namespace, root: Path) -> int:
+    from stackrun.emulator import running_pid
+    from stackrun.localapi import serve
+
+    if running_pid(emulator_dir(root)) is None:
+        raise StackrunError(
+            "the local AWS emulator is not running, so nothing is deployed locally: "
+            f"deploy first with `nox -s deploy -- {args.env} --local`"
+        )
+    args.local, args.lock_timeout = True, None
+    console = sys.stderr if args.background else sys.stdout
+    workspace = _workspace(args, root, console=console)
+    if args.stop:
+        stopped = serve.stop_background(workspace)
+        print("stopped the local API server" if stopped else "no local API server running")
+        return 0
+    if args.background:
+        urls = serve.ensure_background(workspace)
+        if not urls:
+            raise StackrunError(f"no HTTP API is deployed in {args.env} locally")
+        for api_id, url in sorted(urls.items()):
+            print(f"{api_id} {url}")
+        return 0
+    return serve.serve_foreground(workspace, args.api_port)
+
+
+def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
+    """Where the environment is: account, endpoint and the URL to call each API stack on."""
+    environment, target = workspace.environment, workspace.target
+    served: dict[str, str] = {}
+    if target.local:
+        from stackrun.localapi import serve
+
+        served = serve.running_urls(workspace)
+    api_urls = {}
+    for stack, stack_outputs in outputs.items():
+        if "api_id" in stack_outputs and "api_endpoint" in stack_outputs:
+            api_id = stack_outputs["api_id"]["value"]
+            url = served.get(api_id) if target.local else stack_outputs["api_endpoint"]["value"]
+            if url:
+                api_urls[stack] = url
+    return {
+        "environment": environment.name,
+        "account_id": environment.account_id,
+        "region": environment.region,
+        "deploy_role_arn": environment.deploy_role_arn,
+        "aws_endpoint_url": target.endpoint,
+        "ca_bundle": str(target.ca_bundle) if target.ca_bundle else None,
+        "api_urls": api_urls,
+    }
 
 
 def _unlock(workspace: Workspace, guard_id: str, yes: bool) -> int:
@@ -354,6 +566,16 @@ def _unlock(workspace: Workspace, guard_id: str, yes: bool) -> int:
 def main(argv: list[str] | None = None) -> None:
     try:
         code = run(argv)
+    except Interrupted as error:
+        if error.killed:
+            after = (
+                "terraform was killed: its state lock may remain; the error of the next run "
+                "names it and the `nox -s unlock` command that releases it"
+            )
+        else:
+            after = "terraform finished cleanly; state locks and the environment guard released"
+        print(f"\n{error}\n{after}", file=sys.stderr)
+        code = error.exit_code
     except StackrunError as error:
         print(f"\nerror: {error}", file=sys.stderr)
         code = 1

@@ -12,10 +12,11 @@ before anything runs. Nothing here talks to AWS or runs terraform.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -23,17 +24,24 @@ from typing import Any
 from stackrun.errors import ConfigError, ConfigIssue
 from stackrun.modules import ModuleInfo, read_module
 
-STACK_DIR_PATTERN = re.compile(r"^(?P<number>\d{3})_(?P<name>[a-z0-9][a-z0-9_-]*)$")
-ENV_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-PROJECT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
-ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-ROLE_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,64}$")
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-DEPENDENCY_PATTERN = re.compile(
-    r"^(?P<stack>\d{3}_[a-z0-9][a-z0-9_-]*)\.(?P<output>[A-Za-z_][\w-]*)$"
+# Matched with fullmatch, and anchored with \A...\Z besides: `$` also matches before a trailing
+# newline. Only ASCII classes ([0-9], [A-Za-z0-9_]): `\d` and `\w` also match other scripts.
+STACK_DIR_PATTERN = re.compile(r"\A(?P<number>[0-9]{3})_(?P<name>[a-z0-9][a-z0-9_-]*)\Z")
+ENV_NAME_PATTERN = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
+PROJECT_NAME_PATTERN = re.compile(r"\A[a-z][a-z0-9-]{1,30}[a-z0-9]\Z")
+ACCOUNT_ID_PATTERN = re.compile(r"\A[0-9]{12}\Z")
+REGION_PATTERN = re.compile(r"\A[a-z]{2}(-gov)?-[a-z]+-[0-9]\Z")
+ROLE_NAME_PATTERN = re.compile(r"\A[A-Za-z0-9_+=,.@-]{1,64}\Z")
+ROLE_ARN_PATTERN = re.compile(
+    r"\Aarn:aws[a-z-]*:iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@/-]{1,512}\Z"
 )
-LOCK_TIMEOUT_PATTERN = re.compile(r"^\d+[smh]$")
+DEPENDENCY_PATTERN = re.compile(
+    r"\A(?P<stack>[0-9]{3}_[a-z0-9][a-z0-9_-]*)\.(?P<output>[A-Za-z_][A-Za-z0-9_-]*)\Z"
+)
+LOCK_TIMEOUT_PATTERN = re.compile(r"\A[0-9]+[smh]\Z")
+# A key of the `[lambdas]` input: a folder of lambdas/ (build.discover skips names starting
+# with '.' or '_') that also makes an AWS Lambda function name (letters, digits, '_', '-').
+FUNCTION_NAME_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,6 +110,10 @@ class Stack:
     # `[lambdas] input = "functions"`: the module input (a table keyed by function name, a
     # folder of lambdas/) that stackrun completes with each built zip (path, hash, handler).
     lambdas_input: str | None = None
+    # `[lambdas] invoke_after_apply`: functions invoked (through their alias) after an apply.
+    invoke_after_apply: tuple[str, ...] = ()
+    # `[policy.skip]`: policy checks (checkov ids) that do not apply to this stack, with why.
+    policy_skips: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -263,8 +275,30 @@ def _describe(value: Any) -> str:
     return f"{kind} {text}"
 
 
+def _quote(text: str) -> str:
+    """A string of a file for a message: its repr, shortened like _describe."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= 60 else quoted[:57] + "..."
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir, False for a path the system cannot look up (a NUL, a name too long)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, False for a path the system cannot look up (a NUL, a name too long)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _read_toml(path: Path, collector: _Collector) -> dict[str, Any] | None:
-    if not path.is_file():
+    if not _is_file(path):
         collector.add("", "file not found")
         return None
     try:
@@ -274,6 +308,12 @@ def _read_toml(path: Path, collector: _Collector) -> dict[str, Any] | None:
         collector.add("", f"not valid TOML: {error}")
     except UnicodeDecodeError:
         collector.add("", "not valid UTF-8 text")
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        collector.add(
+            "", "nesting too deep: arrays or tables nested deeper than the TOML reader can follow"
+        )
+    except OSError as error:
+        collector.add("", f"cannot be read: {error.strerror or error}")
     return None
 
 
@@ -333,23 +373,25 @@ def load_project(root: Path) -> Project:
         tables["local"],
     )
     name = project.get("name", "")
-    if isinstance(name, str) and name and not PROJECT_NAME_PATTERN.match(name):
+    if isinstance(name, str) and name and not PROJECT_NAME_PATTERN.fullmatch(name):
         collector.add(
             "project.name",
             "expected 3 to 32 lowercase letters, digits and '-' (starting with a letter), "
-            f"got {name!r}",
+            f"got {_quote(name)}",
         )
     region = project.get("default_region", "")
-    if isinstance(region, str) and region and not REGION_PATTERN.match(region):
-        collector.add("project.default_region", f"expected an AWS region name, got {region!r}")
+    if isinstance(region, str) and region and not REGION_PATTERN.fullmatch(region):
+        collector.add(
+            "project.default_region", f"expected an AWS region name, got {_quote(region)}"
+        )
     for key in ("bucket", "lock_table"):
         template = backend.get(key)
         if isinstance(template, str):
             _check_template(template, f"backend.{key}", collector)
     lock_timeout = terraform.get("lock_timeout", "5m")
-    if isinstance(lock_timeout, str) and not LOCK_TIMEOUT_PATTERN.match(lock_timeout):
+    if isinstance(lock_timeout, str) and not LOCK_TIMEOUT_PATTERN.fullmatch(lock_timeout):
         collector.add(
-            "terraform.lock_timeout", f'expected a duration like "5m", got {lock_timeout!r}'
+            "terraform.lock_timeout", f'expected a duration like "5m", got {_quote(lock_timeout)}'
         )
     port = local.get("port", 4566)
     if _is_int(port) and not 1024 <= port <= 65535:
@@ -383,6 +425,15 @@ def _check_template(template: str, key: str, collector: _Collector) -> None:
         collector.add(
             key, f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(TEMPLATE_FIELDS)}"
         )
+        return
+    try:  # every placeholder is known: only a lone brace is left to fail str.format
+        template.format(**dict.fromkeys(TEMPLATE_FIELDS, ""))
+    except (ValueError, LookupError, AttributeError):
+        collector.add(
+            key,
+            "expected a name template using {project}, {account_id}, {region}, {env}; "
+            f"got {_quote(template)}, with a '{{' or '}}' that is not part of a placeholder",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,36 +453,57 @@ ENV_SCHEMA = {
 
 
 def list_environments(root: Path) -> list[str]:
-    """Environment names: folders of live/ that hold an env.toml."""
+    """Environment names: folders of live/ that hold an env.toml.
+
+    Every such folder is listed, a misnamed one too, so that load_environment reports it
+    (see _check_env_name) rather than it being skipped without a word.
+    """
     live = root / "live"
     if not live.is_dir():
         return []
     return sorted(p.name for p in live.iterdir() if (p / "env.toml").is_file())
 
 
+def _check_env_name(env_name: str) -> list[ConfigIssue]:
+    """An environment's name is its folder's name: it goes into state keys, bucket and table
+    names and tags, so it must be a plain lowercase name (ENV_NAME_PATTERN)."""
+    if ENV_NAME_PATTERN.fullmatch(env_name):
+        return []
+    return [
+        ConfigIssue(
+            Path("live") / env_name,
+            "",
+            "not an environment folder name: expected 1 to 31 lowercase letters, digits and "
+            f"'-', starting with a letter, got {_quote(env_name)}",
+        )
+    ]
+
+
 def _read_env_file(root: Path, env_name: str, collector: _Collector) -> dict[str, Any]:
     data = _read_toml(root / "live" / env_name / "env.toml", collector) or {}
     collector.check_table(data, ENV_SCHEMA)
     account = data.get("account_id")
-    if isinstance(account, str) and not ACCOUNT_ID_PATTERN.match(account):
-        collector.add("account_id", f"expected exactly 12 digits, got {account!r}")
+    if isinstance(account, str) and not ACCOUNT_ID_PATTERN.fullmatch(account):
+        collector.add("account_id", f"expected exactly 12 digits, got {_quote(account)}")
     region = data.get("region")
-    if isinstance(region, str) and not REGION_PATTERN.match(region):
-        collector.add("region", f'expected an AWS region name such as "eu-west-1", got {region!r}')
+    if isinstance(region, str) and not REGION_PATTERN.fullmatch(region):
+        collector.add(
+            "region", f'expected an AWS region name such as "eu-west-1", got {_quote(region)}'
+        )
     role = data.get("deploy_role")
     if isinstance(role, str):
-        arn_match = ROLE_ARN_PATTERN.match(role)
+        arn_match = ROLE_ARN_PATTERN.fullmatch(role)
         if role.startswith("arn:"):
             if not arn_match:
-                collector.add("deploy_role", f"expected an IAM role ARN, got {role!r}")
+                collector.add("deploy_role", f"expected an IAM role ARN, got {_quote(role)}")
             elif isinstance(account, str) and arn_match.group(1) != account:
                 collector.add(
                     "deploy_role",
                     f"the role's account {arn_match.group(1)} is not this environment's "
                     f"account_id {account}",
                 )
-        elif not ROLE_NAME_PATTERN.match(role):
-            collector.add("deploy_role", f"expected an IAM role name, got {role!r}")
+        elif not ROLE_NAME_PATTERN.fullmatch(role):
+            collector.add("deploy_role", f"expected an IAM role name, got {_quote(role)}")
     return data
 
 
@@ -441,6 +513,9 @@ def load_environment(root: Path, env_name: str) -> Environment:
     Raises ConfigError listing every problem found. Nothing is run.
     """
     project = load_project(root)
+    name_issues = _check_env_name(env_name)
+    if name_issues:
+        raise ConfigError(name_issues)
     known = list_environments(root)
     if env_name not in known:
         path = root / "live" / env_name / "env.toml"
@@ -463,7 +538,7 @@ def load_environment(root: Path, env_name: str) -> Environment:
 
     # Each environment is its own account: a shared account would share one state bucket and
     # let one environment's provider act on another's resources.
-    if isinstance(account, str) and ACCOUNT_ID_PATTERN.match(account):
+    if isinstance(account, str) and ACCOUNT_ID_PATTERN.fullmatch(account):
         for other in known:
             if other == env_name:
                 continue
@@ -482,6 +557,8 @@ def load_environment(root: Path, env_name: str) -> Environment:
     stacks, stack_issues = _load_stacks(root, env_name, project)
     issues += stack_issues
     if issues:
+        # Before the backend names are resolved: a bad account_id or region is reported on its
+        # own key of env.toml, not again as a bad bucket or table name of project.toml.
         raise ConfigError(issues)
 
     region = data.get("region", project.default_region)
@@ -494,9 +571,9 @@ def load_environment(root: Path, env_name: str) -> Environment:
         region=region,
         deletion_protection=project.backend_deletion_protection,
     )
-    name_issues = _check_backend_names(backend, root)
-    if name_issues:
-        raise ConfigError(name_issues)
+    backend_issues = _check_backend_names(backend, root)
+    if backend_issues:
+        raise ConfigError(backend_issues)
     return Environment(
         project=project,
         name=env_name,
@@ -512,14 +589,14 @@ def load_environment(root: Path, env_name: str) -> Environment:
     )
 
 
-BUCKET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+BUCKET_NAME_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+TABLE_NAME_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]{3,255}\Z")
 
 
 def _check_backend_names(backend: BackendSettings, root: Path) -> list[ConfigIssue]:
     file = Path("live") / "project.toml"
     issues = []
-    if not BUCKET_NAME_PATTERN.match(backend.bucket) or ".." in backend.bucket:
+    if not BUCKET_NAME_PATTERN.fullmatch(backend.bucket) or ".." in backend.bucket:
         issues.append(
             ConfigIssue(
                 file,
@@ -528,7 +605,7 @@ def _check_backend_names(backend: BackendSettings, root: Path) -> list[ConfigIss
                 "(3-63 chars of lowercase letters, digits, '.' and '-')",
             )
         )
-    if not TABLE_NAME_PATTERN.match(backend.lock_table):
+    if not TABLE_NAME_PATTERN.fullmatch(backend.lock_table):
         issues.append(
             ConfigIssue(
                 file,
@@ -549,6 +626,7 @@ STACK_SCHEMA = {
     "inputs": Key(_is_table, "a table of module inputs"),
     "database": Key(_is_table, 'a table [database] with migrations = "lambdas/<package>"'),
     "lambdas": Key(_is_table, 'a table [lambdas] with input = "<module input>"'),
+    "policy": Key(_is_table, 'a table [policy.skip] of CHECK_ID = "why it does not apply"'),
     "dependencies": Key(
         lambda table: (
             isinstance(table, dict)
@@ -574,7 +652,7 @@ def _load_stacks(
     for child in sorted(env_dir.iterdir()):
         if not child.is_dir() or child.name.startswith("."):
             continue
-        match = STACK_DIR_PATTERN.match(child.name)
+        match = STACK_DIR_PATTERN.fullmatch(child.name)
         rel = child.relative_to(root)
         if not match:
             issues.append(
@@ -638,7 +716,12 @@ def _load_stack(
     module: ModuleInfo | None = None
     if isinstance(module_name, str):
         module_dir = project.modules_dir / module_name
-        if "/" in module_name or module_name.startswith(".") or not module_dir.is_dir():
+        if (
+            not module_name
+            or "/" in module_name
+            or module_name.startswith(".")
+            or not _is_dir(module_dir)
+        ):
             available = (
                 sorted(p.name for p in project.modules_dir.iterdir() if p.is_dir())
                 if project.modules_dir.is_dir()
@@ -646,8 +729,12 @@ def _load_stack(
             )
             collector.add(
                 "module",
-                f"no module {module_name!r} under modules/ "
-                f"(available: {', '.join(available) or 'none'})",
+                (
+                    f"no module {_quote(module_name)} under modules/"
+                    if module_name
+                    else "expected the name of a folder under modules/, got ''"
+                )
+                + f" (available: {', '.join(available) or 'none'})",
             )
         else:
             module, module_problems = read_module(module_dir)
@@ -671,8 +758,14 @@ def _load_stack(
             shape, texts = "list", value
         else:
             shape, texts = "one", [value]
+        if not texts:  # it would count as set, and leave the input unset
+            collector.add(
+                key,
+                f"expected at least one NNN_stack.output reference, got {_describe(value)}",
+            )
+            continue
         references = [_check_reference(text, key, folder, earlier, collector) for text in texts]
-        if all(references) and texts:
+        if all(references):
             dependencies.append(Dependency(input_name, tuple(references), shape=shape, keys=keys))
 
     if module is not None:
@@ -704,8 +797,12 @@ def _load_stack(
     if isinstance(data.get("database"), dict):
         database = _check_database(root, data["database"], module, collector)
     lambdas_input = None
+    invoke_after_apply: tuple[str, ...] = ()
     if isinstance(data.get("lambdas"), dict):
         lambdas_input = _check_lambdas(root, data["lambdas"], inputs, collector)
+        invoke_after_apply = _check_invoke(data["lambdas"], inputs, lambdas_input, collector)
+
+    policy_skips = _check_policy(data.get("policy"), collector)
 
     if collector.issues or module is None:
         return None, collector.issues
@@ -721,27 +818,64 @@ def _load_stack(
             description=description if isinstance(description, str) else "",
             database=database,
             lambdas_input=lambdas_input,
+            invoke_after_apply=invoke_after_apply,
+            policy_skips=MappingProxyType(policy_skips),
         ),
         [],
     )
 
 
+_CHECK_ID = re.compile(r"\ACKV2?_[A-Z0-9]+_[0-9]+\Z")
+
+
+def _check_policy(table: Any, collector: _Collector) -> dict[str, str]:
+    """`[policy.skip]`: CHECK_ID = "reason" pairs; every skip needs its reason."""
+    if not isinstance(table, dict):
+        return {}
+    skips: dict[str, str] = {}
+    for key in table:
+        if key != "skip":
+            collector.add(f"policy.{key}", 'unknown key; expected [policy.skip] CHECK_ID = "why"')
+    skip = table.get("skip", {})
+    if not isinstance(skip, dict):
+        collector.add("policy.skip", f'expected a table of CHECK_ID = "why", got {_describe(skip)}')
+        return {}
+    for check_id, reason in skip.items():
+        if not _CHECK_ID.fullmatch(check_id):
+            collector.add(f"policy.skip.{check_id}", "expected a checkov check id like CKV_AWS_293")
+        elif not isinstance(reason, str) or len(reason.strip()) < 10:
+            collector.add(
+                f"policy.skip.{check_id}",
+                "expected the reason the check does not apply here (a sentence, not empty)",
+            )
+        else:
+            skips[check_id] = reason.strip()
+    return skips
+
+
 def _check_input_value(value: Any) -> str | None:
-    """TOML has dates and times that JSON (and so terraform) cannot take."""
-    if isinstance(value, dict):
-        for item in value.values():
-            problem = _check_input_value(item)
-            if problem:
-                return problem
-    elif isinstance(value, list):
-        for item in value:
-            problem = _check_input_value(item)
-            if problem:
-                return problem
-    elif not isinstance(value, str | int | float | bool):
-        return (
-            f"expected a string, number, bool, array or table, got {type(value).__name__} {value!r}"
-        )
+    """Terraform takes inputs as JSON: TOML has dates and times, nan and inf that JSON has not.
+
+    The first problem found, depth first, in document order (without recursion: values come
+    as deep as the TOML reader goes).
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(reversed(item.values()))
+        elif isinstance(item, list):
+            pending.extend(reversed(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            return (
+                f"expected a finite number, got {item!r} (inputs go to terraform as JSON, "
+                "which has no nan or inf)"
+            )
+        elif not isinstance(item, str | int | float | bool):
+            return (
+                f"expected a string, number, bool, array or table, got {type(item).__name__} "
+                f"{item!r}"
+            )
     return None
 
 
@@ -755,28 +889,29 @@ def _check_reference(
     """Check one "NNN_stack.output" reference; report and return None when it is wrong."""
     if not isinstance(text, str):
         return None  # already reported by the schema check
-    match = DEPENDENCY_PATTERN.match(text)
+    match = DEPENDENCY_PATTERN.fullmatch(text)
     if not match:
-        collector.add(key, f'expected "NNN_stack.output", got {text!r}')
+        collector.add(key, f'expected "NNN_stack.output", got {_quote(text)}')
         return None
     upstream, output = match["stack"], match["output"]
     if upstream not in earlier:
         if upstream == folder.name:
             collector.add(key, "a stack cannot depend on its own outputs")
-        elif (folder.parent / upstream).is_dir():
+        elif _is_dir(folder.parent / upstream):
             collector.add(
                 key,
                 f"stack {upstream!r} is not earlier than this one "
                 "(dependencies must point to lower numbers)",
             )
         else:
-            collector.add(key, f"stack {upstream!r} does not exist in this environment")
+            collector.add(key, f"stack {_quote(upstream)} does not exist in this environment")
         return None
     upstream_module = earlier[upstream][1]
     if upstream_module is not None and output not in upstream_module.outputs:
         collector.add(
             key,
-            f"stack {upstream!r} (module {upstream_module.name!r}) has no output {output!r}; "
+            f"stack {upstream!r} (module {upstream_module.name!r}) has no output "
+            f"{_quote(output)}; "
             f"its outputs: {', '.join(sorted(upstream_module.outputs)) or 'none'}",
         )
         return None
@@ -807,18 +942,28 @@ def _check_database(
     path = table.get("migrations")
     if not isinstance(path, str):
         return None
-    package = (root / path).resolve()
-    sources = package / "src"
-    candidates = (
-        sorted(child.name for child in sources.iterdir() if (child / "__main__.py").is_file())
-        if sources.is_dir()
-        else []
-    )
-    if not (package / "pyproject.toml").is_file() or len(candidates) != 1:
+    try:
+        package = (root / path).resolve()
+        sources = package / "src"
+        candidates = (
+            sorted(child.name for child in sources.iterdir() if (child / "__main__.py").is_file())
+            if sources.is_dir()
+            else []
+        )
+        is_package = (package / "pyproject.toml").is_file() and len(candidates) == 1
+    except (OSError, ValueError) as error:  # a NUL, a name too long: not a path at all
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         collector.add(
             "database.migrations",
-            f"{path!r} is not a migrations package: expected a folder with pyproject.toml and "
-            "src/<package>/__main__.py",
+            f"{_quote(path)} is not a migrations package: expected the path of its folder, "
+            f'e.g. "lambdas/migrations" ({reason})',
+        )
+        return None
+    if not is_package:
+        collector.add(
+            "database.migrations",
+            f"{_quote(path)} is not a migrations package: expected a folder with pyproject.toml "
+            "and src/<package>/__main__.py",
         )
         return None
     if len(collector.issues) > before:
@@ -828,7 +973,33 @@ def _check_database(
 
 LAMBDAS_TABLE = {
     "input": Key(_is_str, "the name of the module input that lists the functions", True),
+    "invoke_after_apply": Key(
+        lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "an array of function names (keys of the functions input) to invoke after each apply",
+    ),
 }
+
+
+def _check_invoke(
+    table: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    lambdas_input: str | None,
+    collector: _Collector,
+) -> tuple[str, ...]:
+    """`invoke_after_apply`: names among the functions this stack deploys."""
+    names = table.get("invoke_after_apply", [])
+    if not isinstance(names, list) or lambdas_input is None:
+        return ()
+    functions = inputs.get(lambdas_input) or {}
+    unknown = [name for name in names if name not in functions]
+    if unknown:
+        collector.add(
+            "lambdas.invoke_after_apply",
+            f"{', '.join(map(repr, unknown))} not among the functions of inputs.{lambdas_input} "
+            f"({', '.join(sorted(functions))})",
+        )
+        return ()
+    return tuple(names)
 
 
 def _check_lambdas(
@@ -850,7 +1021,14 @@ def _check_lambdas(
         return None
     for function, settings in functions.items():
         key = f"inputs.{name}.{function}"
-        if not (root / "lambdas" / function / "pyproject.toml").is_file():
+        if not FUNCTION_NAME_PATTERN.fullmatch(function):
+            collector.add(
+                key,
+                "expected a function name: the name of a folder under lambdas/ (1 to 64 "
+                f"letters, digits, '_' or '-', starting with a letter or digit), got "
+                f"{_quote(function)}",
+            )
+        elif not _is_file(root / "lambdas" / function / "pyproject.toml"):
             collector.add(key, f"no function package lambdas/{function}/ (with pyproject.toml)")
         if not isinstance(settings, dict):
             collector.add(key, f"expected a table of settings, got {_describe(settings)}")
@@ -859,3 +1037,96 @@ def _check_lambdas(
             if filled in settings:
                 collector.add(f"{key}.{filled}", "set by stackrun from the build; remove it")
     return name if len(collector.issues) == before else None
+
+
+# --------------------------------------------------------------------------------------------
+# --set STACK.INPUT=VALUE: one run's override of a stack input
+# --------------------------------------------------------------------------------------------
+
+
+def apply_overrides(environment: Environment, overrides: list[str]) -> Environment:
+    """`environment` with `--set NNN_stack.input=VALUE` overrides (VALUE is a TOML value).
+
+    Checked like the files: the stack must exist, the input must be a variable of its module
+    and neither a dependency nor the `[lambdas]` input, and the value must be one TOML value
+    that terraform can take. Every malformed override is reported (file "--set", key: the
+    override as given).
+    """
+    if not overrides:
+        return environment
+    issues: list[ConfigIssue] = []
+    stacks = {stack.name: stack for stack in environment.stacks}
+    changed: dict[str, dict[str, Any]] = {}
+    for text in overrides:
+        where = Path("--set")
+        target, equals, raw = text.partition("=")
+        stack_name, dot, input_name = target.strip().partition(".")
+        if not equals or not dot or not input_name:
+            issues.append(
+                ConfigIssue(where, text, f"expected NNN_stack.input=VALUE, got {_quote(text)}")
+            )
+            continue
+        stack = stacks.get(stack_name)
+        if stack is None:
+            known = ", ".join(stacks) or "none"
+            issues.append(
+                ConfigIssue(
+                    where, text, f"no stack {_quote(stack_name)} in {environment.name} ({known})"
+                )
+            )
+            continue
+        if input_name not in stack.module.variables:
+            issues.append(
+                ConfigIssue(
+                    where,
+                    text,
+                    f"module {stack.module.name!r} of {stack_name} has no input "
+                    f"{_quote(input_name)}",
+                )
+            )
+            continue
+        if any(dep.input_name == input_name for dep in stack.dependencies):
+            issues.append(
+                ConfigIssue(
+                    where, text, f"{input_name!r} comes from [dependencies] of {stack_name}"
+                )
+            )
+            continue
+        if input_name == stack.lambdas_input:  # its function names are checked in the file
+            issues.append(
+                ConfigIssue(
+                    where,
+                    text,
+                    f"{input_name!r} lists the functions of {stack_name} ([lambdas] input); "
+                    "change it in its stack.toml",
+                )
+            )
+            continue
+        try:
+            document = tomllib.loads(f"value = {raw.strip()}")
+        except (tomllib.TOMLDecodeError, RecursionError):
+            document = {}
+        if set(document) != {"value"}:  # not TOML, or more than one value ("1\nx = 2")
+            issues.append(
+                ConfigIssue(
+                    where, text, f'expected a TOML value (true, 3, "text"), got {_quote(raw)}'
+                )
+            )
+            continue
+        value = document["value"]
+        problem = _check_input_value(value)
+        if problem:
+            issues.append(ConfigIssue(where, text, problem))
+            continue
+        changed.setdefault(stack_name, dict(stack.inputs))[input_name] = value
+    if issues:
+        raise ConfigError(issues)
+    return replace(
+        environment,
+        stacks=tuple(
+            replace(stack, inputs=MappingProxyType(changed[stack.name]))
+            if stack.name in changed
+            else stack
+            for stack in environment.stacks
+        ),
+    )

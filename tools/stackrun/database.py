@@ -55,11 +55,18 @@ def after_apply(
     values = {name: item["value"] for name, item in outputs.items()}
     console = workspace.console
     if not workspace.target.local:
-        # In AWS the migrations must run inside the VPC: the migration function, deployed by
-        # the API stack, does that. Until that stack exists there is nothing to run them with.
+        # In AWS the database is reachable only inside the VPC: the deployed migration function
+        # runs the migrations there, invoked by the stack that deploys it
+        # (`[lambdas] invoke_after_apply`). Nothing runs from here.
+        invokers = [
+            other.name
+            for other in workspace.environment.stacks
+            if other.invoke_after_apply and other.number > stack.number
+        ]
+        where = ", ".join(invokers) if invokers else "no stack ([lambdas] invoke_after_apply)"
         print(
-            f"    {stack.name}: warning: migrations in AWS run through the migration function "
-            "of the API stack, which this project does not deploy yet; schema not migrated",
+            f"    {stack.name}: migrations run inside the VPC, by the migration function "
+            f"invoked after {where}",
             file=console,
             flush=True,
         )

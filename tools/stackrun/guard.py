@@ -119,13 +119,26 @@ def read_guard(dynamodb: Any, table: str, environment: str) -> dict[str, str]:
 
 
 def release_guard(dynamodb: Any, table: str, environment: str, holder_id: str) -> bool:
-    """Force-release the guard when its holder id matches. Returns False when it does not."""
+    """Force-release the guard when its holder id is exactly `holder_id` (else False)."""
+    item = dynamodb.get_item(
+        TableName=table, Key={"LockID": {"S": guard_id(environment)}}, ConsistentRead=True
+    ).get("Item")
+    if not item:
+        return False
+    info = item.get("Info", {}).get("S", "")
+    try:
+        held_by = json.loads(info).get("ID")
+    except (ValueError, AttributeError):
+        held_by = None
+    if held_by != holder_id:
+        return False
     try:
         dynamodb.delete_item(
             TableName=table,
             Key={"LockID": {"S": guard_id(environment)}},
-            ConditionExpression="contains(Info, :id)",
-            ExpressionAttributeValues={":id": {"S": holder_id}},
+            # Only this very record: not a newer guard taken since it was read.
+            ConditionExpression="Info = :info",
+            ExpressionAttributeValues={":info": {"S": info}},
         )
     except ClientError as error:
         if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

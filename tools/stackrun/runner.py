@@ -7,7 +7,7 @@ the run; later stacks are not touched and are reported as not started.
 
 from __future__ import annotations
 
-import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,8 +18,9 @@ from stackrun.bootstrap import backend_status, bootstrap_stack, ensure_backend
 from stackrun.config import Stack
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.guard import environment_guard
+from stackrun.interrupts import Interrupted
 from stackrun.render import dependency_variables
-from stackrun.terraform import Result, Terraform, parse_json_document
+from stackrun.terraform import Result, Terraform
 from stackrun.workspace import Workspace, duration_seconds
 
 Outputs = dict[str, dict[str, Any]]  # output name -> {"value", "sensitive", "type"}
@@ -81,7 +82,22 @@ def _lock_flag(workspace: Workspace) -> str:
 
 def _require(result: Result | None, stack: Stack, step: str, tf: Terraform) -> None:
     if result is not None and result.returncode not in (0,):
-        raise StackFailed(stack.name, step, result.error_summary, tf.log_file)
+        raise StackFailed(stack.name, step, _with_unlock_hint(result, tf), tf.log_file)
+
+
+def _with_unlock_hint(result: Result, tf: Terraform) -> str:
+    """terraform's error, plus how to release the state lock when one is in the way."""
+    detail = result.error_summary
+    target_dir = tf.workdir.parent.parent  # .stackrun/<target>/<env>/stacks/<stack>
+    local = " --local" if target_dir.parent.name == "local" else ""
+    if "Error acquiring the state lock" in result.output:
+        found = re.search(r"^\s*ID:\s+(\S+)", result.output, re.MULTILINE)
+        lock_id = found.group(1) if found else "<ID from Lock Info>"
+        detail += (
+            "\n    If the run holding it was killed, release it with: nox -s unlock -- "
+            f"{target_dir.name} {tf.workdir.name} {lock_id}{local}"
+        )
+    return detail
 
 
 def _sensitive_inputs(stack: Stack, outputs: Mapping[str, Outputs]) -> frozenset[str]:
@@ -113,27 +129,15 @@ def _missing_upstream(stack: Stack, outputs: Mapping[str, Outputs]) -> list[str]
     ]
 
 
-def plan_counts(tf: Terraform, plan_file: str = "tfplan") -> tuple[int, int, int, bool]:
-    """(add, change, destroy, outputs change) from `terraform show -json <plan>`."""
-    result = tf.run("show", "-json", "-no-color", plan_file, capture_stdout=True)
-    if result.returncode != 0:
-        raise StackrunError(f"could not read the plan: {result.error_summary}")
-    document = parse_json_document(result.output)
-    assert isinstance(document, dict)
-    added = changed = destroyed = 0
-    for change in document.get("resource_changes", []):
-        actions = change.get("change", {}).get("actions", [])
-        if "create" in actions:
-            added += 1
-        if "delete" in actions:
-            destroyed += 1
-        if actions == ["update"]:
-            changed += 1
-    outputs_changed = any(
-        change.get("actions") not in (["no-op"], None)
-        for change in document.get("output_changes", {}).values()
-    )
-    return added, changed, destroyed, outputs_changed
+def plan_counts_from_output(text: str) -> tuple[int, int, int, bool]:
+    """(add, change, destroy, outputs change) from the summary terraform prints after a plan.
+
+    Read from the plan's own output rather than `terraform show -json`, which would start
+    terraform again and load every provider schema (seconds per stack).
+    """
+    found = re.search(r"^Plan: (\d+) to add, (\d+) to change, (\d+) to destroy", text, re.M)
+    added, changed, destroyed = (int(n) for n in found.groups()) if found else (0, 0, 0)
+    return added, changed, destroyed, "Changes to Outputs:" in text
 
 
 def _plan_stack(
@@ -159,11 +163,11 @@ def _plan_stack(
         args.append("-destroy")
     result = tf.run(*args, extra_env=variables)
     if result.returncode not in (0, 2):
+        detail = _with_unlock_hint(result, tf)
         raise StackFailed(
-            stack.name, "plan" + (" -destroy" if destroy else ""), result.error_summary, tf.log_file
+            stack.name, "plan" + (" -destroy" if destroy else ""), detail, tf.log_file
         )
-    # `show -json` loads every provider schema (seconds); a plan without changes needs none.
-    counts = plan_counts(tf) if result.returncode == 2 else (0, 0, 0, False)
+    counts = plan_counts_from_output(result.output) if result.returncode == 2 else (0, 0, 0, False)
     added, changed, destroyed, outputs_changed = counts
     report = StackReport(
         stack.name,
@@ -194,8 +198,13 @@ def _announce(workspace: Workspace, index: int, total: int, stack: Stack, verb: 
     _print(workspace, f"\n==> [{index}/{total}] {verb} {stack.name} (module {stack.module.name})")
 
 
-def _fail(report: RunReport, failed: str, remaining: list[Stack], error: StackFailed) -> None:
-    report.stacks.append(StackReport(failed, "failed", note=error.step))
+def _fail(
+    report: RunReport, failed: str, remaining: list[Stack], error: StackFailed | Interrupted
+) -> None:
+    if isinstance(error, Interrupted):
+        report.stacks.append(StackReport(failed, "interrupted", note=str(error)))
+    else:
+        report.stacks.append(StackReport(failed, "failed", note=error.step))
     report.stacks += [StackReport(stack.name, "not started") for stack in remaining]
 
 
@@ -221,8 +230,12 @@ def ensure_artifacts(workspace: Workspace) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def deploy(workspace: Workspace) -> RunReport:
-    """Ensure the backend, then plan and apply every stack in order."""
+def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> RunReport:
+    """Ensure the backend, then plan and apply every stack whose fingerprint changed.
+
+    Stacks run in directory-number order; with `parallelism` > 1, stacks with no dependency
+    path between them run side by side (at most that many at once). `force` plans every stack.
+    """
     environment = workspace.environment
     ensure_artifacts(workspace)
     created = ensure_backend(workspace)
@@ -243,40 +256,133 @@ def deploy(workspace: Workspace) -> RunReport:
             if created
             else [bootstrap_stack(workspace), *environment.stacks]
         )
-        for index, stack in enumerate(stacks, start=1):
-            _announce(workspace, index, len(stacks), stack, "deploying")
-            started = time.monotonic()
-            try:
-                missing = _missing_upstream(stack, outputs)
-                if missing:
-                    raise StackFailed(
-                        stack.name,
-                        "plan",
-                        f"    upstream outputs missing: {', '.join(missing)}",
-                        None,
-                    )
-                tf, variables, stack_report, code = _plan_stack(workspace, stack, outputs)
-                if code == 2:
-                    _apply_plan(workspace, stack, tf, variables, "apply")
-                    stack_report.status = "applied"
-                (tf.workdir / "tfplan").unlink(missing_ok=True)
-                stack_outputs = workspace.read_outputs(tf, stack.module)
-                if stack_outputs is None:
-                    raise StackFailed(
-                        stack.name, "output", "    could not read outputs", tf.log_file
-                    )
-                outputs[stack.name] = stack_outputs
-                if stack.database is not None:
-                    database.after_apply(workspace, stack, stack_outputs)
-            except StackFailed as error:
-                _fail(report, stack.name, stacks[index:], error)
-                _print(workspace, "\n" + report.summary())
-                raise
-            stack_report.seconds = time.monotonic() - started
-            report.stacks.append(stack_report)
-            _print(workspace, f"<== {stack_report.line()}")
+        s3 = workspace.target.client(environment, "s3")
+        run = _StackRun(workspace, outputs, force, s3, len(stacks))
+        try:
+            if parallelism > 1:
+                _deploy_side_by_side(run, stacks, parallelism, report)
+            else:
+                for index, stack in enumerate(stacks, start=1):
+                    try:
+                        report.stacks.append(run.deploy(stack, index))
+                    except (StackFailed, Interrupted) as error:
+                        _fail(report, stack.name, stacks[index:], error)
+                        raise
+        except (StackFailed, Interrupted):
+            _print(workspace, "\n" + report.summary())
+            raise
     _print(workspace, "\n" + report.summary())
     return report
+
+
+@dataclass
+class _StackRun:
+    """Deploys single stacks of one run, sharing the outputs read so far."""
+
+    workspace: Workspace
+    outputs: dict[str, Outputs]
+    force: bool
+    s3: Any
+    total: int
+
+    def deploy(self, stack: Stack, index: int) -> StackReport:
+        from stackrun import fingerprint, invoke
+        from stackrun.state import outputs_of, read_state, serial_of
+
+        workspace = self.workspace
+        _announce(workspace, index, self.total, stack, "deploying")
+        started = time.monotonic()
+        missing = _missing_upstream(stack, self.outputs)
+        if missing:
+            raise StackFailed(
+                stack.name, "plan", f"    upstream outputs missing: {', '.join(missing)}", None
+            )
+        variables, sensitive = _upstream_inputs(stack, self.outputs)
+        workspace.render(stack, sensitive)
+        state = read_state(workspace, stack, self.s3)
+        current = fingerprint.compute(workspace, stack, variables, serial_of(state))
+        if (
+            not self.force
+            and state is not None
+            and fingerprint.recorded(workspace, stack) == current
+        ):
+            stack_report = StackReport(stack.name, "skipped", note="unchanged since its last apply")
+        else:
+            fingerprint.forget(workspace, stack)
+            tf, variables, stack_report, code = _plan_stack(workspace, stack, self.outputs)
+            if code == 2:
+                _apply_plan(workspace, stack, tf, variables, "apply")
+                stack_report.status = "applied"
+            (tf.workdir / "tfplan").unlink(missing_ok=True)
+            state = read_state(workspace, stack, self.s3)
+        stack_outputs = outputs_of(state, stack.module)
+        self.outputs[stack.name] = stack_outputs
+        if stack.database is not None:
+            database.after_apply(workspace, stack, stack_outputs)
+        if stack.invoke_after_apply and stack_report.status != "skipped":
+            invoke.after_apply(workspace, stack, stack_outputs)
+        if stack_report.status != "skipped":
+            # Recorded last: a stack whose later steps failed is planned again next time.
+            fingerprint.record(
+                workspace, stack, fingerprint.compute(workspace, stack, variables, serial_of(state))
+            )
+        stack_report.seconds = time.monotonic() - started
+        _print(workspace, f"<== {stack_report.line()}")
+        return stack_report
+
+
+def _deploy_side_by_side(
+    run: _StackRun, stacks: list[Stack], parallelism: int, report: RunReport
+) -> None:
+    """Deploy `stacks` as a dependency graph, at most `parallelism` at a time."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    run.workspace.prefix_output = True
+    names = {stack.name for stack in stacks}
+    # the bootstrap stack (if any) goes first: every other stack's state lives in it
+    needs = {
+        stack.name: {name for name in stack.upstream if name in names}
+        | ({stacks[0].name} if stacks[0].number == 0 and stack is not stacks[0] else set())
+        for stack in stacks
+    }
+    done: dict[str, StackReport] = {}
+    failure: StackFailed | Interrupted | None = None
+    failed_stack = ""
+    running: dict[Future[StackReport], Stack] = {}
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        while True:
+            if failure is None:
+                for index, stack in enumerate(stacks, start=1):
+                    started = {s.name for s in running.values()} | set(done)
+                    if (
+                        stack.name not in started
+                        and needs[stack.name] <= set(done)
+                        and len(running) < parallelism
+                    ):
+                        running[pool.submit(run.deploy, stack, index)] = stack
+            if not running:
+                break
+            try:
+                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            except Interrupted as error:  # the signal arrived while no terraform ran
+                failure = failure or error
+                continue
+            for future in finished:
+                stack = running.pop(future)
+                try:
+                    done[stack.name] = future.result()
+                except (StackFailed, Interrupted) as error:
+                    if failure is None:
+                        failure, failed_stack = error, stack.name
+    for stack in stacks:
+        if stack.name in done:
+            report.stacks.append(done[stack.name])
+        elif stack.name == failed_stack and failure is not None:
+            _fail(report, stack.name, [], failure)
+        else:
+            report.stacks.append(StackReport(stack.name, "not started"))
+    if failure is not None:
+        raise failure
 
 
 def plan(workspace: Workspace) -> RunReport:
@@ -325,6 +431,7 @@ def destroy(workspace: Workspace) -> RunReport:
     if not _bootstrap_ready(workspace):
         _print(workspace, f"no state backend for {environment.name}: nothing to destroy")
         return report
+    _refuse_protected_destroy(workspace)
     dynamodb = workspace.target.client(environment, "dynamodb")
     with environment_guard(
         dynamodb,
@@ -349,7 +456,7 @@ def destroy(workspace: Workspace) -> RunReport:
                         _apply_plan(workspace, stack, tf, variables, "apply (destroy)")
                         stack_report.status = "destroyed"
                     (tf.workdir / "tfplan").unlink(missing_ok=True)
-            except StackFailed as error:
+            except (StackFailed, Interrupted) as error:
                 _fail(report, stack.name, stacks[index:], error)
                 _print(workspace, "\n" + report.summary())
                 raise
@@ -358,6 +465,39 @@ def destroy(workspace: Workspace) -> RunReport:
             _print(workspace, f"<== {stack_report.line()}")
     _print(workspace, "\n" + report.summary())
     return report
+
+
+def deletion_protected_stacks(workspace: Workspace) -> dict[str, list[str]]:
+    """Stack name -> its resources whose deletion protection is on (read from state)."""
+    from stackrun.state import deletion_protected, read_state
+
+    environment = workspace.environment
+    s3 = workspace.target.client(environment, "s3")
+    return {
+        stack.name: found
+        for stack in environment.stacks
+        if (found := deletion_protected(read_state(workspace, stack, s3)))
+    }
+
+
+def _refuse_protected_destroy(workspace: Workspace) -> None:
+    """Stop before anything is destroyed when AWS would refuse a delete half-way through."""
+    environment = workspace.environment
+    blocked = deletion_protected_stacks(workspace)
+    if not blocked:
+        return
+    lines = [
+        f"refusing to destroy {environment.name}: deletion protection is on for",
+        *(f"  {stack}: {', '.join(found)}" for stack, found in blocked.items()),
+        "nothing was destroyed. To tear the environment down, turn the protection off first:",
+        *(
+            f"  set deletion_protection = false in live/{environment.name}/{stack}/stack.toml "
+            f"and deploy (or deploy with --set {stack}.deletion_protection=false), then destroy"
+            for stack in blocked
+        ),
+        "  or: destroy --lift-deletion-protection (does both, after the same confirmation)",
+    ]
+    raise StackrunError("\n".join(lines))
 
 
 def collect_outputs(workspace: Workspace, announce: bool = True) -> dict[str, Outputs]:
@@ -381,13 +521,14 @@ def collect_outputs(workspace: Workspace, announce: bool = True) -> dict[str, Ou
     return outputs
 
 
-def outputs_document(outputs: Mapping[str, Outputs], show_sensitive: bool = False) -> str:
-    """All stacks' outputs as one JSON document; sensitive values hidden unless asked."""
-    document = {
+def outputs_document(
+    outputs: Mapping[str, Outputs], show_sensitive: bool = False
+) -> dict[str, dict[str, Any]]:
+    """All stacks' outputs as one document; sensitive values hidden unless asked."""
+    return {
         stack: {
             name: (item["value"] if show_sensitive or not item.get("sensitive") else "<sensitive>")
             for name, item in stack_outputs.items()
         }
         for stack, stack_outputs in outputs.items()
     }
-    return json.dumps(document, indent=2, sort_keys=True)

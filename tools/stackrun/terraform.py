@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from stackrun import interrupts
 from stackrun.errors import StackrunError
 
 MIRROR_VARIABLE = "STACKRUN_PROVIDER_MIRROR"
@@ -166,23 +167,37 @@ class Terraform:
                 text=True,
                 encoding="utf-8",
                 errors="replace",
+                # Signals reach terraform once, through interrupts.py, not from the terminal.
+                start_new_session=interrupts.new_session(),
             )
-            if capture_stdout:
-                stdout, stderr = process.communicate()
-                log.write(ANSI_ESCAPE.sub("", stderr))
-                if process.returncode != 0:
-                    self._show(stderr)
-                return Result(process.returncode, stdout if process.returncode == 0 else stderr)
-            collected: list[str] = []
-            assert process.stdout is not None
-            for line in process.stdout:
-                clean = ANSI_ESCAPE.sub("", line)
-                collected.append(clean)
-                log.write(clean)
-                if echo:
-                    self._show(clean)
-            returncode = process.wait()
-            log.write(f"[exit {returncode}]\n")
+            interrupts.track(process)
+            try:
+                result = self._collect(process, log, capture_stdout, echo)
+            finally:
+                interrupts.untrack(process)
+        # A signal during this command: stop here, whatever terraform answered.
+        interrupts.check(f"during `terraform {args[0]}`")
+        return result
+
+    def _collect(
+        self, process: subprocess.Popen[str], log: IO[str], capture_stdout: bool, echo: bool
+    ) -> Result:
+        if capture_stdout:
+            stdout, stderr = process.communicate()
+            log.write(ANSI_ESCAPE.sub("", stderr))
+            if process.returncode != 0:
+                self._show(stderr)
+            return Result(process.returncode, stdout if process.returncode == 0 else stderr)
+        collected: list[str] = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            clean = ANSI_ESCAPE.sub("", line)
+            collected.append(clean)
+            log.write(clean)
+            if echo:
+                self._show(clean)
+        returncode = process.wait()
+        log.write(f"[exit {returncode}]\n")
         return Result(returncode, "".join(collected))
 
     def _show(self, text: str) -> None:

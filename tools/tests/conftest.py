@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -116,6 +117,8 @@ def emulator(tmp_path_factory):
     from stackrun.emulator import ensure_running, stop
 
     state_dir = tmp_path_factory.mktemp("emulator")
+    # Local Lambda runtimes (a venv with awslambdaric per Python version) shared by the tests.
+    os.environ.setdefault("STACKRUN_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtimes")))
     port = _free_port()
     ensure_running(state_dir, port=port)
     yield state_dir, port
@@ -125,9 +128,11 @@ def emulator(tmp_path_factory):
 @pytest.fixture
 def local_repo(tmp_path, emulator):
     from emulated_repo import LocalRepo
+    from stackrun.localapi import serve
     from stackrun.localdb import stop_all
 
     state_dir, port = emulator
     repo = LocalRepo(tmp_path / "repo", state_dir, port)
     yield repo
+    serve.stop_all(repo.root)
     stop_all(repo.root / ".stackrun")

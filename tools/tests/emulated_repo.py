@@ -192,5 +192,11 @@ class LocalRepo:
         )
         return session.client(service, **target.client_args())
 
+    def held_locks(self, env: str) -> list[dict[str, Any]]:
+        """Items of the lock table that are locks (state locks, guards), not state digests."""
+        table = load_environment(self.root, env).backend.lock_table
+        items = self.client(env, "dynamodb").scan(TableName=table)["Items"]
+        return [item for item in items if "Info" in item]
+
     def cache(self, env: str) -> Path:
         return self.root / ".stackrun" / "local" / env

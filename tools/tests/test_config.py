@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackrun.config import list_environments, load_environment
+from stackrun.config import apply_overrides, list_environments, load_environment
 from stackrun.errors import ConfigError
 
 
@@ -276,3 +276,88 @@ def test_lambdas_input_must_name_function_packages(repo):
     message = _errors(repo)
     assert "key 'inputs.functions.ghost': no function package lambdas/ghost/" in message
     assert "key 'inputs.functions.hello.handler': set by stackrun from the build" in message
+
+
+@pytest.mark.parametrize("name", ["Dev", "dev_1", "1dev", "dév", "dev\n", "d" * 32])
+def test_an_environment_folder_name_must_be_a_plain_lowercase_name(repo, name):
+    repo.standard()
+    repo.env(name, account="222222222222")
+    assert name in list_environments(repo.root)  # listed, so that loading it reports it
+    message = _errors(repo, name)
+    assert f"live/{name}: not an environment folder name: expected 1 to 31 lowercase" in message
+
+
+@pytest.mark.parametrize("name", ["", "..", "../live/dev", "dev/010_net"])
+def test_an_environment_name_that_is_not_a_folder_name_is_refused(repo, name):
+    repo.standard()
+    assert "not an environment folder name" in _errors(repo, name)
+
+
+def test_an_empty_module_name_asks_for_a_folder_of_modules(repo):
+    repo.standard()
+    repo.stack("dev", "030_x", 'module = ""\n')
+    assert (
+        "live/dev/030_x/stack.toml: key 'module': expected the name of a folder under modules/, "
+        "got '' (available: consumer, networkish)"
+    ) in _errors(repo)
+
+
+def test_a_bad_account_id_is_reported_once_on_env_toml(repo):
+    repo.standard()
+    repo.write("live/dev/env.toml", 'account_id = "111111111111\\n"\ndeploy_role = "deploy"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_environment(repo.root, "dev")
+    (issue,) = caught.value.issues
+    assert (str(issue.file), issue.key) == ("live/dev/env.toml", "account_id")
+    assert "expected exactly 12 digits" in issue.message
+
+
+def test_a_function_key_must_be_a_folder_name_of_lambdas(repo):
+    repo.standard()
+    repo.module("api", 'variable "functions" {\n  type = any\n}\n')
+    repo.write("lambdas/hello/pyproject.toml", '[project]\nname = "hello"\n')
+    repo.stack(
+        "dev",
+        "030_api",
+        'module = "api"\n[lambdas]\ninput = "functions"\n[inputs.functions."../lambdas/hello"]\n',
+    )
+    assert (
+        "key 'inputs.functions.../lambdas/hello': expected a function name: the name of a folder "
+        "under lambdas/"
+    ) in _errors(repo)
+
+
+def test_overrides_change_one_input_and_refuse_what_the_files_would(repo):
+    repo.standard()
+    repo.module("api", 'variable "functions" {\n  type = any\n}\n')
+    repo.write("lambdas/hello/pyproject.toml", '[project]\nname = "hello"\n')
+    repo.stack(
+        "dev",
+        "030_api",
+        'module = "api"\n[lambdas]\ninput = "functions"\n[inputs.functions.hello]\n',
+    )
+    environment = load_environment(repo.root, "dev")
+    changed = apply_overrides(environment, ["020_app.size = 5", "010_net.cidr=[1, 'x']"])
+    assert dict(changed.stack("020_app").inputs) == {"size": 5}
+    assert dict(changed.stack("010_net").inputs) == {"name": "fleet-dev", "cidr": [1, "x"]}
+    assert changed.stack("030_api") == environment.stack("030_api")
+    bad = [
+        "020_app.size",
+        "020_app.vpc_id=1",
+        "030_api.functions={}",
+        "020_app.size=nan",
+        "020_app.size=1979-05-27",
+        "020_app.size=1\nother = 2",
+        "020_app.size=" + "[" * 3000,
+    ]
+    with pytest.raises(ConfigError) as caught:
+        apply_overrides(environment, bad)
+    assert [(str(i.file), i.key) for i in caught.value.issues] == [("--set", t) for t in bad]
+    messages = [i.message for i in caught.value.issues]
+    assert messages[0] == "expected NNN_stack.input=VALUE, got '020_app.size'"
+    assert "comes from [dependencies]" in messages[1]
+    assert "lists the functions of 030_api ([lambdas] input)" in messages[2]
+    assert "expected a finite number" in messages[3]
+    assert "expected a string, number, bool, array or table" in messages[4]
+    assert messages[5].startswith("expected a TOML value")
+    assert messages[6].startswith("expected a TOML value")

@@ -7,9 +7,17 @@ the real migrations package.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
 
 import pg8000.native
 import pytest
+
+from emulated_repo import REPO_ROOT
 
 pytestmark = pytest.mark.terraform
 
@@ -38,6 +46,56 @@ def _tables(connection) -> set[str]:
         "select table_name from information_schema.tables where table_schema = 'public'"
     )
     return {row[0] for row in rows}
+
+
+# Appended to list_devices' handler module: a visible change in its answers.
+REVISION_WRAPPER = """
+
+_unchanged_handler = handler
+
+
+def handler(event, context):
+    response = _unchanged_handler(event, context)
+    response.setdefault("headers", {})["x-fleet-revision"] = "2"
+    return response
+"""
+
+
+def _http(method: str, url: str, document: dict | None = None) -> tuple[int, dict, Any]:
+    """(status, lower-cased headers, parsed JSON body) of one call to the local API."""
+    data = json.dumps(document).encode() if document is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            status, headers, body = reply.status, reply.headers, reply.read()
+    except urllib.error.HTTPError as error:
+        status, headers, body = error.code, error.headers, error.read()
+    return status, {k.lower(): v for k, v in headers.items()}, json.loads(body or b"null")
+
+
+def _integration(repo, env: str, *pytest_args: str) -> subprocess.CompletedProcess[str]:
+    """Run integration-tests/ against the locally deployed `env`, as `nox -s integration`."""
+    target = repo.root / f"target-{env}.json"
+    written = repo.run("output", env, "--local", "--output-file", str(target))
+    assert written.returncode == 0, written.text
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(REPO_ROOT / "integration-tests"),
+            "-p",
+            "no:cacheprovider",
+            *pytest_args,
+        ],
+        env=dict(os.environ, FLEET_TARGET_FILE=str(target)),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def _migrations_dir(repo):
@@ -117,15 +175,33 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert {i["PayloadFormatVersion"] for i in integrations} == {"2.0"}
     assert all(":live/invocations" in i["IntegrationUri"] for i in integrations)
 
+    # the deploy ends by serving the API on loopback and calling it: the deployed zips answer
+    assert "smoke GET http://127.0.0.1:" in first.stdout
+    assert "served by fleet-dev-list_devices:1" in first.stdout
+    url = outputs["target"]["api_urls"]["030_api"]
+    status, _, body = _http("POST", url + "projects", {"name": "pumps", "team": "core"})
+    assert status == 201, body
+    status, _, body = _http("POST", url + "projects/pumps/devices", {"name": "p-1"})
+    assert status == 201, body
+    status, headers, body = _http("GET", url + "projects/pumps/devices")
+    assert status == 200, body
+    assert [device["name"] for device in body["devices"]] == ["p-1"]
+    assert headers["x-stackrun-function"] == "fleet-dev-list_devices:1"
+    assert "x-fleet-revision" not in headers
+
     again = repo.run("deploy", "dev", "--local")
     assert again.returncode == 0, again.text
     for stack in ("000_bootstrap", "010_network", "020_postgres", "030_api"):
-        assert f"{stack:<24} unchanged" in again.stdout
+        assert f"{stack:<24} skipped" in again.stdout
     assert "build list_devices: unchanged (cached)" in again.stdout
 
-    # a changed function publishes a new version of that function only
+    # a changed function publishes a new version of that function only; the answer changes
+    # with the deploy, not with the source
     handler = repo.root / "lambdas/list_devices/src/list_devices/handler.py"
-    handler.write_text(handler.read_text() + "\n# a change\n")
+    handler.write_text(handler.read_text() + REVISION_WRAPPER)
+    status, headers, _ = _http("GET", url + "projects/pumps/devices")
+    assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:1")
+    assert "x-fleet-revision" not in headers
     changed = repo.run("deploy", "dev", "--local")
     assert changed.returncode == 0, changed.text
     versions = {
@@ -140,9 +216,29 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         "register_device": "1",
         "migrations": "1",
     }
+    status, headers, body = _http("GET", url + "projects/pumps/devices")
+    assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:2")
+    assert headers["x-fleet-revision"] == "2"
+    assert [device["name"] for device in body["devices"]] == ["p-1"]
     assert "migrations applied: none (schema up to date)" in again.stdout
     plan = repo.run("plan", "dev", "--local", "--detailed-exitcode")
     assert plan.returncode == 0, plan.text
+
+    # the integration suite passes against the deployment; a broken handler setting (changed
+    # outside terraform) makes it fail with the cause; the next deploy repairs the drift
+    passing = _integration(repo, "dev")
+    assert passing.returncode == 0, passing.stdout[-3000:]
+    register = functions["register_device"]["function_name"]
+    lambda_client.update_function_configuration(FunctionName=register, Handler="nope.handler")
+    version = lambda_client.publish_version(FunctionName=register)["Version"]
+    lambda_client.update_alias(FunctionName=register, Name="live", FunctionVersion=version)
+    failing = _integration(repo, "dev", "-k", "test_register_list_and_idempotent_retry")
+    assert failing.returncode == 1, failing.stdout[-3000:]
+    assert "Runtime.ImportModuleError" in failing.stdout
+    assert "No module named 'nope'" in failing.stdout
+    repaired = repo.run("deploy", "dev", "--local")
+    assert repaired.returncode == 0, repaired.text
+    assert _integration(repo, "dev", "-k", "register").returncode == 0
 
     # a new migration is applied once, on the next deploy only
     (_migrations_dir(repo) / "0003_device_notes.sql").write_text(
@@ -176,11 +272,19 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         )["SecretString"]
     )
     password = secret["password"]
-    for run in (first, again, third, fourth, broken, plan):
-        assert password not in run.text
+    # ... nor do AWS secret keys (the deploy role's, the functions' role credentials)
+    printed = [run.text for run in (first, again, third, fourth, broken, plan, repaired)]
+    printed += [run.stdout + run.stderr for run in (passing, failing)]
+    for text in printed:
+        assert password not in text
+        assert "SecretAccessKey" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     for path in (repo.root / ".stackrun").rglob("*"):
+        if "functions" in path.parts:  # the deployed code, extracted for the local runtime
+            continue
         if path.is_file() and "postgres" not in path.parts and path.stat().st_size < 5_000_000:
-            assert password not in path.read_text(errors="replace"), path
+            text = path.read_text(errors="replace")
+            assert password not in text, path
+            assert "SecretAccessKey" not in text and "AWS_SECRET_ACCESS_KEY" not in text, path
 
     destroyed = repo.run("destroy", "dev", "--local")
     assert destroyed.returncode == 0, destroyed.text
@@ -209,11 +313,6 @@ def test_prod_has_deletion_protection_and_multi_az(local_repo):
 
 def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
     """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it."""
-    import os
-    import subprocess
-    import sys
-
-    from emulated_repo import REPO_ROOT
     from stackrun import localdb
     from stackrun.emulator import ensure_running, running_pid
 

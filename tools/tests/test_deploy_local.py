@@ -72,14 +72,16 @@ def test_deploy_bootstraps_backend_applies_in_order_and_converges(local_repo):
     assert outputs["010_producer"]["account_id"] == "210000000001"
     # the log of each stack is kept
     assert "Apply complete" in (repo.cache("alpha") / "logs" / "020_consumer.log").read_text()
-    # a sensitive upstream value never lands in the generated files
-    for path in repo.cache("alpha").rglob("*.json"):
-        assert "token-v1" not in path.read_text(errors="replace"), path
+    # a sensitive output never lands in generated files, logs or the console
+    for path in repo.cache("alpha").rglob("*"):
+        if path.is_file() and ".terraform" not in path.parts:
+            assert "token-v1" not in path.read_text(errors="replace"), path
+    assert "token-v1" not in first.text
 
     again = repo.run("deploy", "alpha", "--local")
     assert again.returncode == 0, again.text
-    assert "010_producer             unchanged" in again.stdout
-    assert "020_consumer             unchanged" in again.stdout
+    assert "010_producer             skipped" in again.stdout
+    assert "020_consumer             skipped" in again.stdout
     assert "creating the state backend" not in again.stdout
 
     plan = repo.run("plan", "alpha", "--local", "--detailed-exitcode")
@@ -96,6 +98,8 @@ def test_deploy_bootstraps_backend_applies_in_order_and_converges(local_repo):
     assert deploy.returncode == 0, deploy.text
     assert repo.outputs("alpha")["020_consumer"]["copied"].startswith("v2|")
     assert repo.run("plan", "alpha", "--local", "--detailed-exitcode").returncode == 0
+    for run in (again, plan, deploy):
+        assert "token-v1" not in run.text and "token-v2" not in run.text
 
 
 def test_destroy_runs_in_reverse_order_and_keeps_the_backend(local_repo):
@@ -193,8 +197,9 @@ def test_two_concurrent_deploys_of_one_environment_never_interleave(local_repo):
     assert patient.returncode == 0, out_patient + err_patient
     assert "waiting for environment 'echo'" in err_patient
     # the second run came after the first and found nothing to do
-    assert "020_consumer             unchanged" in out_patient
+    assert "020_consumer             skipped" in out_patient
     assert repo.run("plan", "echo", "--local", "--detailed-exitcode").returncode == 0
+    assert repo.held_locks("echo") == []
     assert "Item" not in dynamodb.get_item(
         TableName=backend.lock_table, Key={"LockID": {"S": "stackrun-guard/echo"}}
     )
@@ -222,8 +227,10 @@ def test_a_failing_stack_stops_the_run_and_later_stacks_are_untouched(local_repo
     )
     rerun = repo.run("deploy", "foxtrot", "--local")
     assert rerun.returncode == 0, rerun.text
-    assert "010_producer             unchanged" in rerun.stdout
+    assert "010_producer             skipped" in rerun.stdout
     assert "015_broken               applied" in rerun.stdout
+    assert repo.run("plan", "foxtrot", "--local", "--detailed-exitcode").returncode == 0
+    assert repo.held_locks("foxtrot") == []
 
 
 def test_invalid_configuration_is_reported_before_anything_is_created(local_repo):
@@ -255,3 +262,90 @@ def test_plan_of_an_environment_never_deployed_reports_pending_and_creates_nothi
     output = repo.run("output", "hotel", "--local")
     assert output.returncode == 1
     assert "hotel has no state backend yet" in output.stderr
+
+
+def _status(run, stack: str) -> str:
+    summary = run.stdout[run.stdout.rindex(": summary") :]
+    line = next(line for line in summary.splitlines() if line.strip().startswith(stack))
+    return line.split()[1]
+
+
+def test_unchanged_stacks_are_skipped_and_every_kind_of_change_reaches_apply(local_repo):
+    repo = local_repo
+    repo.env("lima", "210000000012")
+    repo.producer_consumer("lima")
+    assert repo.run("deploy", "lima", "--local").returncode == 0
+
+    again = repo.run("deploy", "lima", "--local")
+    assert again.returncode == 0, again.text
+    assert [_status(again, s) for s in ("000_bootstrap", "010_producer", "020_consumer")] == [
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
+    assert "unchanged since its last apply" in again.stdout
+    assert "Refreshing state" not in again.stdout  # no terraform ran for them
+
+    # a module file (even one that changes no resource) is planned again
+    module = repo.root / "modules/consumer/main.tf"
+    module.write_text(module.read_text() + "\n# a comment\n")
+    touched = repo.run("deploy", "lima", "--local")
+    assert (_status(touched, "010_producer"), _status(touched, "020_consumer")) == (
+        "skipped",
+        "unchanged",
+    )
+
+    # an input: its stack is applied, and the stack consuming its outputs follows
+    repo.producer_consumer("lima", value="v2")
+    changed = repo.run("deploy", "lima", "--local")
+    assert (_status(changed, "010_producer"), _status(changed, "020_consumer")) == (
+        "applied",
+        "applied",
+    )
+    assert repo.outputs("lima")["020_consumer"]["copied"].startswith("v2|")
+
+    # the provider requirement (what terraform init installs)
+    project = repo.root / "live/project.toml"
+    text = project.read_text().replace(
+        'lock_timeout = "2m"', 'lock_timeout = "2m"\naws_provider_version = ">= 5.0, < 7.0"'
+    )
+    assert "aws_provider_version" in text
+    project.write_text(text)
+    provider = repo.run("deploy", "lima", "--local")
+    assert provider.returncode == 0, provider.text
+    assert "skipped" not in {_status(provider, s) for s in ("010_producer", "020_consumer")}
+
+    # drift made outside terraform is not seen by the fingerprint: plan (which refreshes and
+    # never skips) reports it, and deploy --all repairs it
+    ssm = repo.client("lima", "ssm")
+    ssm.put_parameter(Name="/lima-producer/value", Value="drifted", Type="String", Overwrite=True)
+    assert _status(repo.run("deploy", "lima", "--local"), "010_producer") == "skipped"
+    assert repo.run("plan", "lima", "--local", "--detailed-exitcode").returncode == 2
+    forced = repo.run("deploy", "lima", "--local", "--all")
+    assert _status(forced, "010_producer") == "applied"
+    assert ssm.get_parameter(Name="/lima-producer/value")["Parameter"]["Value"] == "v2"
+    assert repo.run("plan", "lima", "--local", "--detailed-exitcode").returncode == 0
+
+
+def test_independent_stacks_run_side_by_side_with_prefixed_output(local_repo):
+    from test_interrupts_local import SLEEPER
+
+    repo = local_repo
+    repo.env("mike", "210000000013")
+    repo.producer_consumer("mike")  # 010_producer -> 020_consumer
+    repo.write("modules/sleeper/main.tf", SLEEPER)
+    # 015_slow depends on nothing: it may run beside 010_producer
+    repo.write("live/mike/015_slow/stack.toml", 'module = "sleeper"\n[inputs]\nrevision = "a"\n')
+    result = repo.run("deploy", "mike", "--local", "--parallelism", "2")
+    assert result.returncode == 0, result.text
+    out = result.stdout
+    # 015_slow started before 010_producer had finished, and 020 came after 010
+    assert out.index("[015_slow] ") < out.index("<== 010_producer")
+    assert out.index("<== 010_producer") < out.index("deploying 020_consumer")
+    assert "[010_producer] " in out
+    summary = out[out.rindex("deploy mike: summary") :]
+    for stack in ("010_producer", "015_slow", "020_consumer"):
+        assert f"{stack:<24} applied" in summary
+    # order in the summary is the directory order, whatever finished first
+    assert summary.index("010_producer") < summary.index("015_slow") < summary.index("020_consumer")
+    assert repo.run("plan", "mike", "--local", "--detailed-exitcode").returncode == 0

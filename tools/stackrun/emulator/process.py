@@ -15,11 +15,9 @@ it while the emulator runs orphans the process; stop first).
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -28,6 +26,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackrun.background import (
+    is_alive,
+    package_pythonpath,
+    runs_module,
+    spawn_detached,
+    terminate,
+)
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
 
@@ -44,10 +49,6 @@ _LOG_FILE = "emulator.log"
 _LOCK_FILE = "emulator.lock"
 _TLS_DIR = "tls"
 _LOG_TAIL_LINES = 30
-
-# Emulators started by this process, so they can be reaped (no zombies) and are not reported
-# as "still running" by subprocess when their Popen object is collected.
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class EmulatorError(StackrunError):
@@ -169,12 +170,8 @@ def running_pid(state_dir: Path) -> int | None:
 
 def _spawn(state_dir: Path, host: str, port: int, cert: Path, key: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
-    # The server imports this very package; make sure it can when the tools run from a
-    # source tree rather than an installed distribution.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(
-        part for part in (package_root, env.get("PYTHONPATH", "")) if part
-    )
+    # The server imports this very package, also when the tools run from a source tree.
+    env["PYTHONPATH"] = package_pythonpath(env)
     env["PYTHONUNBUFFERED"] = "1"
     # AWS-managed IAM policies (e.g. AmazonRDSEnhancedMonitoringRole) exist in every real
     # account; moto only creates them in its accounts when asked to.
@@ -192,73 +189,16 @@ def _spawn(state_dir: Path, host: str, port: int, cert: Path, key: Path) -> subp
         "--key",
         str(key),
     ]
-    with open(state_dir / _LOG_FILE, "wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=state_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives this command, untouched by its Ctrl-C
-        )
-    _children[process.pid] = process
-    return process
+    return spawn_detached(command, state_dir, env, state_dir / _LOG_FILE)
 
 
 def _terminate(pid: int) -> None:
-    """SIGTERM, then SIGKILL after STOP_GRACE_SECONDS; returns when the process is gone."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if _wait_gone(pid, STOP_GRACE_SECONDS):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    if not _wait_gone(pid, 5.0):
-        raise EmulatorError(f"the local AWS emulator (pid {pid}) does not exit")
-
-
-def _wait_gone(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while _is_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    _children.pop(pid, None)
-    return True
-
-
-def _is_alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None  # reaps our own child once it has exited
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    """An exited process another command started and has not reaped yet: it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+    terminate(pid, STOP_GRACE_SECONDS, "the local AWS emulator")
 
 
 def _is_our_process(pid: int) -> bool:
     """Alive, and (where /proc tells) still the emulator rather than a reused pid."""
-    if not _is_alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc here (macOS): the health probe decides
-    return _SERVER_MODULE.encode() in cmdline
+    return runs_module(pid, _SERVER_MODULE)
 
 
 # --- readiness --------------------------------------------------------------------------------
@@ -269,7 +209,7 @@ def _wait_ready(host: str, port: int, ca_bundle: Path, timeout: float, pid: int)
     while True:
         if _probe(host, port, ca_bundle):
             return True
-        if not _is_alive(pid) or time.monotonic() > deadline:
+        if not is_alive(pid) or time.monotonic() > deadline:
             return False
         time.sleep(0.2)
 

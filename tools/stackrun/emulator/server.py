@@ -71,6 +71,14 @@ f. SDK retries of requests the emulator already carried out
     ``amz-sdk-invocation-id``, ``attempt`` > 1) of a state-changing request that succeeded
     with the stored first answer, as an idempotent AWS API would.
 
+g. Where Lambda code can be downloaded
+    ``GetFunction`` answers ``Code.Location`` with a presigned S3 URL in AWS; moto answers an
+    ``awslambda-<region>-tasks`` address that does not exist. Here ``Code.Location`` points at
+    the emulator itself, ``/_stackrun/lambda-code/<account>/<region>/<function>/<version>``,
+    and ``LambdaCodeServer`` serves the bytes moto stored for that version, so a client
+    downloads the code of a function (or of the version an alias points to) exactly as it
+    would from AWS. The local API server (``stackrun.localapi``) runs functions from it.
+
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.
 """
@@ -101,6 +109,10 @@ _BOOL_OPERATORS = {"bool", "boolifexists"}
 _request_scheme: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "stackrun_emulator_request_scheme", default=None
 )
+_request_host: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stackrun_emulator_request_host", default=None
+)
+LAMBDA_CODE_PATH = "/_stackrun/lambda-code/"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -130,8 +142,12 @@ class SchemeRecorder:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        with request_scheme(environ.get("wsgi.url_scheme")):
-            return self.app(environ, start_response)
+        host_token = _request_host.set(environ.get("HTTP_HOST"))
+        try:
+            with request_scheme(environ.get("wsgi.url_scheme")):
+                return self.app(environ, start_response)
+        finally:
+            _request_host.reset(host_token)
 
 
 class RetryReplayer:
@@ -338,6 +354,63 @@ def master_user_secret_string(self: Any) -> str:
     return json.dumps({"username": username, "password": secrets.token_urlsafe(24)})
 
 
+# --- patch g: a Code.Location that can be downloaded --------------------------------------------
+
+
+def lambda_code_url(function: Any) -> str | None:
+    """Where this emulator serves the code of `function` (None outside a served request)."""
+    scheme, host = _request_scheme.get(), _request_host.get()
+    if not scheme or not host:
+        return None
+    return (
+        f"{scheme}://{host}{LAMBDA_CODE_PATH}{function.account_id}/{function.region}/"
+        f"{function.function_name}/{function.version}"
+    )
+
+
+def _patch_get_code(original: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+    def get_code(self: Any) -> dict[str, Any]:
+        response = original(self)
+        url = lambda_code_url(self)
+        if url and self.package_type == "Zip":
+            response["Code"] = {"Location": url, "RepositoryType": "S3"}
+        return response
+
+    get_code.__stackrun_patched__ = True  # type: ignore[attr-defined]
+    return get_code
+
+
+class LambdaCodeServer:
+    """WSGI middleware: GET /_stackrun/lambda-code/<account>/<region>/<function>/<version>."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(LAMBDA_CODE_PATH):
+            return self.app(environ, start_response)
+        parts = path[len(LAMBDA_CODE_PATH) :].split("/")
+        code = _stored_code(*parts) if len(parts) == 4 else None
+        if code is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no such function version\n"]
+        start_response(
+            "200 OK", [("Content-Type", "application/zip"), ("Content-Length", str(len(code)))]
+        )
+        return [code]
+
+
+def _stored_code(account: str, region: str, name: str, version: str) -> bytes | None:
+    from moto.awslambda.models import lambda_backends
+
+    try:
+        function = lambda_backends[account][region].get_function(name, version)
+    except Exception:  # moto raises its own "not found" types
+        return None
+    return getattr(function, "code_bytes", None) or None
+
+
 def install_patches() -> None:
     """Apply the patches to moto's classes; safe to call more than once."""
     from moto.ec2.models.security_groups import SecurityGroupRule
@@ -352,6 +425,10 @@ def install_patches() -> None:
     from moto.rds.models import MasterUserSecret
 
     MasterUserSecret._generate_secret_string = master_user_secret_string  # type: ignore[method-assign]
+    from moto.awslambda.models import LambdaFunction
+
+    if not getattr(LambdaFunction.get_code, "__stackrun_patched__", False):
+        LambdaFunction.get_code = _patch_get_code(LambdaFunction.get_code)  # type: ignore[method-assign]
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -385,7 +462,7 @@ def build_app() -> WSGIApp:
     install_patches()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]  # as moto.server.main: errors in the log
-    return RetryReplayer(SchemeRecorder(app))
+    return RetryReplayer(SchemeRecorder(LambdaCodeServer(app)))
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -159,7 +159,9 @@ def _route_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
         if not isinstance(value, str):
             missing = True
             return match[0]
-        return quote(value, safe="/" if greedy else "")
+        # surrogatepass: a value that is not valid Unicode (a lone surrogate from a "\ud800"
+        # escape) must still reach its route, where path_param() rejects it with a 400.
+        return quote(value, safe="/" if greedy else "", errors="surrogatepass")
 
     path = _ROUTE_PARAM.sub(substitute, template)
     if missing:
@@ -265,10 +267,16 @@ def parse_json_body(event: Any) -> dict[str, Any]:
 
 
 def path_param(app: APIGatewayHttpResolver, name: str) -> str:
-    """A path parameter as API Gateway decoded it (``pathParameters``), matched literally."""
+    """A path parameter as API Gateway decoded it (``pathParameters``), matched literally.
+
+    400 ``validation_error`` on ``path.<name>`` when it holds text PostgreSQL cannot take (NUL,
+    unpaired surrogates): no row can have such a name, and the query would fail."""
     value = (app.current_event.path_parameters or {}).get(name)
     if not isinstance(value, str):
         raise BadRequest(f"missing path parameter {name}")
+    errors = text_errors(value, f"path.{name}")
+    if errors:
+        raise ValidationFailed(errors)
     return value
 
 

@@ -84,7 +84,10 @@ def decode_cursor(text: str) -> Cursor:
         raise _invalid_cursor() from None
     if created_at.tzinfo is None:
         raise _invalid_cursor()
-    cursor = Cursor(created_at=created_at.astimezone(UTC), id=value[1])
+    try:
+        cursor = Cursor(created_at=created_at.astimezone(UTC), id=value[1])
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise _invalid_cursor() from None
     # Only the canonical form is accepted: no alternative encodings of the same position.
     if encode_cursor(cursor.created_at, cursor.id) != text:
         raise _invalid_cursor()

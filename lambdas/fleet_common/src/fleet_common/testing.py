@@ -72,7 +72,8 @@ def http_event(
         "version": "2.0",
         "routeKey": route_key or f"{method} {path}",
         "rawPath": path if stage == "$default" else f"/{stage}{path}",
-        "rawQueryString": urlencode(pairs),
+        # surrogatepass: tests may send values that are not valid Unicode (lone surrogates)
+        "rawQueryString": urlencode(pairs, errors="surrogatepass"),
         "headers": all_headers,
         "requestContext": {
             "accountId": ACCOUNT_ID,
