@@ -180,6 +180,29 @@ def _plan_stack(
     return tf, variables, report, result.returncode
 
 
+def _create_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) -> StackReport:
+    """First apply of a stack that has no resources yet: plan and apply in one terraform run."""
+    tf = workspace.terraform(stack.name, fresh_log=True)
+    _require(workspace.ensure_init(stack, tf), stack, "init", tf)
+    result = tf.run(
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        _lock_flag(workspace),
+        extra_env=variables,
+    )
+    _require(result, stack, "apply", tf)
+    found = re.search(
+        r"^Apply complete! Resources: (\d+) added, (\d+) changed, (\d+) destroyed",
+        result.output,
+        re.M,
+    )
+    added, changed, destroyed = (int(n) for n in found.groups()) if found else (0, 0, 0)
+    status = "applied" if added or changed or destroyed else "unchanged"
+    return StackReport(stack.name, status, added=added, changed=changed, destroyed=destroyed)
+
+
 def _apply_plan(
     workspace: Workspace, stack: Stack, tf: Terraform, variables: dict[str, str], step: str
 ) -> None:
@@ -307,6 +330,12 @@ class _StackRun:
             and fingerprint.recorded(workspace, stack) == current
         ):
             stack_report = StackReport(stack.name, "skipped", note="unchanged since its last apply")
+        elif state is None or not state.get("resources"):
+            # Nothing deployed yet: a plan could only list creations. One `apply` (which
+            # plans and applies in one process) saves a terraform run and a provider start.
+            fingerprint.forget(workspace, stack)
+            stack_report = _create_stack(workspace, stack, variables)
+            state = read_state(workspace, stack, self.s3)
         else:
             fingerprint.forget(workspace, stack)
             tf, variables, stack_report, code = _plan_stack(workspace, stack, self.outputs)
@@ -387,6 +416,8 @@ def _deploy_side_by_side(
 
 def plan(workspace: Workspace) -> RunReport:
     """Plan every stack (refreshing state); a stack whose upstream was never applied is pending."""
+    from stackrun.state import outputs_of, read_state
+
     environment = workspace.environment
     ensure_artifacts(workspace)
     report = RunReport("plan", environment.name)
@@ -412,7 +443,7 @@ def plan(workspace: Workspace) -> RunReport:
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
         tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs)
         (tf.workdir / "tfplan").unlink(missing_ok=True)
-        outputs[stack.name] = workspace.read_outputs(tf, stack.module) or {}
+        outputs[stack.name] = outputs_of(read_state(workspace, stack), stack.module)
         stack_report.seconds = time.monotonic() - started
         report.stacks.append(stack_report)
     _print(workspace, "\n" + report.summary())
@@ -508,14 +539,13 @@ def collect_outputs(workspace: Workspace, announce: bool = True) -> dict[str, Ou
             f"{environment.name} has no state backend yet (bucket {environment.backend.bucket} "
             f"in account {environment.account_id}): deploy it first"
         )
-    ensure_artifacts(workspace)
+    from stackrun.state import outputs_of, read_state
+
+    s3 = workspace.target.client(environment, "s3")
     outputs: dict[str, Outputs] = {}
     for stack in workspace.environment.stacks:
-        workspace.render(stack, _sensitive_inputs(stack, outputs))
-        tf = workspace.terraform(stack.name)
-        tf.echo = False
-        _require(workspace.ensure_init(stack, tf), stack, "init", tf)
-        outputs[stack.name] = workspace.read_outputs(tf, stack.module) or {}
+        # one GET of the state object: no init, no terraform process
+        outputs[stack.name] = outputs_of(read_state(workspace, stack, s3), stack.module)
         if announce:
             _print(workspace, f"read outputs of {stack.name}")
     return outputs

@@ -57,8 +57,8 @@ def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str,
             # TF_CLI_CONFIG_FILE names a missing file; terraform would warn on every call.
             env["TF_CLI_CONFIG_FILE"] = os.devnull
         if not os.environ.get("TF_PLUGIN_CACHE_DIR"):
-            # Download each provider once for all stacks, not once per stack. Safe because
-            # stackrun never runs two `terraform init` at once (hashicorp/terraform#31964).
+            # Download each provider once for all stacks, not once per stack. Inits that use
+            # the cache run one at a time (Workspace.ensure_init; hashicorp/terraform#31964).
             plugin_cache = cache_dir / "plugin-cache"
             plugin_cache.mkdir(parents=True, exist_ok=True)
             env["TF_PLUGIN_CACHE_DIR"] = str(plugin_cache)

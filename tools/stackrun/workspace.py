@@ -19,10 +19,10 @@ from typing import IO, Any
 
 from stackrun.config import Environment, Stack
 from stackrun.errors import StackrunError
-from stackrun.modules import ModuleInfo
+from stackrun.filelock import file_lock
 from stackrun.render import artifact_inputs, render_stack
 from stackrun.target import Target
-from stackrun.terraform import Result, Terraform, cli_config_env, parse_json_document
+from stackrun.terraform import Result, Terraform, cli_config_env
 
 INIT_MARKER = ".stackrun-init"
 
@@ -125,7 +125,14 @@ class Workspace:
         initialised = (workdir / ".terraform").is_dir() and marker.is_file()
         if initialised and marker.read_text().strip() == fingerprint:
             return None
-        result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+        if self.base_env.get("TF_PLUGIN_CACHE_DIR"):
+            # Terraform's plugin cache is not safe for concurrent inits (hashicorp/terraform
+            # #31964): stacks side by side, or several environments, init one at a time.
+            root = cache_root(self.environment.project.root)
+            with file_lock(root / "init.lock"):
+                result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+        else:  # an unpacked mirror is only read: inits may run side by side
+            result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
         if result.returncode == 0:
             marker.write_text(fingerprint + "\n")
         elif marker.exists():
@@ -136,17 +143,3 @@ class Workspace:
         workdir = self.workdir(stack_name)
         (workdir / INIT_MARKER).unlink(missing_ok=True)
         shutil.rmtree(workdir / ".terraform", ignore_errors=True)
-
-    # ---- outputs ----------------------------------------------------------------------------
-
-    def read_outputs(self, tf: Terraform, module: ModuleInfo) -> dict[str, dict[str, Any]] | None:
-        """`terraform output -json` of an initialised workdir: name -> {value, sensitive, type}."""
-        result = tf.run("output", "-json", "-no-color", capture_stdout=True)
-        if result.returncode != 0:
-            return None
-        document = parse_json_document(result.output) if result.output.strip() else {}
-        assert isinstance(document, dict)
-        # Root outputs are all marked sensitive (see render.py); the module's flags decide.
-        for name, item in document.items():
-            item["sensitive"] = name in module.sensitive_outputs
-        return document

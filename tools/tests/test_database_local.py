@@ -225,7 +225,8 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert plan.returncode == 0, plan.text
 
     # the integration suite passes against the deployment; a broken handler setting (changed
-    # outside terraform) makes it fail with the cause; the next deploy repairs the drift
+    # outside terraform) makes it fail with the cause; plan sees the drift (deploy's fingerprint
+    # cannot) and `deploy --all` repairs it
     passing = _integration(repo, "dev")
     assert passing.returncode == 0, passing.stdout[-3000:]
     register = functions["register_device"]["function_name"]
@@ -236,8 +237,10 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert failing.returncode == 1, failing.stdout[-3000:]
     assert "Runtime.ImportModuleError" in failing.stdout
     assert "No module named 'nope'" in failing.stdout
-    repaired = repo.run("deploy", "dev", "--local")
+    assert repo.run("plan", "dev", "--local", "--detailed-exitcode").returncode == 2
+    repaired = repo.run("deploy", "dev", "--local", "--all")
     assert repaired.returncode == 0, repaired.text
+    assert "030_api                  applied" in repaired.stdout
     assert _integration(repo, "dev", "-k", "register").returncode == 0
 
     # a new migration is applied once, on the next deploy only
