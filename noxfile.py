@@ -86,7 +86,7 @@ def output(session: nox.Session) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def serve(session: nox.Session) -> None:
-    """Serve a locally deployed API on 127.0.0.1: `nox -s serve -- <env> [--port N]`."""
+    """Serve a locally deployed API on 127.0.0.1: `nox -s serve -- <env> [--api-port N]`."""
     _stackrun(session, "serve")
 
 

@@ -48,9 +48,16 @@ def endpoint_file(workspace: Workspace) -> Path:
 
 
 def after_apply(
-    workspace: Workspace, stack: Stack, outputs: Mapping[str, Mapping[str, Any]]
+    workspace: Workspace,
+    stack: Stack,
+    outputs: Mapping[str, Mapping[str, Any]],
+    skipped: bool = False,
 ) -> None:
-    """Run the database steps of `stack`; raise StackFailed naming the step on failure."""
+    """Run the database steps of `stack`; raise StackFailed naming the step on failure.
+
+    For a stack skipped by its fingerprint (which covers the migrations package), the local
+    server is only made sure to run: the migrations ran after its last apply.
+    """
     assert stack.database is not None
     values = {name: item["value"] for name, item in outputs.items()}
     console = workspace.console
@@ -72,6 +79,8 @@ def after_apply(
         )
         return
     endpoint = _local_data_plane(workspace, stack, values)
+    if skipped:
+        return
     print(
         f"    {stack.name}: running migrations of {stack.database.migrations.name}",
         file=console,

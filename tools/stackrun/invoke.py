@@ -22,12 +22,23 @@ from stackrun.workspace import Workspace
 INVOKE_TIMEOUT_SECONDS = 900  # Lambda's longest function timeout
 
 
-def after_apply(workspace: Workspace, stack: Stack, outputs: Mapping[str, Any]) -> None:
-    """Invoke each function of `stack.invoke_after_apply`; raise StackFailed on an error."""
+def after_apply(
+    workspace: Workspace,
+    stack: Stack,
+    outputs: Mapping[str, Any],
+    previous: Mapping[str, Any] | None = None,
+) -> None:
+    """Invoke each function of `stack.invoke_after_apply` whose published version changed
+    with this apply (or that is new); raise StackFailed on an error."""
     functions = (outputs.get("functions") or {}).get("value") or {}
+    before = ((previous or {}).get("functions") or {}).get("value") or {}
     for key in stack.invoke_after_apply:
         alias_arn = (functions.get(key) or {}).get("alias_arn")
         step = f"invoke {key}"
+        version = (functions.get(key) or {}).get("version")
+        if version is not None and version == (before.get(key) or {}).get("version"):
+            _say(workspace, f"    {stack.name}: {key} still at version {version}: not invoked")
+            continue
         if not alias_arn:
             raise StackFailed(
                 stack.name,

@@ -180,8 +180,8 @@ def _plan_stack(
     return tf, variables, report, result.returncode
 
 
-def _create_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) -> StackReport:
-    """First apply of a stack that has no resources yet: plan and apply in one terraform run."""
+def _apply_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) -> StackReport:
+    """`terraform apply -auto-approve` of one stack; the report from its summary lines."""
     tf = workspace.terraform(stack.name, fresh_log=True)
     _require(workspace.ensure_init(stack, tf), stack, "init", tf)
     result = tf.run(
@@ -199,8 +199,16 @@ def _create_stack(workspace: Workspace, stack: Stack, variables: dict[str, str])
         re.M,
     )
     added, changed, destroyed = (int(n) for n in found.groups()) if found else (0, 0, 0)
-    status = "applied" if added or changed or destroyed else "unchanged"
-    return StackReport(stack.name, status, added=added, changed=changed, destroyed=destroyed)
+    outputs_changed = "Changes to Outputs:" in result.output
+    status = "applied" if added or changed or destroyed or outputs_changed else "unchanged"
+    return StackReport(
+        stack.name,
+        status,
+        added=added,
+        changed=changed,
+        destroyed=destroyed,
+        outputs_changed=outputs_changed,
+    )
 
 
 def _apply_plan(
@@ -324,32 +332,28 @@ class _StackRun:
         workspace.render(stack, sensitive)
         state = read_state(workspace, stack, self.s3)
         current = fingerprint.compute(workspace, stack, variables, serial_of(state))
+        previous: Outputs = {}
         if (
             not self.force
             and state is not None
             and fingerprint.recorded(workspace, stack) == current
         ):
             stack_report = StackReport(stack.name, "skipped", note="unchanged since its last apply")
-        elif state is None or not state.get("resources"):
-            # Nothing deployed yet: a plan could only list creations. One `apply` (which
-            # plans and applies in one process) saves a terraform run and a provider start.
-            fingerprint.forget(workspace, stack)
-            stack_report = _create_stack(workspace, stack, variables)
-            state = read_state(workspace, stack, self.s3)
         else:
+            # One `terraform apply` plans and applies in one process (no review happens between
+            # the two in a deploy; `plan` is the command for reviewing). Saves a terraform run,
+            # a provider start and a state load per stack.
             fingerprint.forget(workspace, stack)
-            tf, variables, stack_report, code = _plan_stack(workspace, stack, self.outputs)
-            if code == 2:
-                _apply_plan(workspace, stack, tf, variables, "apply")
-                stack_report.status = "applied"
-            (tf.workdir / "tfplan").unlink(missing_ok=True)
+            stack_report = _apply_stack(workspace, stack, variables)
+            previous = outputs_of(state, stack.module)
             state = read_state(workspace, stack, self.s3)
         stack_outputs = outputs_of(state, stack.module)
         self.outputs[stack.name] = stack_outputs
+        skipped = stack_report.status == "skipped"
         if stack.database is not None:
-            database.after_apply(workspace, stack, stack_outputs)
-        if stack.invoke_after_apply and stack_report.status != "skipped":
-            invoke.after_apply(workspace, stack, stack_outputs)
+            database.after_apply(workspace, stack, stack_outputs, skipped=skipped)
+        if stack.invoke_after_apply and not skipped:
+            invoke.after_apply(workspace, stack, stack_outputs, previous)
         if stack_report.status != "skipped":
             # Recorded last: a stack whose later steps failed is planned again next time.
             fingerprint.record(
