@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="run up to N stacks side by side when no dependency path links them (default 1); "
-        "output lines are then prefixed with the stack's name",
+        "terraform's output lines are then prefixed with the stack's name",
     )
     deploy.add_argument(
         "--no-serve",

@@ -83,13 +83,15 @@ def _files(folder: Path) -> list[Path]:
 
 @cache
 def terraform_version(binary: str) -> str:
+    """terraform's version and platform (not `terraform_outdated`, which changes by itself)."""
     result = subprocess.run(
-        [binary, "version", "-json"],
-        capture_output=True,
-        text=True,
-        check=False,
+        [binary, "version", "-json"], capture_output=True, text=True, check=False
     )
-    return result.stdout.strip()
+    try:
+        document = json.loads(result.stdout)
+    except ValueError:
+        return result.stdout.strip()
+    return f"{document.get('terraform_version')} {document.get('platform')}"
 
 
 def recorded(workspace: Workspace, stack: Stack) -> str | None:

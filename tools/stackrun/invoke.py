@@ -16,7 +16,8 @@ from typing import Any
 from botocore.config import Config
 
 from stackrun.config import Stack
-from stackrun.errors import StackFailed
+from stackrun.errors import StackFailed, StackrunError
+from stackrun.interrupts import Interrupted
 from stackrun.workspace import Workspace
 
 INVOKE_TIMEOUT_SECONDS = 900  # Lambda's longest function timeout
@@ -48,10 +49,15 @@ def after_apply(
                 terraform=False,
             )
         _say(workspace, f"    {stack.name}: invoking {key} ({alias_arn})")
-        if workspace.target.local:
-            payload, error, tail = _invoke_local(workspace, alias_arn)
-        else:
-            payload, error, tail = _invoke_aws(workspace, alias_arn)
+        try:
+            if workspace.target.local:
+                payload, error, tail = _invoke_local(workspace, alias_arn)
+            else:
+                payload, error, tail = _invoke_aws(workspace, alias_arn)
+        except Interrupted:
+            raise
+        except StackrunError as failure:  # the local runtime could not be set up
+            raise StackFailed(stack.name, step, f"    {failure}", None, terraform=False) from None
         if error is not None:
             detail = f"    {error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
             if tail:

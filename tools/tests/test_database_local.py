@@ -315,6 +315,16 @@ def test_prod_has_deletion_protection_and_multi_az(local_repo):
     assert instance["StorageEncrypted"] is True
     assert instance["PubliclyAccessible"] is False
 
+    # destroy refuses before touching anything while deletion protection is on
+    refused = repo.run("destroy", "prod", "--local", "--yes")
+    assert refused.returncode == 1, refused.text
+    assert "refusing to destroy prod: deletion protection is on" in refused.stderr
+    assert "020_postgres: module.stack.aws_db_instance.this (fleet-prod)" in refused.stderr
+    assert "--lift-deletion-protection" in refused.stderr
+    assert "destroying" not in refused.stdout
+    functions = repo.client("prod", "lambda").list_functions()["Functions"]
+    assert len(functions) == 4  # the API stack (destroyed first otherwise) is untouched
+
 
 def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
     """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it."""
