@@ -112,17 +112,27 @@ def integration(session: nox.Session) -> None:
 
 def _run_integration(session: nox.Session, env: str, local: bool, pytest_args: list[str]) -> None:
     session.install("pytest>=8", "boto3")
-    if local:
-        session.run("stackrun", "serve", env, "--background")
     target_file = Path(session.create_tmp()) / f"target-{env}.json"
+    for _, command, extra_env in _integration_steps(env, local, target_file, pytest_args):
+        session.run(*command, env=extra_env)
+
+
+def _integration_steps(
+    env: str, local: bool, target_file: Path, pytest_args: list[str]
+) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(name, command, extra environment) of an integration run against a deployed env:
+    the local API server (with --local), the target document, then pytest."""
     where = ["--local"] if local else []
-    session.run("stackrun", "output", env, *where, "--output-file", str(target_file))
-    session.run(
-        "pytest",
-        str(ROOT / "integration-tests"),
-        *pytest_args,
-        env={"FLEET_TARGET_FILE": str(target_file)},
-    )
+    serve = [("serve", ["stackrun", "serve", env, "--background"], {})] if local else []
+    return [
+        *serve,
+        ("output", ["stackrun", "output", env, *where, "--output-file", str(target_file)], {}),
+        (
+            "integration",
+            ["pytest", str(ROOT / "integration-tests"), *pytest_args],
+            {"FLEET_TARGET_FILE": str(target_file)},
+        ),
+    ]
 
 
 E2E_ENVIRONMENTS = sorted(p.parent.name for p in (ROOT / "live").glob("*/env.toml"))
@@ -167,13 +177,7 @@ def _e2e_environment(session: nox.Session, env: str, tmp: Path) -> bool:
     target_file = tmp / f"target-{env}.json"
     steps = [
         ("deploy", ["stackrun", "deploy", env, "--local", "--yes"], {}),
-        ("serve", ["stackrun", "serve", env, "--background"], {}),
-        ("output", ["stackrun", "output", env, "--local", "--output-file", str(target_file)], {}),
-        (
-            "integration",
-            ["pytest", str(ROOT / "integration-tests"), "-p", "no:cacheprovider"],
-            {"FLEET_TARGET_FILE": str(target_file)},
-        ),
+        *_integration_steps(env, True, target_file, ["-p", "no:cacheprovider"]),
         (
             "destroy",
             ["stackrun", "destroy", env, "--local", "--yes", "--lift-deletion-protection"],
@@ -363,7 +367,7 @@ def _terraform_env(session: nox.Session) -> dict[str, str]:
     """The same provider settings stackrun uses (mirror or the user's CLI config)."""
     code = (
         "import json; from pathlib import Path; "
-        "from stackrun.config import load_project; from stackrun.workspace import cache_root; "
+        "from stackrun.config import load_project; from stackrun.paths import cache_root; "
         "from stackrun.terraform import cli_config_env; r = Path('.').resolve(); "
         "print(json.dumps(cli_config_env(cache_root(r), load_project(r).provider_mirror)))"
     )

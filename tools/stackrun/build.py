@@ -26,17 +26,22 @@ Building one function writes `dist/lambdas/<name>.zip` and a manifest `dist/lamb
 - The *inputs* (sources, lock pins, build settings) are hashed; when the hash matches the
   manifest and the zip on disk still has the recorded sha256, the build is skipped without
   calling pip.
+- pip's install of the pinned requirements is kept in `.stackrun/build/site-<key>` (the key
+  hashes the pins, platform and Python version): a source change rebuilds the zip from it
+  without pip; `force` installs afresh.
 """
 
 from __future__ import annotations
 
 import ast
+import atexit
 import base64
 import hashlib
 import importlib.util
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -51,6 +56,7 @@ from typing import Any
 
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
+from stackrun.paths import cache_root
 
 # Bump when the zip layout or the hashing changes: every cached artifact is then rebuilt.
 BUILDER_VERSION = "1"
@@ -67,6 +73,7 @@ COMPRESS_LEVEL = 9
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 DIR_MODE = 0o755
+SITE_CACHE_DAYS = 30  # cached pip installs unused this long are removed
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 _PIN = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)==([^\s;]+)$")
@@ -498,6 +505,59 @@ def _locked_pins(
     return pins
 
 
+def _installed_site(
+    function: FunctionPackage,
+    install: Sequence[str],
+    platform: str,
+    python_version: str,
+    site_cache: Path | None,
+    force: bool,
+) -> Path:
+    """A folder holding the pinned third-party packages, installed for the Lambda platform.
+
+    pip runs once per distinct set of pins (and platform, Python version): the install is kept
+    in `site_cache/<key>` and later builds with the same pins (a source change, or another
+    function with the same requirements) zip it again without calling pip. `force` installs
+    afresh. Without a cache, a temporary folder is used (removed at exit).
+    """
+    key_text = "\n".join([BUILDER_VERSION, platform, python_version, *sorted(install)])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
+    if site_cache is None:
+        site_cache = Path(tempfile.mkdtemp(prefix="stackrun-build-"))
+        atexit.register(shutil.rmtree, site_cache, ignore_errors=True)
+    site = site_cache / f"site-{key}"
+    if site.is_dir() and not force:
+        os.utime(site)  # recently used: kept by _prune_sites
+        return site
+    site_cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".site-{key}.", dir=site_cache))
+    try:
+        arguments = [
+            "install",
+            "--no-deps",
+            "--no-compile",
+            "--quiet",
+            "--target",
+            str(staging),
+            *_platform_options(platform, python_version),
+            *install,
+        ]
+        _run_pip(function, arguments, install)
+        shutil.rmtree(site, ignore_errors=True)
+        staging.rename(site)  # complete installs only: a failed pip leaves no site behind
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return site
+
+
+def _prune_sites(site_cache: Path, keep_days: float = SITE_CACHE_DAYS) -> None:
+    """Drop cached installs no build used for `keep_days` (pins that changed since)."""
+    cutoff = time.time() - keep_days * 86400
+    for site in site_cache.glob("site-*"):
+        if site.is_dir() and site.stat().st_mtime < cutoff:
+            shutil.rmtree(site, ignore_errors=True)
+
+
 # ---- zip -------------------------------------------------------------------------------------
 
 
@@ -639,8 +699,13 @@ def build_function(
     force: bool = False,
     relock: bool = False,
     log: Log = print,
+    site_cache: Path | None = None,
 ) -> Artifact:
-    """Build (or reuse) `out_dir/<name>.zip` for one function; see the module docstring."""
+    """Build (or reuse) `out_dir/<name>.zip` for one function; see the module docstring.
+
+    `site_cache` keeps pip's installs for reuse (see _installed_site); None installs into a
+    temporary folder each time.
+    """
     started = time.monotonic()
     platform = ARCHITECTURES.get(architecture)
     if platform is None:
@@ -685,22 +750,10 @@ def build_function(
             _add_members(members, origin, {stub[0]: stub[1]}, where)
     install = [p for p in pins if p.split("==")[0] not in EXCLUDED_DISTRIBUTIONS]
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="stackrun-build-") as temp:
-        if install:
-            staging = Path(temp, "site")
-            arguments = [
-                "install",
-                "--no-deps",
-                "--no-compile",
-                "--quiet",
-                "--target",
-                str(staging),
-                *_platform_options(platform, python_version),
-                *install,
-            ]
-            _run_pip(function, arguments, install)
-            _add_members(members, origin, _third_party_files(staging), "third-party packages")
-        count = _write_zip(zip_path, members)
+    if install:
+        site = _installed_site(function, install, platform, python_version, site_cache, force)
+        _add_members(members, origin, _third_party_files(site), "third-party packages")
+    count = _write_zip(zip_path, members)
 
     sha256 = _file_digest(zip_path)
     base64_sha256 = base64.b64encode(bytes.fromhex(sha256)).decode()
@@ -766,8 +819,9 @@ def build_all(
         functions = [f for f in functions if f.name in set(only)]
     # Concurrent commands (deploys of several environments) build one at a time; the later
     # ones then find the zips cached.
+    site_cache = cache_root(repo_root) / "build"
     with file_lock(out_dir / ".build.lock"):
-        return [
+        artifacts = [
             build_function(
                 function,
                 libraries,
@@ -777,9 +831,12 @@ def build_all(
                 force=force,
                 relock=relock,
                 log=log,
+                site_cache=site_cache,
             )
             for function in functions
         ]
+        _prune_sites(site_cache)
+    return artifacts
 
 
 __all__ = [

@@ -20,8 +20,9 @@ from stackrun.config import (
 )
 from stackrun.errors import StackrunError
 from stackrun.interrupts import Interrupted
+from stackrun.paths import artifact_dir, cache_root
 from stackrun.target import Target
-from stackrun.workspace import Workspace, artifact_dir, cache_root
+from stackrun.workspace import Workspace
 
 DESCRIPTION = """\
 Deploy the stacks of live/<env>/ in directory-number order on a self-bootstrapping S3 +
@@ -132,9 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ensure the state backend exists, then for each stack in directory-number "
         "order: render, compare its fingerprint (configuration, module files, upstream outputs, "
         "artifact hashes, terraform and provider versions, the state's serial) with the one "
-        "of its last apply and skip it when equal; otherwise init (when needed), plan -out, "
-        "apply that plan. Outputs are read from the state object in the backend. Stops at the "
-        "first failing stack; later stacks are left untouched.",
+        "of its last apply and skip it when equal; otherwise init (when needed) and one "
+        "`terraform apply`. Outputs are read from the state object in the backend. Stops at "
+        "the first failing stack; later stacks are left untouched.",
     )
     _add_env_arguments(deploy)
     _add_yes(deploy)
@@ -322,8 +323,14 @@ def _target(args: argparse.Namespace, root: Path) -> Target:
     return Target(endpoint=emulator.endpoint, ca_bundle=emulator.ca_bundle)
 
 
-def _workspace(args: argparse.Namespace, root: Path, console=None) -> Workspace:
-    environment = apply_overrides(load_environment(root, args.env), getattr(args, "set", []))
+def _environment(args: argparse.Namespace, root: Path) -> Environment:
+    return apply_overrides(load_environment(root, args.env), getattr(args, "set", []))
+
+
+def _workspace(
+    args: argparse.Namespace, root: Path, console=None, environment: Environment | None = None
+) -> Workspace:
+    environment = environment or _environment(args, root)
     target = _target(args, root)
     print(
         f"stackrun {args.command} {environment.name} -> "
@@ -420,9 +427,10 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.command == "unlock" and not args.guard and not (args.stack and args.lock_id):
         raise StackrunError("unlock needs <stack> <id> (a state lock) or --guard <id>")
+    environment = _environment(args, root)
     if args.command in ("deploy", "destroy"):
-        confirm_protected(load_environment(root, args.env), args.command, args.yes)
-    workspace = _workspace(args, root)
+        confirm_protected(environment, args.command, args.yes)
+    workspace = _workspace(args, root, environment=environment)
     if args.command == "deploy":
         if args.parallelism < 1:
             raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")

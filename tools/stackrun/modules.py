@@ -1,18 +1,28 @@
 """Read a Terraform module's interface (variables and outputs) so configs can be checked early.
 
-python-hcl2 parses the module's `.tf` files; only `variable` and `output` blocks are read.
+python-hcl2 parses the module's `.tf` files; only `variable` and `output` blocks are read, and
+what was read is cached by file content under .stackrun/hcl/.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import hcl2
+
+from stackrun.paths import cache_root
+
+# A top-level `variable "x" {` or `output "x" {` block starts its line.
+_DECLARES = re.compile(r"^\s*(variable|output)\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,45 @@ def _tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _declarations(text: str, cache_dir: Path) -> dict[str, Any]:
+    """The variable and output blocks of one .tf file: {"variables": {name: [required,
+    description]}, "outputs": [...], "sensitive": [...]}.
+
+    Parsing HCL in Python is slow (a third of a second for this repository's modules, on every
+    command), so the result is kept in `cache_dir/<sha256 of the text>.json`.
+    """
+    empty: dict[str, Any] = {"variables": {}, "outputs": [], "sensitive": []}
+    if not _DECLARES.search(text):
+        return empty  # no variable or output block (main.tf, versions.tf): nothing to parse
+    cache_file = cache_dir / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+    try:
+        return json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        pass
+    parsed = hcl2.loads(text)
+    declared = empty
+    for block in parsed.get("variable", []):
+        for label, body in block.items():
+            description = (
+                _unquote(str(body.get("description", ""))) if isinstance(body, dict) else ""
+            )
+            required = not (isinstance(body, dict) and "default" in body)
+            declared["variables"][_unquote(label)] = [required, str(description or "")]
+    for block in parsed.get("output", []):
+        for label, body in block.items():
+            declared["outputs"].append(_unquote(label))
+            if isinstance(body, dict) and body.get("sensitive") in (True, "true"):
+                declared["sensitive"].append(_unquote(label))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(declared))
+        temporary.replace(cache_file)
+    except OSError:
+        pass  # a read-only checkout parses every time
+    return declared
+
+
 @lru_cache(maxsize=64)
 def _read_module_cached(path: Path, _digest: str) -> tuple[ModuleInfo | None, list[str]]:
     tf_files = sorted(path.glob("*.tf"))
@@ -60,27 +109,18 @@ def _read_module_cached(path: Path, _digest: str) -> tuple[ModuleInfo | None, li
     outputs: set[str] = set()
     sensitive: set[str] = set()
     problems: list[str] = []
+    cache_dir = cache_root(path.parent.parent) / "hcl"  # modules live in <repo>/modules/
     for tf_file in tf_files:
+        text = tf_file.read_text(encoding="utf-8", errors="replace")
         try:
-            with tf_file.open(encoding="utf-8") as handle:
-                parsed = hcl2.load(handle)
+            declared = _declarations(text, cache_dir)
         except Exception as error:  # python-hcl2 raises lark errors of several kinds
             problems.append(f"modules/{path.name}/{tf_file.name} could not be parsed: {error}")
             continue
-        for block in parsed.get("variable", []):
-            for label, body in block.items():
-                name = _unquote(label)
-                description = (
-                    _unquote(str(body.get("description", ""))) if isinstance(body, dict) else ""
-                )
-                required = not (isinstance(body, dict) and "default" in body)
-                variables[name] = Variable(name, required, str(description or ""))
-        for block in parsed.get("output", []):
-            for label, body in block.items():
-                name = _unquote(label)
-                outputs.add(name)
-                if isinstance(body, dict) and body.get("sensitive") in (True, "true"):
-                    sensitive.add(name)
+        for name, (required, description) in declared["variables"].items():
+            variables[name] = Variable(name, required, description)
+        outputs.update(declared["outputs"])
+        sensitive.update(declared["sensitive"])
     if problems:
         return None, problems
     info = ModuleInfo(

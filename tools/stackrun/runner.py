@@ -1,7 +1,8 @@
 """deploy, plan, destroy and output over the stacks of one environment.
 
-Stacks run in directory-number order. Each stack: render -> init (when needed) -> plan -out ->
-apply that plan -> read outputs, which later stacks receive as inputs. The first failure stops
+Stacks run in directory-number order. deploy, per stack: render -> fingerprint (skipped when
+unchanged) -> init (when needed) -> one `terraform apply` -> outputs read from the state
+object, which later stacks receive as inputs. The first failure stops
 the run; later stacks are not touched and are reported as not started.
 """
 

@@ -9,6 +9,8 @@ environment's deploy role, so each environment lands in its own (real or emulate
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,26 +20,6 @@ from botocore.config import Config
 
 from stackrun.config import Environment
 
-# Services whose endpoints point at the emulator when running locally. Provider endpoint keys
-# (hashicorp/aws 5.x names).
-LOCAL_SERVICES = (
-    "apigatewayv2",
-    "cloudwatch",
-    "dynamodb",
-    "ec2",
-    "iam",
-    "kms",
-    "lambda",
-    "logs",
-    "rds",
-    "s3",
-    "secretsmanager",
-    "sns",
-    "sqs",
-    "ssm",
-    "sts",
-    "xray",
-)
 BACKEND_SERVICES = ("s3", "dynamodb", "sts", "iam")
 
 # Placeholder credentials for the emulator. They are not secrets; real credentials are removed
@@ -56,9 +38,16 @@ AWS_CREDENTIAL_VARIABLES = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_ENDPOINT_URL",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
 )
 
 SESSION_NAME = "stackrun"
+# A cached role session is used while it has more than this left (seconds); then assumed again.
+CREDENTIALS_MARGIN = 600
+
+_cache_lock = threading.Lock()
+_credentials: dict[tuple[Any, ...], tuple[dict[str, str], float]] = {}
+_clients: dict[tuple[Any, ...], tuple[Any, float]] = {}
 
 
 @dataclass(frozen=True)
@@ -89,7 +78,14 @@ class Target:
                 AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
                 AWS_EC2_METADATA_DISABLED="true",
                 AWS_CA_BUNDLE=str(self.ca_bundle),
+                # Every AWS API the provider calls goes to the emulator. An environment
+                # variable, not the provider's `endpoints` block: validating that block costs
+                # the provider about 2 s of CPU each time terraform validates its
+                # configuration (several times per plan or apply); see docs/performance.md.
+                AWS_ENDPOINT_URL=str(self.endpoint),
             )
+            for name in [name for name in env if name.startswith("AWS_ENDPOINT_URL_")]:
+                del env[name]  # a service-specific override would win over the emulator
         return env
 
     def provider_settings(self) -> dict[str, Any]:
@@ -97,7 +93,7 @@ class Target:
         if not self.local:
             return {}
         return {
-            "endpoints": [{service: self.endpoint for service in LOCAL_SERVICES}],
+            # endpoints: AWS_ENDPOINT_URL in subprocess_env
             "s3_use_path_style": True,
             "custom_ca_bundle": str(self.ca_bundle),
             "skip_metadata_api_check": True,
@@ -117,23 +113,58 @@ class Target:
     # ---- boto3 ------------------------------------------------------------------------------
 
     def client(self, environment: Environment, service: str, assume_role: bool = True) -> Any:
-        """A boto3 client in the environment's account (through its deploy role)."""
-        return self.session(environment, assume_role).client(service, **self.client_args())
+        """A boto3 client in the environment's account (through its deploy role).
+
+        Clients are shared within the process (boto3 clients are thread-safe) while the role
+        credentials behind them have more than CREDENTIALS_MARGIN left: a run assumes the
+        deploy role once, not once per call site.
+        """
+        key = (self.endpoint, environment.deploy_role_arn, environment.region, assume_role)
+        credentials, expires = self._credentials(environment, assume_role)
+        with _cache_lock:  # boto3 sessions are not thread-safe: create clients one at a time
+            cached = _clients.get((*key, service))
+            if cached is not None and cached[1] == expires:
+                return cached[0]
+            client = self._session_from(credentials, environment.region).client(
+                service, **self.client_args()
+            )
+            _clients[(*key, service)] = (client, expires)
+        return client
 
     def session(self, environment: Environment, assume_role: bool = True) -> boto3.Session:
-        base = self.base_session(environment.region)
+        """A new session with the deploy role's (cached) credentials, for the caller alone."""
+        credentials, _ = self._credentials(environment, assume_role)
+        return self._session_from(credentials, environment.region)
+
+    def _credentials(
+        self, environment: Environment, assume_role: bool
+    ) -> tuple[dict[str, str] | None, float]:
+        """The deploy role's credentials (None: the base credentials) and their expiry."""
         if not assume_role:
-            return base
-        sts = base.client("sts", **self.client_args())
-        credentials = sts.assume_role(
-            RoleArn=environment.deploy_role_arn, RoleSessionName=SESSION_NAME
-        )["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=environment.region,
+            return None, float("inf")
+        key = (self.endpoint, environment.deploy_role_arn, environment.region)
+        with _cache_lock:
+            cached = _credentials.get(key)
+            if cached is not None and cached[1] - time.time() > CREDENTIALS_MARGIN:
+                return cached
+        sts = self.base_session(environment.region).client("sts", **self.client_args())
+        reply = sts.assume_role(RoleArn=environment.deploy_role_arn, RoleSessionName=SESSION_NAME)
+        entry = (
+            {
+                "aws_access_key_id": reply["Credentials"]["AccessKeyId"],
+                "aws_secret_access_key": reply["Credentials"]["SecretAccessKey"],
+                "aws_session_token": reply["Credentials"]["SessionToken"],
+            },
+            reply["Credentials"]["Expiration"].timestamp(),
         )
+        with _cache_lock:
+            _credentials[key] = entry
+        return entry
+
+    def _session_from(self, credentials: dict[str, str] | None, region: str) -> boto3.Session:
+        if credentials is None:
+            return self.base_session(region)
+        return boto3.Session(**credentials, region_name=region)
 
     def base_session(self, region: str) -> boto3.Session:
         if self.local:

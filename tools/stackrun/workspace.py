@@ -3,14 +3,13 @@
     .stackrun/<target>/<env>/stacks/<NNN_name>/   generated .tf.json and terraform's .terraform
     .stackrun/<target>/<env>/logs/<NNN_name>.log  terraform's output of the last run, per stack
 
-The cache root is `.stackrun/` in the repository, or STACKRUN_CACHE_DIR.
+The cache root is `.stackrun/` in the repository, or STACKRUN_CACHE_DIR (paths.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -20,21 +19,12 @@ from typing import IO, Any
 from stackrun.config import Environment, Stack
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
+from stackrun.paths import artifact_dir, cache_root
 from stackrun.render import artifact_inputs, render_stack
 from stackrun.target import Target
 from stackrun.terraform import Result, Terraform, cli_config_env
 
 INIT_MARKER = ".stackrun-init"
-
-
-def cache_root(repo_root: Path) -> Path:
-    override = os.environ.get("STACKRUN_CACHE_DIR")
-    return Path(override).resolve() if override else repo_root / ".stackrun"
-
-
-def artifact_dir(root: Path, architecture: str) -> Path:
-    """Built function zips: dist/lambdas for arm64 (the default), dist/lambdas-<arch> else."""
-    return root / "dist" / ("lambdas" if architecture == "arm64" else f"lambdas-{architecture}")
 
 
 def duration_seconds(duration: str) -> int:

@@ -278,6 +278,33 @@ def test_changes_rebuild_only_the_functions_they_touch(repo: Path) -> None:
     assert forced["hello"].sha256 == third["hello"].sha256
 
 
+def test_a_source_change_rebuilds_from_the_cached_install_without_pip(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = run_build(repo)
+    sites = sorted((repo / ".stackrun/build").glob("site-*"))
+    assert len(sites) == 1  # hello's pins (six); other installs nothing
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"pip ran for a source change: {args}")
+
+    monkeypatch.setattr(build.subprocess, "run", no_subprocess)
+    handler = repo / "lambdas/hello/src/hello_fn/handler.py"
+    handler.write_text(handler.read_text() + "# changed\n")
+    second, _ = run_build(repo)
+    assert (second["hello"].rebuilt, second["other"].rebuilt) == (True, False)
+    assert second["hello"].sha256 != first["hello"].sha256
+    with zipfile.ZipFile(second["hello"].zip_path) as archive:
+        assert archive.read("hello_fn/handler.py").endswith(b"# changed\n")
+        assert "six.py" in archive.namelist()
+    monkeypatch.undo()
+
+    # a damaged cache is repaired by force, to the same bytes
+    (sites[0] / "six.py").write_text("broken = True\n")
+    forced, _ = run_build(repo, force=True, only=["hello"])
+    assert forced["hello"].sha256 == second["hello"].sha256
+
+
 def test_lock_is_regenerated_on_relock_and_when_requirements_change(repo: Path) -> None:
     run_build(repo, only=["hello"])
     lock = repo / "lambdas/hello/requirements.lock"

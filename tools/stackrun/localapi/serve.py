@@ -32,7 +32,8 @@ from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
 from stackrun.localapi.functions import LocalApiError, resolve, runtime_python, task_root
 from stackrun.localapi.server import HEALTH_PATH, LocalContext, routed_functions, serve_api
-from stackrun.workspace import Workspace, cache_root
+from stackrun.paths import cache_root
+from stackrun.workspace import Workspace
 
 STATE_FILE = "serve.json"
 LOG_FILE = "serve.log"
