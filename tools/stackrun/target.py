@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,12 @@ SESSION_NAME = "stackrun"
 # A cached role session is used while it has more than this left (seconds); then assumed again.
 CREDENTIALS_MARGIN = 600
 
-_cache_lock = threading.Lock()
-_credentials: dict[tuple[Any, ...], tuple[dict[str, str], float]] = {}
-_clients: dict[tuple[Any, ...], tuple[Any, float]] = {}
+
+@dataclass
+class _ClientCache:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    credentials: dict[tuple[Any, ...], tuple[dict[str, str], float]] = field(default_factory=dict)
+    clients: dict[tuple[Any, ...], tuple[Any, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Target:
 
     endpoint: str | None = None
     ca_bundle: Path | None = None
+    # Role credentials and clients of this target, shared by the whole run (one command).
+    _cache: _ClientCache = field(default_factory=lambda: _ClientCache(), compare=False, repr=False)
 
     @property
     def local(self) -> bool:
@@ -115,20 +120,20 @@ class Target:
     def client(self, environment: Environment, service: str, assume_role: bool = True) -> Any:
         """A boto3 client in the environment's account (through its deploy role).
 
-        Clients are shared within the process (boto3 clients are thread-safe) while the role
-        credentials behind them have more than CREDENTIALS_MARGIN left: a run assumes the
-        deploy role once, not once per call site.
+        Clients are shared by everything that uses this Target (one per command; boto3
+        clients are thread-safe) while the role credentials behind them have more than
+        CREDENTIALS_MARGIN left: a run assumes the deploy role once, not once per call site.
         """
         key = (self.endpoint, environment.deploy_role_arn, environment.region, assume_role)
         credentials, expires = self._credentials(environment, assume_role)
-        with _cache_lock:  # boto3 sessions are not thread-safe: create clients one at a time
-            cached = _clients.get((*key, service))
+        with self._cache.lock:  # boto3 sessions are not thread-safe: one client at a time
+            cached = self._cache.clients.get((*key, service))
             if cached is not None and cached[1] == expires:
                 return cached[0]
             client = self._session_from(credentials, environment.region).client(
                 service, **self.client_args()
             )
-            _clients[(*key, service)] = (client, expires)
+            self._cache.clients[(*key, service)] = (client, expires)
         return client
 
     def session(self, environment: Environment, assume_role: bool = True) -> boto3.Session:
@@ -143,8 +148,8 @@ class Target:
         if not assume_role:
             return None, float("inf")
         key = (self.endpoint, environment.deploy_role_arn, environment.region)
-        with _cache_lock:
-            cached = _credentials.get(key)
+        with self._cache.lock:
+            cached = self._cache.credentials.get(key)
             if cached is not None and cached[1] - time.time() > CREDENTIALS_MARGIN:
                 return cached
         sts = self.base_session(environment.region).client("sts", **self.client_args())
@@ -157,8 +162,8 @@ class Target:
             },
             reply["Credentials"]["Expiration"].timestamp(),
         )
-        with _cache_lock:
-            _credentials[key] = entry
+        with self._cache.lock:
+            self._cache.credentials[key] = entry
         return entry
 
     def _session_from(self, credentials: dict[str, str] | None, region: str) -> boto3.Session:
