@@ -14,7 +14,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,30 @@ def local_data_dir(workspace: Workspace) -> Path:
 
 def endpoint_file(workspace: Workspace) -> Path:
     return workspace.cache_dir / "database.json"
+
+
+@contextmanager
+def server_started_meanwhile(workspace: Workspace, stack: Stack) -> Iterator[None]:
+    """With --local, start the stack's local PostgreSQL server while the block (its apply) runs.
+
+    Creating and starting a cluster takes seconds and needs nothing from the apply, which for
+    a database stack mostly waits on the provider's polling. Failures are left to after_apply,
+    which ensures the server again and reports them with the stack's name.
+    """
+    if stack.database is None or not workspace.target.local:
+        yield
+        return
+
+    def start() -> None:
+        with suppress(Exception):
+            localdb.ensure_server(local_data_dir(workspace))
+
+    thread = threading.Thread(target=start, name=f"postgres-{stack.name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def after_apply(

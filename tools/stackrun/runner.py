@@ -345,7 +345,8 @@ class _StackRun:
             # the two in a deploy; `plan` is the command for reviewing). Saves a terraform run,
             # a provider start and a state load per stack.
             fingerprint.forget(workspace, stack)
-            stack_report = _apply_stack(workspace, stack, variables)
+            with database.server_started_meanwhile(workspace, stack):
+                stack_report = _apply_stack(workspace, stack, variables)
             previous = outputs_of(state, stack.module)
             state = read_state(workspace, stack, self.s3)
         stack_outputs = outputs_of(state, stack.module)

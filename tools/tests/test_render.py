@@ -160,3 +160,53 @@ def test_errors_are_extracted_from_terraform_output():
 
 def test_json_document_is_parsed_even_with_trailing_warnings():
     assert parse_json_document('{"a": {"value": 1}}\nWarning: something\n') == {"a": {"value": 1}}
+
+
+def test_a_target_assumes_the_deploy_role_once_and_shares_its_clients(repo, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+
+    repo.standard()
+    environment = load_environment(repo.root, "dev")
+    assumed: list[str] = []
+    lifetime = [timedelta(hours=1)]
+
+    class FakeSts:
+        def assume_role(self, RoleArn: str, RoleSessionName: str) -> dict:
+            assumed.append(RoleArn)
+            return {
+                "Credentials": {
+                    "AccessKeyId": f"key{len(assumed)}",
+                    "SecretAccessKey": "secret",
+                    "SessionToken": "token",
+                    "Expiration": datetime.now(UTC) + lifetime[0],
+                }
+            }
+
+    class FakeBase:
+        def client(self, service: str, **kwargs) -> FakeSts:
+            assert service == "sts"
+            return FakeSts()
+
+    monkeypatch.setattr(Target, "base_session", lambda self, region: FakeBase())
+    target = Target(endpoint="https://127.0.0.1:4566", ca_bundle=Path("/x/ca.pem"))
+    s3 = target.client(environment, "s3")
+    assert target.client(environment, "s3") is s3
+    dynamodb = target.client(environment, "dynamodb")
+    assert dynamodb.meta.service_model.service_name == "dynamodb"
+    assert isinstance(target.session(environment), boto3.Session)
+    assert assumed == ["arn:aws:iam::111111111111:role/deploy"]
+    assert s3.meta.endpoint_url == "https://127.0.0.1:4566"
+
+    # another command (another Target) assumes the role for itself
+    Target(endpoint="https://127.0.0.1:4566", ca_bundle=Path("/x/ca.pem")).client(environment, "s3")
+    assert len(assumed) == 2
+
+    # credentials close to expiry are replaced, and the clients with them
+    lifetime[0] = timedelta(minutes=5)
+    short = Target(endpoint="https://127.0.0.1:4566", ca_bundle=Path("/x/ca.pem"))
+    first = short.client(environment, "s3")
+    second = short.client(environment, "s3")
+    assert len(assumed) == 4 and first is not second
+    assert second._request_signer._credentials.access_key == "key4"
