@@ -53,11 +53,13 @@ def environment_guard(
     operation: str,
     timeout_seconds: float,
     poll_seconds: float = 2.0,
+    local: bool = False,
 ) -> Iterator[dict[str, str]]:
     """Hold the guard of `environment` for the duration of the block.
 
     Waits up to `timeout_seconds` for another holder to finish, then raises LockHeld naming
-    the holder and how to release a guard left by a killed run.
+    the holder and how to release a guard left by a killed run (`local`: the command to do it
+    carries --local).
     """
     info = _holder_info(operation)
     lock_id = guard_id(environment)
@@ -82,6 +84,7 @@ def environment_guard(
                 f"  held by: {_describe_holder(holder)}\n"
                 "  If that run is still going, wait for it. If it was killed, release the guard "
                 f"with: nox -s unlock -- {environment} --guard {holder.get('ID', '<id>')}"
+                + (" --local" if local else "")
             )
         if not announced:
             print(

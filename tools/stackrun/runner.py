@@ -279,6 +279,7 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
         environment.name,
         "deploy",
         duration_seconds(workspace.effective_lock_timeout),
+        local=workspace.target.local,
     ):
         outputs: dict[str, Outputs] = {}
         # The backend is a stack too: a change to modules/tfstate-bootstrap or to the backend
@@ -476,6 +477,7 @@ def destroy(workspace: Workspace) -> RunReport:
         environment.name,
         "destroy",
         duration_seconds(workspace.effective_lock_timeout),
+        local=workspace.target.local,
     ):
         outputs = collect_outputs(workspace, announce=False)
         stacks = list(reversed(environment.stacks))

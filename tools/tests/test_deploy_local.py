@@ -7,6 +7,7 @@ environments are their own emulated accounts, and then looks into those accounts
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -188,7 +189,8 @@ def test_two_concurrent_deploys_of_one_environment_never_interleave(local_repo):
     assert impatient.returncode == 1
     assert "environment 'echo' is being changed by another run" in impatient.stderr
     assert "held by: deploy by" in impatient.stderr
-    assert "nox -s unlock -- echo --guard" in impatient.stderr
+    unlock_hint = r"nox -s unlock -- echo --guard [0-9a-f-]{36} --local$"
+    assert re.search(unlock_hint, impatient.stderr, re.MULTILINE)
 
     patient = repo.start("deploy", "echo", "--local")
     out_first, err_first = first.communicate(timeout=600)
