@@ -34,7 +34,6 @@ Building one function writes `dist/lambdas/<name>.zip` and a manifest `dist/lamb
 from __future__ import annotations
 
 import ast
-import atexit
 import base64
 import hashlib
 import importlib.util
@@ -510,7 +509,7 @@ def _installed_site(
     install: Sequence[str],
     platform: str,
     python_version: str,
-    site_cache: Path | None,
+    site_cache: Path,
     force: bool,
 ) -> Path:
     """A folder holding the pinned third-party packages, installed for the Lambda platform.
@@ -518,13 +517,10 @@ def _installed_site(
     pip runs once per distinct set of pins (and platform, Python version): the install is kept
     in `site_cache/<key>` and later builds with the same pins (a source change, or another
     function with the same requirements) zip it again without calling pip. `force` installs
-    afresh. Without a cache, a temporary folder is used (removed at exit).
+    afresh.
     """
     key_text = "\n".join([BUILDER_VERSION, platform, python_version, *sorted(install)])
     key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
-    if site_cache is None:
-        site_cache = Path(tempfile.mkdtemp(prefix="stackrun-build-"))
-        atexit.register(shutil.rmtree, site_cache, ignore_errors=True)
     site = site_cache / f"site-{key}"
     if site.is_dir() and not force:
         os.utime(site)  # recently used: kept by _prune_sites
@@ -699,12 +695,11 @@ def build_function(
     force: bool = False,
     relock: bool = False,
     log: Log = print,
-    site_cache: Path | None = None,
+    site_cache: Path,
 ) -> Artifact:
     """Build (or reuse) `out_dir/<name>.zip` for one function; see the module docstring.
 
-    `site_cache` keeps pip's installs for reuse (see _installed_site); None installs into a
-    temporary folder each time.
+    `site_cache` keeps pip's installs for reuse (see _installed_site).
     """
     started = time.monotonic()
     platform = ARCHITECTURES.get(architecture)

@@ -68,16 +68,15 @@ def _declarations(text: str, cache_dir: Path) -> dict[str, Any]:
     Parsing HCL in Python is slow (a third of a second for this repository's modules, on every
     command), so the result is kept in `cache_dir/<sha256 of the text>.json`.
     """
-    empty: dict[str, Any] = {"variables": {}, "outputs": [], "sensitive": []}
+    declared: dict[str, Any] = {"variables": {}, "outputs": [], "sensitive": []}
     if not _DECLARES.search(text):
-        return empty  # no variable or output block (main.tf, versions.tf): nothing to parse
+        return declared  # no variable or output block (main.tf, versions.tf): nothing to parse
     cache_file = cache_dir / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
     try:
         return json.loads(cache_file.read_text())
     except (OSError, ValueError):
         pass
     parsed = hcl2.loads(text)
-    declared = empty
     for block in parsed.get("variable", []):
         for label, body in block.items():
             description = (

@@ -2,8 +2,8 @@
 
 Stacks run in directory-number order. deploy, per stack: render -> fingerprint (skipped when
 unchanged) -> init (when needed) -> one `terraform apply` -> outputs read from the state
-object, which later stacks receive as inputs. The first failure stops
-the run; later stacks are not touched and are reported as not started.
+object, which later stacks receive as inputs. The first failure stops the run; later stacks
+are not touched and are reported as not started.
 """
 
 from __future__ import annotations

@@ -124,16 +124,16 @@ class Target:
         clients are thread-safe) while the role credentials behind them have more than
         CREDENTIALS_MARGIN left: a run assumes the deploy role once, not once per call site.
         """
-        key = (self.endpoint, environment.deploy_role_arn, environment.region, assume_role)
+        key = (environment.deploy_role_arn, environment.region, assume_role, service)
         credentials, expires = self._credentials(environment, assume_role)
         with self._cache.lock:  # boto3 sessions are not thread-safe: one client at a time
-            cached = self._cache.clients.get((*key, service))
+            cached = self._cache.clients.get(key)
             if cached is not None and cached[1] == expires:
                 return cached[0]
             client = self._session_from(credentials, environment.region).client(
                 service, **self.client_args()
             )
-            self._cache.clients[(*key, service)] = (client, expires)
+            self._cache.clients[key] = (client, expires)
         return client
 
     def session(self, environment: Environment, assume_role: bool = True) -> boto3.Session:
@@ -147,7 +147,7 @@ class Target:
         """The deploy role's credentials (None: the base credentials) and their expiry."""
         if not assume_role:
             return None, float("inf")
-        key = (self.endpoint, environment.deploy_role_arn, environment.region)
+        key = (environment.deploy_role_arn, environment.region)
         with self._cache.lock:
             cached = self._cache.credentials.get(key)
             if cached is not None and cached[1] - time.time() > CREDENTIALS_MARGIN:
