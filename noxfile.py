@@ -1,7 +1,7 @@
 """The one entry point: `nox -l` lists the sessions, `nox -s <session> -- --help` explains one.
 
 Operations (each takes `-- <env> [--local] [options]`, see `nox -s deploy -- --help`):
-    deploy, plan, destroy, output, bootstrap, validate, unlock
+    deploy, plan, destroy, output, token, bootstrap, validate, unlock
 Local API:        serve (a locally deployed environment's API on 127.0.0.1), integration
                   (integration-tests/ against a deployed environment, AWS or --local),
                   e2e (deploy + integration + destroy of every environment, locally)
@@ -85,6 +85,13 @@ def output(session: nox.Session) -> None:
 
 
 @nox.session(python=TOOLS_PYTHON)
+def token(session: nox.Session) -> None:
+    """An access token for an environment's API, as the last line of the output:
+    `nox -s token -- <env> [--local] [--client NAME] [--scope SCOPE ...]`."""
+    _stackrun(session, "token")
+
+
+@nox.session(python=TOOLS_PYTHON)
 def serve(session: nox.Session) -> None:
     """Serve a locally deployed API on 127.0.0.1: `nox -s serve -- <env> [--api-port N]`."""
     _stackrun(session, "serve")
@@ -111,7 +118,7 @@ def integration(session: nox.Session) -> None:
 
 
 def _run_integration(session: nox.Session, env: str, local: bool, pytest_args: list[str]) -> None:
-    session.install("pytest>=8", "boto3")
+    session.install("pytest>=8", "boto3", "cryptography")
     target_file = Path(session.create_tmp()) / f"target-{env}.json"
     for _, command, extra_env in _integration_steps(env, local, target_file, pytest_args):
         session.run(*command, env=extra_env)
@@ -153,7 +160,7 @@ def e2e(session: nox.Session) -> None:
     if _help(session, E2E_HELP):
         return
     _install_tools(session)
-    session.install("pytest>=8", "boto3")
+    session.install("pytest>=8", "boto3", "cryptography")
     from concurrent.futures import ThreadPoolExecutor
 
     environments = session.posargs or E2E_ENVIRONMENTS

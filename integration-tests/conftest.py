@@ -22,6 +22,8 @@ from fleet_itest import (
     Logs,
     Target,
     TargetError,
+    TokenError,
+    Tokens,
     load_target,
     segment,
     unique_name,
@@ -115,9 +117,26 @@ def api_url(target: Target) -> str:
 
 
 @pytest.fixture(scope="session")
-def api(target: Target, api_url: str, logs: Logs) -> Api:
-    """The HTTP client: ``api.request(method, path, json=, raw_body=, headers=, query=)``
-    returns an :class:`~fleet_itest.ApiResponse` that unpacks as ``status, headers, body``."""
+def tokens(target: Target) -> Tokens:
+    """``tokens.get("fleet/read")``: an access token with these scopes (none: all the scopes of
+    the first app client), from the project's token command."""
+    return Tokens(target)
+
+
+@pytest.fixture(scope="session")
+def token(tokens: Tokens) -> str:
+    """The suite's token: every scope of the first app client of the identity stack."""
+    try:
+        return tokens.get()
+    except TokenError as exc:
+        pytest.fail(f"cannot get an access token for the API: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def api(target: Target, api_url: str, logs: Logs, token: str) -> Api:
+    """The HTTP client: ``api.request(method, path, json=, raw_body=, headers=, query=,
+    token=)`` returns an :class:`~fleet_itest.ApiResponse` that unpacks as ``status, headers,
+    body``. Requests carry the suite's token unless ``token=`` says otherwise."""
     context = None
     if api_url.startswith("https:") and target.local and target.ca_bundle:
         context = ssl.create_default_context(cafile=target.ca_bundle)
@@ -127,6 +146,7 @@ def api(target: Target, api_url: str, logs: Logs) -> Api:
         functions=target.functions,
         logs=logs,
         ssl_context=context,
+        token=token,
     )
 
 

@@ -7,9 +7,13 @@ nothing from the repository (no stackrun, no fleet_common).
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import shlex
 import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -40,6 +44,12 @@ TEAM = f"{NAME_PREFIX}integration"
 #: How many log lines an assertion message about a 5xx shows.
 LOG_TAIL_LINES = 20
 HTTP_TIMEOUT_SECONDS = 35.0  # API Gateway's integration timeout is 30 s
+
+#: How the suite gets access tokens: the project's token command (`stackrun token <env>`, the
+#: OAuth2 client credentials grant of one app client of the identity stack), run as a program.
+TOKEN_COMMAND_VARIABLE = "FLEET_TOKEN_COMMAND"
+DEFAULT_TOKEN_COMMAND = "stackrun token"
+TOKEN_TIMEOUT_SECONDS = 120.0
 
 
 class TargetError(Exception):
@@ -74,6 +84,7 @@ class Target:
     api_stack: str
     api_outputs: Mapping[str, Any]
     api_url: str | None
+    identity: Mapping[str, Any] | None = None
 
     @property
     def local(self) -> bool:
@@ -165,6 +176,7 @@ def load_target(path_text: str | None) -> Target:
         api_stack=api_stack,
         api_outputs=document[api_stack],
         api_url=api_url if isinstance(api_url, str) and api_url else None,
+        identity=target.get("identity") if isinstance(target.get("identity"), dict) else None,
     )
 
 
@@ -319,6 +331,96 @@ class Logs:
             time.sleep(1.0)
 
 
+# ---- access tokens ------------------------------------------------------------------------------
+
+
+class TokenError(Exception):
+    """No token could be had: the message says why (never the token or a secret)."""
+
+
+class Tokens:
+    """Access tokens for the environment's API from the project's token command, one per set of
+    requested scopes, fetched once per session (tokens live at least five minutes)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._cache: dict[tuple[str, ...], str] = {}
+
+    def command(self, scopes: tuple[str, ...]) -> list[str]:
+        words = shlex.split(os.environ.get(TOKEN_COMMAND_VARIABLE) or DEFAULT_TOKEN_COMMAND)
+        words.append(self.target.environment)
+        if self.target.local and self.target.aws_endpoint_url:
+            port = urllib.parse.urlsplit(self.target.aws_endpoint_url).port
+            words += ["--local", *(["--port", str(port)] if port else [])]
+        for scope in scopes:
+            words += ["--scope", scope]
+        return words
+
+    def allowed(self, scope: str) -> bool:
+        """Whether an app client of the identity stack may request ``scope``."""
+        clients = (self.target.identity or {}).get("clients") or {}
+        return any(scope in (client.get("scopes") or []) for client in clients.values())
+
+    def get(self, *scopes: str) -> str:
+        key = tuple(sorted(scopes))
+        if key not in self._cache:
+            command = self.command(key)
+            try:
+                done = subprocess.run(
+                    command,
+                    capture_output=True,
+                    text=True,
+                    timeout=TOKEN_TIMEOUT_SECONDS,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise TokenError(f"`{shlex.join(command)}` did not run: {exc}") from None
+            lines = done.stdout.strip().splitlines()
+            if done.returncode != 0 or not lines:
+                raise TokenError(
+                    f"`{shlex.join(command)}` failed (exit {done.returncode}): "
+                    f"{done.stderr.strip()[-1500:]}"
+                )
+            self._cache[key] = lines[-1].strip()
+        return self._cache[key]
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The (unverified) claims of a JWT: what the suite compares answers with."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def client_credentials_token(
+    target: Target, token_endpoint: str, client_id: str, client_secret: str, scope: str
+) -> tuple[int, dict[str, Any]]:
+    """(status, JSON answer) of the OAuth2 client credentials grant at ``token_endpoint``; for
+    a local target sent to the emulator with the endpoint's host name in ``Host`` (as the SDKs
+    reach it through AWS_ENDPOINT_URL)."""
+    url, headers = token_endpoint, {}
+    context = ssl.create_default_context()
+    if target.local and target.aws_endpoint_url:
+        parts, base = urllib.parse.urlsplit(url), urllib.parse.urlsplit(target.aws_endpoint_url)
+        headers["Host"] = parts.netloc
+        url = parts._replace(scheme=base.scheme, netloc=base.netloc).geturl()
+        context = ssl.create_default_context(cafile=target.ca_bundle)
+    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+    headers |= {
+        "Authorization": f"Basic {basic}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    data = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scope}).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30, context=context) as reply:
+            return reply.status, json.loads(reply.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {}
+
+
 # ---- the HTTP API -------------------------------------------------------------------------------
 
 
@@ -405,6 +507,8 @@ class Api:
     functions: Mapping[str, Mapping[str, Any]]
     logs: Logs
     ssl_context: ssl.SSLContext | None = None
+    #: Sent as ``authorization: Bearer <token>`` unless a request says otherwise.
+    token: str | None = None
     _opener: urllib.request.OpenerDirector = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -437,13 +541,19 @@ class Api:
         raw_body: str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
+        token: Any = ...,
     ) -> ApiResponse:
         """Call the API. ``path`` is sent as given (encode segments with :func:`segment`);
-        ``json`` is serialised (``None``: no JSON body), ``raw_body`` is sent as it is."""
+        ``json`` is serialised (``None``: no JSON body), ``raw_body`` is sent as it is.
+        ``token``: the bearer token to send (``None``: no Authorization header; default: the
+        suite's token)."""
         method = method.upper()
         url = self.url(path, query)
         data: bytes | None = None
         all_headers = {"Accept": "application/json", "User-Agent": "fleet-integration-tests"}
+        bearer = self.token if token is ... else token
+        if bearer:
+            all_headers["Authorization"] = f"Bearer {bearer}"
         if json is not None:
             data = _json_dumps(json).encode("utf-8")
         elif raw_body is not None:

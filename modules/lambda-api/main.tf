@@ -43,6 +43,14 @@ locals {
   # (validated on var.functions).
   routes = merge([for k, f in var.functions : { for r in f.routes : r => k }]...)
 
+  # route key => the scopes a token needs on it (at least one of them): the
+  # function's route_scopes entry, else the scopes of the route's method.
+  route_scopes = merge([
+    for k, f in var.functions : {
+      for r in f.routes : r => sort(lookup(f.route_scopes, r, var.method_scopes[split(" ", r)[0]]))
+    }
+  ]...)
+
   # CORS preflight answers for the methods the routes actually serve.
   route_methods = distinct([for r in keys(local.routes) : split(" ", r)[0]])
   cors_methods  = contains(local.route_methods, "ANY") ? ["*"] : sort(local.route_methods)
@@ -314,13 +322,31 @@ resource "aws_apigatewayv2_integration" "this" {
   payload_format_version = "2.0"
 }
 
+# Every route requires a JWT from the configured issuer: API Gateway answers
+# 401 (no, malformed, expired or foreign token) or 403 (none of the route's
+# scopes) itself, without invoking the function.
+resource "aws_apigatewayv2_authorizer" "jwt" {
+  api_id           = aws_apigatewayv2_api.this.id
+  name             = "${var.name}-jwt"
+  authorizer_type  = "JWT"
+  identity_sources = ["$request.header.Authorization"]
+
+  jwt_configuration {
+    issuer   = var.authorizer.issuer
+    audience = sort(var.authorizer.audience)
+  }
+}
+
 resource "aws_apigatewayv2_route" "this" {
-  #checkov:skip=CKV_AWS_309: the routes have no API Gateway authorizer: the fleet registry has no identity provider yet; add a JWT authorizer here when it gets one.
   for_each = local.routes
 
   api_id    = aws_apigatewayv2_api.this.id
   route_key = each.key
   target    = "integrations/${aws_apigatewayv2_integration.this[each.value].id}"
+
+  authorization_type   = "JWT"
+  authorizer_id        = aws_apigatewayv2_authorizer.jwt.id
+  authorization_scopes = local.route_scopes[each.key]
 
   # A route must not go live before API Gateway may invoke its function.
   depends_on = [aws_lambda_permission.api]

@@ -43,3 +43,13 @@ output "access_log_group_name" {
   description = "Name of the CloudWatch log group receiving the stage's access logs (one JSON object per request)."
   value       = aws_cloudwatch_log_group.access.name
 }
+
+output "route_scopes" {
+  description = "Route key => the scopes its JWT authorizer requires (a token needs at least one of them)."
+  value       = local.route_scopes
+}
+
+output "authorizer_id" {
+  description = "ID of the HTTP API's JWT authorizer (every route uses it)."
+  value       = aws_apigatewayv2_authorizer.jwt.id
+}

@@ -48,6 +48,9 @@ variable "functions" {
                            permission for the API, for example a migrations function)
       secret_arns          Secrets Manager secrets the function may read (GetSecretValue and
                            DescribeSecret on exactly these ARNs); default []
+      route_scopes         route key => the scopes a token must carry (at least one of
+                           them) on that route; routes not listed get method_scopes of
+                           their method, for example {"GET /projects" = ["fleet/admin"]}
       reserved_concurrency reserved concurrent executions; -1 (default) = unreserved,
                            0 = throttle the function completely
       log_retention_days   retention of /aws/lambda/<name>-<key>, default 30
@@ -63,6 +66,7 @@ variable "functions" {
     environment          = optional(map(string), {})
     routes               = optional(list(string), [])
     secret_arns          = optional(list(string), [])
+    route_scopes         = optional(map(list(string)), {})
     reserved_concurrency = optional(number, -1)
     log_retention_days   = optional(number, 30)
   }))
@@ -186,10 +190,63 @@ variable "functions" {
   validation {
     condition = var.functions == null ? false : alltrue(flatten([
       for k, f in var.functions : [
+        for r, scopes in f.route_scopes : contains(f.routes, r) && length(scopes) >= 1 && alltrue([for s in scopes : can(regex("^[!#-\\[\\]-~]{1,256}$", s))])
+      ]
+    ]))
+    error_message = "Each key of a function's route_scopes must be one of that function's routes, with at least one scope (1-256 printable characters without spaces, quotes or backslashes, for example \"fleet/read\")."
+  }
+
+  validation {
+    condition = var.functions == null ? false : alltrue(flatten([
+      for k, f in var.functions : [
         for arn in f.secret_arns : can(regex("^arn:aws[a-zA-Z-]*:secretsmanager:[a-z0-9-]+:\\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$", arn))
       ]
     ]))
     error_message = "Each entry of secret_arns must be the full ARN of one Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>; RDS-managed secrets are named rds!db-...), without wildcards."
+  }
+}
+
+################################################################################
+# Who may call: the JWT authorizer on every route
+################################################################################
+
+variable "authorizer" {
+  description = "The JWT authorizer every route requires: the token issuer (an https URL, the \"iss\" claim; for a Cognito user pool https://cognito-idp.<region>.amazonaws.com/<pool id>) and the accepted audience (the \"aud\" claim, or \"client_id\" of Cognito access tokens). The identity module's jwt_authorizer output. There is no way to leave a route without it."
+  type = object({
+    issuer   = string
+    audience = list(string)
+  })
+
+  validation {
+    condition     = var.authorizer == null ? false : can(regex("^https://[^/?#\\s]+(/[^?#\\s]*)?$", var.authorizer.issuer))
+    error_message = "authorizer.issuer must be an https:// URL without query or fragment."
+  }
+
+  validation {
+    condition     = var.authorizer == null ? false : length(var.authorizer.audience) >= 1 && alltrue([for a in var.authorizer.audience : length(trimspace(a)) > 0])
+    error_message = "authorizer.audience must list at least one non-empty audience value (client ids)."
+  }
+}
+
+variable "method_scopes" {
+  description = "Default scopes per HTTP method: a route not listed in its function's route_scopes requires a token with at least one of the scopes of its method. Reading methods need the read scope, changing ones the write scope."
+  type        = map(list(string))
+  default = {
+    GET     = ["fleet/read"]
+    HEAD    = ["fleet/read"]
+    OPTIONS = ["fleet/read"]
+    POST    = ["fleet/write"]
+    PUT     = ["fleet/write"]
+    PATCH   = ["fleet/write"]
+    DELETE  = ["fleet/write"]
+    ANY     = ["fleet/write"]
+  }
+
+  validation {
+    condition = var.method_scopes == null ? false : alltrue([
+      for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "ANY"] : length(lookup(var.method_scopes, m, [])) >= 1
+    ])
+    error_message = "method_scopes must give at least one scope for each of GET, POST, PUT, PATCH, DELETE and ANY (no route may go without a scope)."
   }
 }
 

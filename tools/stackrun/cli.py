@@ -37,6 +37,7 @@ examples:
   stackrun deploy dev --local              deploy dev into the local emulator
   stackrun plan prod --detailed-exitcode   exit 2 when any prod stack has changes
   stackrun output stage --local            all stage outputs as one JSON document
+  stackrun token dev --local --scope fleet/read   an access token for dev's API
   stackrun serve dev                       serve dev's locally deployed API (foreground)
   stackrun emulator stop                   stop the local emulator
 
@@ -199,6 +200,34 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--show-sensitive", action="store_true", help="print sensitive values")
     output.add_argument(
         "--output-file", metavar="PATH", help="write the document to PATH instead of stdout"
+    )
+
+    token = commands.add_parser(
+        "token",
+        help="print an access token for the environment's API (last line of stdout)",
+        description="Get an OAuth2 access token for <env>'s API with the client credentials "
+        "grant of one app client of its identity stack: the client's secret is read from "
+        "Secrets Manager, the token endpoint of the environment's Cognito user pool is called "
+        "(with --local: both in the emulator). The token is the only line on stdout; use it "
+        "as `authorization: Bearer <token>`. Tokens expire (the client's "
+        "access_token_validity_minutes, 60 by default); get a new one then.",
+        epilog='example:\n  curl -H "authorization: Bearer $(stackrun token dev --local '
+        '--scope fleet/read)" "$URL/projects/demo/devices"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_env_arguments(token)
+    token.add_argument(
+        "--client",
+        metavar="NAME",
+        help="the app client ([inputs.clients.<NAME>] of the identity stack); default: the "
+        "first by name that may request every --scope",
+    )
+    token.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="a scope to request, e.g. fleet/read (repeatable); default: all of the client's",
     )
 
     serve = commands.add_parser(
@@ -425,6 +454,17 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args, root)
 
+    if args.command == "token":
+        from stackrun.identity import fetch_token
+
+        workspace = _workspace(args, root, console=sys.stderr)
+        outputs = runner.collect_outputs(workspace, announce=False)
+        client, token = fetch_token(workspace, outputs, args.client, args.scope)
+        scopes = " ".join(args.scope) or "all of its scopes"
+        print(f"access token of client {client!r} ({scopes}):", file=sys.stderr, flush=True)
+        print(token, flush=True)
+        return 0
+
     if args.command == "unlock" and not args.guard and not (args.stack and args.lock_id):
         raise StackrunError("unlock needs <stack> <id> (a state lock) or --guard <id>")
     environment = _environment(args, root)
@@ -540,6 +580,9 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
             url = served.get(api_id) if target.local else stack_outputs["api_endpoint"]["value"]
             if url:
                 api_urls[stack] = url
+    from stackrun.identity import find_identity
+
+    identity = find_identity(outputs)
     return {
         "environment": environment.name,
         "account_id": environment.account_id,
@@ -548,6 +591,7 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
         "aws_endpoint_url": target.endpoint,
         "ca_bundle": str(target.ca_bundle) if target.ca_bundle else None,
         "api_urls": api_urls,
+        "identity": identity.document() if identity else None,
     }
 
 

@@ -168,6 +168,22 @@ class Project:
 
 
 @dataclass(frozen=True)
+class ExternalIssuer:
+    """`[identity]` of env.toml: an OIDC issuer the team runs, instead of the project's pool."""
+
+    issuer: str
+    audience: tuple[str, ...]
+
+    def as_input(self) -> dict[str, Any]:
+        return {"issuer": self.issuer, "audience": list(self.audience)}
+
+
+# The module variable that env.toml's [identity] fills (modules/identity): a stack whose module
+# declares it gets the environment's external issuer, or null (the module then creates a pool).
+EXTERNAL_ISSUER_INPUT = "external_issuer"
+
+
+@dataclass(frozen=True)
 class Environment:
     """Everything a run needs to know about one environment, validated."""
 
@@ -182,6 +198,7 @@ class Environment:
     stacks: tuple[Stack, ...]
     path: Path
     lambda_architecture: str = "arm64"
+    identity: ExternalIssuer | None = None
 
     def stack(self, name: str) -> Stack:
         for stack in self.stacks:
@@ -449,7 +466,46 @@ ENV_SCHEMA = {
         lambda value: value in ("arm64", "x86_64"), '"arm64" (the default) or "x86_64"'
     ),
     "tags": Key(_is_str_table, "a table of string tags"),
+    "identity": Key(
+        _is_table,
+        'a table [identity] with issuer = "https://..." and audience = ["..."] (an external '
+        "OIDC issuer instead of the project's Cognito user pool)",
+    ),
 }
+IDENTITY_TABLE = {
+    "issuer": Key(_is_str, "the issuer's https URL, its tokens' \"iss\" value", True),
+    "audience": Key(
+        lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
+        'an array of the audience values the API accepts, e.g. ["api://fleet"]',
+        True,
+    ),
+}
+ISSUER_PATTERN = re.compile(r"\Ahttps://[^/?#\s@]+(/[^?#\s]*)?\Z")
+
+
+def _check_identity(table: Any, collector: _Collector) -> ExternalIssuer | None:
+    if not isinstance(table, dict):
+        return None
+    before = len(collector.issues)
+    collector.check_table(table, IDENTITY_TABLE, "identity.")
+    issuer, audience = table.get("issuer"), table.get("audience")
+    if isinstance(issuer, str) and not ISSUER_PATTERN.fullmatch(issuer):
+        collector.add(
+            "identity.issuer",
+            "expected an https:// URL without query, fragment or credentials (API Gateway "
+            f"fetches the issuer's keys over TLS), got {_quote(issuer)}",
+        )
+    if isinstance(audience, list):
+        if not audience:
+            collector.add("identity.audience", "expected at least one audience value, got []")
+        for index, value in enumerate(audience):
+            if isinstance(value, str) and not value.strip():
+                collector.add(
+                    f"identity.audience[{index}]", "expected a non-empty audience value, got ''"
+                )
+    if len(collector.issues) > before:
+        return None
+    return ExternalIssuer(issuer=table["issuer"], audience=tuple(table["audience"]))
 
 
 def list_environments(root: Path) -> list[str]:
@@ -533,6 +589,7 @@ def load_environment(root: Path, env_name: str) -> Environment:
     env_path = root / "live" / env_name / "env.toml"
     collector = _Collector(env_path, root)
     data = _read_env_file(root, env_name, collector)
+    identity = _check_identity(data.get("identity"), collector)
     account = data.get("account_id", "")
     issues = list(collector.issues)
 
@@ -556,6 +613,7 @@ def load_environment(root: Path, env_name: str) -> Environment:
 
     stacks, stack_issues = _load_stacks(root, env_name, project)
     issues += stack_issues
+    stacks = _with_identity(stacks, identity)
     if issues:
         # Before the backend names are resolved: a bad account_id or region is reported on its
         # own key of env.toml, not again as a bad bucket or table name of project.toml.
@@ -586,7 +644,19 @@ def load_environment(root: Path, env_name: str) -> Environment:
         stacks=tuple(stacks),
         path=env_path.parent,
         lambda_architecture=data.get("lambda_architecture", "arm64"),
+        identity=identity,
     )
+
+
+def _with_identity(stacks: list[Stack], identity: ExternalIssuer | None) -> list[Stack]:
+    """Stacks whose module takes `external_issuer` get env.toml's [identity] (or null)."""
+    value = identity.as_input() if identity else None
+    return [
+        replace(stack, inputs=MappingProxyType({**stack.inputs, EXTERNAL_ISSUER_INPUT: value}))
+        if EXTERNAL_ISSUER_INPUT in stack.module.variables
+        else stack
+        for stack in stacks
+    ]
 
 
 BUCKET_NAME_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
@@ -792,6 +862,12 @@ def _load_stack(
             problem = _check_input_value(value)
             if problem:
                 collector.add(f"inputs.{input_name}", problem)
+        if EXTERNAL_ISSUER_INPUT in inputs or EXTERNAL_ISSUER_INPUT in raw_dependencies:
+            collector.add(
+                f"inputs.{EXTERNAL_ISSUER_INPUT}",
+                "set by stackrun from env.toml's [identity] table (issuer, audience); "
+                "name an external issuer there",
+            )
 
     database = None
     if isinstance(data.get("database"), dict):
@@ -1090,6 +1166,11 @@ def apply_overrides(environment: Environment, overrides: list[str]) -> Environme
                 ConfigIssue(
                     where, text, f"{input_name!r} comes from [dependencies] of {stack_name}"
                 )
+            )
+            continue
+        if input_name == EXTERNAL_ISSUER_INPUT:
+            issues.append(
+                ConfigIssue(where, text, f"{input_name!r} comes from env.toml's [identity] table")
             )
             continue
         if input_name == stack.lambdas_input:  # its function names are checked in the file

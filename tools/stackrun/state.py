@@ -20,6 +20,7 @@ PROTECTABLE_TYPES = {
     "aws_rds_cluster": "cluster_identifier",
     "aws_dynamodb_table": "name",
     "aws_lb": "name",
+    "aws_cognito_user_pool": "name",
 }
 
 
@@ -47,7 +48,8 @@ def deletion_protected(state: dict[str, Any] | None) -> list[str]:
         )
         for instance in resource.get("instances", []):
             attributes = instance.get("attributes") or {}
-            if attributes.get("deletion_protection"):
+            # a bool, or Cognito's "ACTIVE"/"INACTIVE"
+            if attributes.get("deletion_protection") in (True, "ACTIVE"):
                 found.append(f"{address} ({attributes.get(name_key, '?')})")
     return found
 

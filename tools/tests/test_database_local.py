@@ -61,12 +61,16 @@ def handler(event, context):
 """
 
 
-def _http(method: str, url: str, document: dict | None = None) -> tuple[int, dict, Any]:
+def _http(
+    method: str, url: str, document: dict | None = None, token: str | None = None
+) -> tuple[int, dict, Any]:
     """(status, lower-cased headers, parsed JSON body) of one call to the local API."""
     data = json.dumps(document).encode() if document is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         request.add_header("content-type", "application/json")
+    if token is not None:
+        request.add_header("authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=60) as reply:
             status, headers, body = reply.status, reply.headers, reply.read()
@@ -90,7 +94,11 @@ def _integration(repo, env: str, *pytest_args: str) -> subprocess.CompletedProce
             "no:cacheprovider",
             *pytest_args,
         ],
-        env=dict(os.environ, FLEET_TARGET_FILE=str(target)),
+        env=dict(
+            repo.environ(),
+            FLEET_TARGET_FILE=str(target),
+            FLEET_TOKEN_COMMAND=f"{sys.executable} -m stackrun token",
+        ),
         capture_output=True,
         text=True,
         timeout=900,
@@ -176,14 +184,25 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert all(":live/invocations" in i["IntegrationUri"] for i in integrations)
 
     # the deploy ends by serving the API on loopback and calling it: the deployed zips answer
+    # (the smoke call carries a token of the identity stack's pool: the function answers)
     assert "smoke GET http://127.0.0.1:" in first.stdout
+    assert "with a token) -> 404" in first.stdout
     assert "served by fleet-dev-list_devices:1" in first.stdout
     url = outputs["target"]["api_urls"]["030_api"]
-    status, _, body = _http("POST", url + "projects", {"name": "pumps", "team": "core"})
+    # every route requires a token: none is a 401 from the gateway, a read token may not write
+    assert _http("GET", url + "projects/pumps/devices")[0] == 401
+    token_run = repo.run("token", "dev", "--local")
+    assert token_run.returncode == 0, token_run.text
+    token = token_run.stdout.strip().splitlines()[-1]
+    read_run = repo.run("token", "dev", "--local", "--scope", "fleet/read")
+    read_token = read_run.stdout.strip().splitlines()[-1]
+    status, _, body = _http("POST", url + "projects", {"name": "x", "team": "y"}, read_token)
+    assert (status, body) == (403, {"message": "Forbidden"})
+    status, _, body = _http("POST", url + "projects", {"name": "pumps", "team": "core"}, token)
     assert status == 201, body
-    status, _, body = _http("POST", url + "projects/pumps/devices", {"name": "p-1"})
+    status, _, body = _http("POST", url + "projects/pumps/devices", {"name": "p-1"}, token)
     assert status == 201, body
-    status, headers, body = _http("GET", url + "projects/pumps/devices")
+    status, headers, body = _http("GET", url + "projects/pumps/devices", token=read_token)
     assert status == 200, body
     assert [device["name"] for device in body["devices"]] == ["p-1"]
     assert headers["x-stackrun-function"] == "fleet-dev-list_devices:1"
@@ -191,7 +210,7 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
 
     again = repo.run("deploy", "dev", "--local")
     assert again.returncode == 0, again.text
-    for stack in ("000_bootstrap", "010_network", "020_postgres", "030_api"):
+    for stack in ("000_bootstrap", "010_network", "020_postgres", "025_identity", "030_api"):
         assert f"{stack:<24} skipped" in again.stdout
     assert "build list_devices: unchanged (cached)" in again.stdout
 
@@ -199,7 +218,7 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     # with the deploy, not with the source
     handler = repo.root / "lambdas/list_devices/src/list_devices/handler.py"
     handler.write_text(handler.read_text() + REVISION_WRAPPER)
-    status, headers, _ = _http("GET", url + "projects/pumps/devices")
+    status, headers, _ = _http("GET", url + "projects/pumps/devices", token=read_token)
     assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:1")
     assert "x-fleet-revision" not in headers
     changed = repo.run("deploy", "dev", "--local")
@@ -216,7 +235,7 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         "register_device": "1",
         "migrations": "1",
     }
-    status, headers, body = _http("GET", url + "projects/pumps/devices")
+    status, headers, body = _http("GET", url + "projects/pumps/devices", token=read_token)
     assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:2")
     assert headers["x-fleet-revision"] == "2"
     assert [device["name"] for device in body["devices"]] == ["p-1"]
@@ -277,18 +296,32 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         )["SecretString"]
     )
     password = secret["password"]
+    # ... nor do the API's access tokens or the app clients' secrets (only `stackrun token`
+    # prints a token, on its stdout, which is the caller's)
+    client_secrets = [
+        json.loads(
+            repo.client("dev", "secretsmanager").get_secret_value(SecretId=client["secret_arn"])[
+                "SecretString"
+            ]
+        )["client_secret"]
+        for client in outputs["025_identity"]["clients"].values()
+    ]
+    secrets = [password, token, read_token, *client_secrets]
     # ... nor do AWS secret keys (the deploy role's, the functions' role credentials)
     printed = [run.text for run in (first, again, third, fourth, broken, plan, repaired)]
     printed += [run.stdout + run.stderr for run in (passing, failing)]
+    printed += [token_run.stderr, read_run.stderr]
     for text in printed:
-        assert password not in text
+        for value in secrets:
+            assert value not in text
         assert "SecretAccessKey" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     for path in (repo.root / ".stackrun").rglob("*"):
         if "functions" in path.parts:  # the deployed code, extracted for the local runtime
             continue
         if path.is_file() and "postgres" not in path.parts and path.stat().st_size < 5_000_000:
             text = path.read_text(errors="replace")
-            assert password not in text, path
+            for value in secrets:
+                assert value not in text, path
             assert "SecretAccessKey" not in text and "AWS_SECRET_ACCESS_KEY" not in text, path
 
     destroyed = repo.run("destroy", "dev", "--local")

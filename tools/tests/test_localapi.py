@@ -2,6 +2,8 @@
 
 The runtime tests start the real runtime interface client (awslambdaric, in the local
 python3.12 runtime environment) against the local Runtime API; nothing is imported in-process.
+The JWT authorizer tests run the real HTTP server (serve_api) against an API in the emulator,
+with a stub function and an injected key set (test_localapi_authorizer.py tests the logic).
 """
 
 from __future__ import annotations
@@ -10,13 +12,25 @@ import base64
 import json
 import os
 import textwrap
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
+import boto3
 import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
-from stackrun.localapi import gateway
+from stackrun.emulator import Emulator, ensure_running
+from stackrun.localapi import authorizer as jwtauth
+from stackrun.localapi import gateway, server
 from stackrun.localapi.functions import runtime_python, split_function_arn
-from stackrun.localapi.runtime import FunctionProcess, ProcessSpec, clean_environment
+from stackrun.localapi.runtime import FunctionProcess, Outcome, ProcessSpec, clean_environment
+from stackrun.localapi.server import LocalContext, serve_api
+from stackrun.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 
 ROUTES = [
     gateway.Route("GET /projects/{project}/devices", "integrations/list"),
@@ -98,6 +112,30 @@ def test_the_event_is_payload_format_2():
     )
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == b"\x89PNG"
+
+
+def test_routes_carry_their_authorization_and_the_event_its_result():
+    item = {
+        "RouteKey": "GET /things/{id}",
+        "Target": "integrations/i1",
+        "AuthorizationType": "JWT",
+        "AuthorizerId": "auth01",
+        "AuthorizationScopes": ["fleet/read"],
+    }
+    route = gateway.Route.from_api(item)
+    assert (route.authorization_type, route.authorizer_id, route.authorization_scopes) == (
+        "JWT",
+        "auth01",
+        ("fleet/read",),
+    )
+    plain = gateway.Route.from_api({"RouteKey": "GET /open", "AuthorizationType": "NONE"})
+    assert (plain.authorization_type, plain.authorization_scopes, plain.target) == ("NONE", (), "")
+    request = gateway.HttpRequest("GET", "/things/1", "", [], b"", "127.0.0.1")
+    context = {"jwt": {"claims": {"sub": "u"}, "scopes": ["fleet/read"]}}
+    kwargs = dict(api_id="a", stage="$default", account_id="1", domain="d", request_id="r")
+    event = gateway.build_event(request, route, {"id": "1"}, authorizer=context, **kwargs)
+    assert event["requestContext"]["authorizer"] == context
+    assert "authorizer" not in gateway.build_event(request, plain, {}, **kwargs)["requestContext"]
 
 
 def test_function_answers_become_http_responses():
@@ -259,3 +297,240 @@ def test_the_memory_size_bounds_the_function(runtime, tmp_path):
     assert refused.failed and refused.error["errorType"] in ("MemoryError", "Runtime.ExitError")
     assert not allowed.failed, allowed.error
     assert json.loads(allowed.payload) == 8
+
+
+# ---- the JWT authorizer, through the real HTTP server ---------------------------------------
+
+JWT_REGION = "eu-west-1"
+JWT_ACCOUNT = "246813579024"  # an account of its own in the shared emulator
+JWT_ISSUER = f"https://cognito-idp.{JWT_REGION}.amazonaws.com/{JWT_REGION}_LocalApiJwt"
+
+
+@dataclass
+class JwtApi:
+    url: str
+    context: LocalContext
+    invoked: list[dict]  # the events the (stub) function received
+    lines: list[str]  # the server's console
+    fetches: list[str]  # issuers whose key set was fetched
+    key: RSAKey
+
+    def token(self, **overrides) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": "user-1",
+            "iss": JWT_ISSUER,
+            "client_id": "client-a",
+            "token_use": "access",
+            "scope": "fleet/read",
+            "iat": now - 5,
+            "exp": now + 300,
+            "cognito:groups": ["ops", "dev"],
+        }
+        claims.update(overrides)
+        return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
+
+    def call(self, method: str, path: str, token: str | None = None, scheme: str = "Bearer "):
+        request = urllib.request.Request(self.url.rstrip("/") + path, method=method)
+        if token is not None:
+            request.add_header("Authorization", scheme + token)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return reply.status, dict(reply.headers.items()), reply.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers.items()), error.read()
+
+
+def _emulated_session(emulator) -> tuple[boto3.Session, dict, Emulator]:
+    state_dir, port = emulator
+    running = ensure_running(state_dir, port=port)  # the session's emulator, already up
+    client_args = {"endpoint_url": running.endpoint, "verify": str(running.ca_bundle)}
+    base = boto3.Session(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, region_name=JWT_REGION)
+    credentials = base.client("sts", **client_args).assume_role(
+        RoleArn=f"arn:aws:iam::{JWT_ACCOUNT}:role/deploy", RoleSessionName="localapi-jwt"
+    )["Credentials"]
+    session = boto3.Session(
+        credentials["AccessKeyId"],
+        credentials["SecretAccessKey"],
+        credentials["SessionToken"],
+        region_name=JWT_REGION,
+    )
+    return session, client_args, running
+
+
+@pytest.fixture
+def jwt_api(emulator, tmp_path, monkeypatch):
+    """An HTTP API in the emulator whose routes use a JWT authorizer, served by serve_api.
+
+    The function behind it is a stub that records its event (the runtime is tested above);
+    the issuer's key set comes from an injected fetcher.
+    """
+    session, client_args, running = _emulated_session(emulator)
+    apigateway = session.client("apigatewayv2", **client_args)
+    api_id = apigateway.create_api(Name="localapi-jwt", ProtocolType="HTTP")["ApiId"]
+    authorizer_id = apigateway.create_authorizer(
+        ApiId=api_id,
+        Name="localapi-jwt",
+        AuthorizerType="JWT",
+        IdentitySource=["$request.header.Authorization"],
+        JwtConfiguration={"Issuer": JWT_ISSUER, "Audience": ["client-a", "client-b"]},
+    )["AuthorizerId"]
+    function_arn = f"arn:aws:lambda:{JWT_REGION}:{JWT_ACCOUNT}:function:localapi-jwt-fn:live"
+    integration_id = apigateway.create_integration(
+        ApiId=api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationUri=function_arn,
+        PayloadFormatVersion="2.0",
+    )["IntegrationId"]
+    routes = {
+        "GET /things/{id}": ["fleet/read"],
+        "POST /things": ["fleet/write"],
+        "GET /anyone": [],
+    }
+    for key, scopes in routes.items():
+        apigateway.create_route(
+            ApiId=api_id,
+            RouteKey=key,
+            Target=f"integrations/{integration_id}",
+            AuthorizationType="JWT",
+            AuthorizerId=authorizer_id,
+            **({"AuthorizationScopes": scopes} if scopes else {}),
+        )
+    apigateway.create_route(
+        ApiId=api_id, RouteKey="GET /open", Target=f"integrations/{integration_id}"
+    )
+    apigateway.create_route(
+        ApiId=api_id,
+        RouteKey="GET /iam",
+        Target=f"integrations/{integration_id}",
+        AuthorizationType="AWS_IAM",
+    )
+    apigateway.create_stage(ApiId=api_id, StageName="$default")
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256", "use": "sig"})
+    fetches: list[str] = []
+
+    def fetch_jwks(issuer: str) -> dict:
+        fetches.append(issuer)
+        return {"keys": [key.as_dict(private=False)]}
+
+    lines: list[str] = []
+    context = LocalContext(
+        environment_name="jwt",
+        account_id=JWT_ACCOUNT,
+        region=JWT_REGION,
+        endpoint=running.endpoint,
+        ca_bundle=running.ca_bundle,
+        session=session,
+        client_args=client_args,
+        cache_dir=tmp_path / "cache",
+        runtimes_dir=tmp_path / "runtimes",
+        database=None,
+        console=lines.append,
+        jwks_fetcher=fetch_jwks,
+    )
+    invoked: list[dict] = []
+    function = SimpleNamespace(name="localapi-jwt-fn", version="3")
+    monkeypatch.setattr(server, "resolve", lambda client, reference: function)
+
+    def invoke(function, event) -> Outcome:
+        invoked.append(event)
+        answer = {"statusCode": 200, "body": json.dumps(event["requestContext"].get("authorizer"))}
+        return Outcome("rid", json.dumps(answer).encode(), None, 1.0, None)
+
+    context.invoke = invoke
+    served = serve_api(context, api_id, "localapi-jwt", 0)
+    try:
+        yield JwtApi(served.url, context, invoked, lines, fetches, key)
+    finally:
+        served.server.shutdown()
+        served.server.server_close()
+        context.close()
+        apigateway.delete_api(ApiId=api_id)
+
+
+def test_a_jwt_route_without_a_token_is_401_and_nothing_is_invoked(jwt_api):
+    status, headers, body = jwt_api.call("GET", "/things/1")
+    assert (status, body) == (401, b'{"message":"Unauthorized"}')
+    assert headers["www-authenticate"] == "Bearer"
+    assert headers["content-type"] == "application/json"
+    assert "apigw-requestid" in headers and "x-stackrun-function" not in headers
+    assert jwt_api.invoked == []
+    assert jwt_api.fetches == []
+    assert jwt_api.lines[-1].endswith("(no token)")
+    assert " GET /things/1 -> 401 in " in jwt_api.lines[-1]
+
+
+def test_a_bad_token_is_401_and_the_console_names_the_reason_never_the_token(jwt_api):
+    expired = jwt_api.token(exp=int(time.time()) - 10)
+    foreign = jwt_api.token(iss="https://issuer.example.com")
+    for token, reason in ((expired, "expired"), (foreign, "issuer"), ("garbage", "malformed")):
+        status, headers, body = jwt_api.call("GET", "/things/1", token)
+        assert (status, body) == (401, b'{"message":"Unauthorized"}')
+        assert 'error="invalid_token"' in headers["www-authenticate"]
+        assert jwt_api.lines[-1].endswith(f"({reason})")
+    assert jwt_api.invoked == []
+    console = "\n".join(jwt_api.lines)
+    for token in (expired, foreign):
+        assert token not in console and token.split(".")[2] not in console
+
+
+def test_a_token_without_the_routes_scope_is_403_and_nothing_is_invoked(jwt_api):
+    status, headers, body = jwt_api.call("POST", "/things", jwt_api.token(scope="fleet/read"))
+    assert (status, body) == (403, b'{"message":"Forbidden"}')
+    assert 'error="insufficient_scope"' in headers["www-authenticate"]
+    assert jwt_api.invoked == []
+    assert jwt_api.lines[-1].endswith("(scope)")
+
+
+def test_a_valid_token_reaches_the_function_with_the_authorizer_context(jwt_api):
+    token = jwt_api.token(scope="openid fleet/read")
+    status, headers, body = jwt_api.call("GET", "/things/7", token, scheme="bearer ")
+    assert status == 200, body
+    assert headers["x-stackrun-function"] == "localapi-jwt-fn:3"
+    (event,) = jwt_api.invoked
+    assert event["pathParameters"] == {"id": "7"}
+    authorizer = event["requestContext"]["authorizer"]
+    assert json.loads(body) == authorizer
+    assert authorizer["jwt"]["scopes"] == ["openid", "fleet/read"]
+    claims = authorizer["jwt"]["claims"]
+    assert claims["sub"] == "user-1" and claims["cognito:groups"] == "[ops dev]"
+    assert claims["exp"].isdigit() and claims["iat"].isdigit()
+    # the function still gets the header, as from API Gateway; the console does not
+    assert event["headers"]["authorization"] == "bearer " + token
+    assert token not in "\n".join(jwt_api.lines)
+    # a route without scopes: any valid token, scopes null
+    status, _, body = jwt_api.call("GET", "/anyone", jwt_api.token(scope="openid"))
+    assert status == 200 and json.loads(body)["jwt"]["scopes"] is None
+    # the key set was fetched once for all of it
+    assert jwt_api.fetches == [JWT_ISSUER]
+
+
+def test_a_route_without_authorization_is_not_checked(jwt_api):
+    status, _, body = jwt_api.call("GET", "/open")
+    assert (status, body) == (200, b"null")
+    assert "authorizer" not in jwt_api.invoked[0]["requestContext"]
+
+
+def test_an_authorization_type_not_served_locally_fails_closed(jwt_api):
+    status, _, body = jwt_api.call("GET", "/iam", jwt_api.token())
+    assert (status, body) == (500, b'{"message":"Internal Server Error"}')
+    assert jwt_api.invoked == []
+    assert "authorization type AWS_IAM is not served locally" in jwt_api.lines[-1]
+
+
+def test_the_key_set_of_a_cognito_issuer_is_fetched_from_the_emulator(emulator):
+    """issuer -> openid-configuration -> jwks_uri, both answered by the emulator."""
+    session, client_args, running = _emulated_session(emulator)
+    cognito = session.client("cognito-idp", **client_args)
+    pool_id = cognito.create_user_pool(PoolName="localapi-jwt")["UserPool"]["Id"]
+    issuer = f"https://cognito-idp.{JWT_REGION}.amazonaws.com/{pool_id}"
+    try:
+        jwks = jwtauth.discover_jwks(issuer, endpoint=running.endpoint, ca_bundle=running.ca_bundle)
+    except jwtauth.KeyFetchError as error:
+        if "openid-configuration: HTTP 404" in str(error):
+            pytest.skip(f"this emulator serves no OpenID configuration: {error}")
+        raise
+    finally:
+        cognito.delete_user_pool(UserPoolId=pool_id)
+    assert jwks["keys"] and all(key["kty"] == "RSA" and key["kid"] for key in jwks["keys"])

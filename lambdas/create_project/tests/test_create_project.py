@@ -7,7 +7,7 @@ import re
 import socket
 
 import pytest
-from fleet_common.testing import http_event, invoke
+from fleet_common.testing import TEST_SUB, TEST_TOKEN, http_event, invoke, jwt_claims
 
 from create_project.handler import handler
 
@@ -37,15 +37,16 @@ def test_creates_the_project_and_its_team(fleet_api_env):
     result = post({"name": "edge-cameras", "team": "platform"})
     assert result.status == 201
     project = result.json["project"]
-    assert set(project) == {"id", "name", "team", "created_at"}
+    assert set(project) == {"id", "name", "team", "created_by", "created_at"}
     assert project["name"] == "edge-cameras" and project["team"] == "platform"
+    assert project["created_by"] == TEST_SUB
     assert isinstance(project["id"], int)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", project["created_at"])
     assert result.headers["location"] == "/projects/edge-cameras"
     rows = fleet_api_env.query(
-        "SELECT p.id, p.name, t.name FROM project p JOIN team t ON t.id = p.team_id"
+        "SELECT p.id, p.name, t.name, p.created_by FROM project p JOIN team t ON t.id = p.team_id"
     )
-    assert rows == [[project["id"], "edge-cameras", "platform"]]
+    assert rows == [[project["id"], "edge-cameras", "platform", TEST_SUB]]
 
 
 def test_the_team_is_created_once_and_reused(fleet_api_env):
@@ -229,3 +230,85 @@ def test_a_team_created_concurrently_is_waited_for_and_reused(fleet_api_env, out
         other.close()
     assert box["r"].status == 201
     assert fleet_api_env.query("SELECT name FROM team") == [["new-team"]]
+
+
+# ---- the caller and the limits ----------------------------------------------------------------
+
+
+def test_created_by_is_the_callers_sub(fleet_api_env):
+    for sub in ("7c0ffee0client0id000000000", "auth0|user-42", "é" * 256):
+        claims = jwt_claims(sub, client_id="some-client")
+        result = post({"name": f"p-{len(sub)}-{sub[:3]}", "team": "t"}, claims=claims)
+        assert result.status == 201, result.body
+        assert result.json["project"]["created_by"] == sub
+    assert fleet_api_env.query("SELECT created_by FROM project ORDER BY id") == [
+        ["7c0ffee0client0id000000000"],
+        ["auth0|user-42"],
+        ["é" * 256],
+    ]
+
+
+def test_a_conflict_leaves_the_first_creator(fleet_api_env):
+    assert post({"name": "dup", "team": "t"}, claims=jwt_claims("first")).status == 201
+    error_of(post({"name": "dup", "team": "t"}, claims=jwt_claims("second")), 409, "conflict")
+    assert fleet_api_env.query("SELECT created_by FROM project") == [["first"]]
+
+
+UNAUTHORIZED = {
+    "error": {
+        "code": "unauthorized",
+        "message": "the request carries no verified identity",
+        "details": [],
+    }
+}
+
+
+def test_without_verified_claims_the_answer_is_401_and_nothing_is_stored(
+    fleet_api_env, monkeypatch, fleet_logs
+):
+    result = post({"name": "p", "team": "t"}, claims=None)
+    assert result.status == 401 and result.json == UNAUTHORIZED
+    assert result.headers["www-authenticate"] == "Bearer"
+    assert fleet_api_env.query("SELECT count(*) FROM project") == [[0]]
+    assert fleet_api_env.query("SELECT count(*) FROM team") == [[0]]
+    # Before any database work: an unreachable database makes no difference.
+    monkeypatch.setenv("DB_PORT", str(_closed_port()))
+    assert post({"name": "p", "team": "t"}, claims=None).json == UNAUTHORIZED
+    assert "connecting to the database" not in fleet_logs.text()
+
+
+TOO_LARGE = {
+    "error": {
+        "code": "payload_too_large",
+        "message": "the request body is larger than 16384 bytes",
+        "details": [{"path": "body", "problem": "must be at most 16384 bytes"}],
+    }
+}
+
+
+@pytest.mark.parametrize("base64_body", [False, True])
+def test_a_body_over_16_kib_is_413_and_stores_nothing(fleet_api_env, base64_body):
+    text = '{"name": "p", "team": "t"}'
+    exact = text + " " * (16384 - len(text))
+    result = post(exact + " ", base64_body=base64_body)
+    assert result.status == 413 and result.json == TOO_LARGE
+    assert fleet_api_env.query("SELECT count(*) FROM project") == [[0]]
+    assert fleet_api_env.query("SELECT count(*) FROM team") == [[0]]
+    assert post(exact, base64_body=base64_body).status == 201
+
+
+def test_the_log_names_the_caller_and_never_the_token(fleet_api_env, fleet_logs):
+    claims = jwt_claims("logged-sub", client_id="logged-client")
+    event = http_event(
+        "POST", "/projects", body={"name": "p", "team": "t"}, claims=claims, request_id="Cp-1="
+    )
+    assert invoke(handler, event).status == 201
+    handled = [r for r in fleet_logs.records() if r.get("message") == "request handled"]
+    assert handled[0]["caller_sub"] == "logged-sub"
+    assert handled[0]["caller_client_id"] == "logged-client"
+    error_of(post({"name": "p", "team": "t"}), 409, "conflict")
+    post({"name": " bad"})
+    post({"name": "p2", "team": "t"}, claims=None)
+    text = fleet_logs.text()
+    for piece in (TEST_TOKEN, *TEST_TOKEN.split(".")):
+        assert piece not in text

@@ -4,13 +4,15 @@ and a real PostgreSQL database.
 For every request the answer is exactly the documented one, decided from the request and the
 database before it (never "anything but a 500"):
 
+- no verified caller: 401 ``unauthorized``, whatever the body;
+- a body over 16 KiB (decoded, for base64): 413 ``payload_too_large`` on ``body``;
 - body missing, not JSON (also NaN, numbers out of range, nesting beyond the parser), not an
   object, or base64 that is not base64 or not UTF-8: 400 ``bad_request`` on ``body``;
 - strings PostgreSQL cannot store (NUL, lone surrogates) anywhere, keys included: 400
   ``validation_error`` with exactly those paths;
 - an object failing the schema: 400 ``validation_error`` with one detail per bad field;
-- a valid body: 201 and the project (and its team when new) stored as sent, or 409 when the
-  name is taken;
+- a valid body: 201 and the project (and its team when new) stored as sent, with
+  ``created_by`` the caller's ``sub``, or 409 when the name is taken;
 
 and a rejected request changes no row of any table. Query strings and headers play no part.
 """
@@ -27,6 +29,7 @@ from fleet_common.proptest import (
     Sent,
     assert_error,
     assert_field_details,
+    caller_claims,
     database_rows,
     empty_tables,
     expected_field_details,
@@ -40,7 +43,7 @@ from fleet_common.proptest import (
     text_problems,
     valid_names,
 )
-from fleet_common.testing import http_event, invoke
+from fleet_common.testing import DEFAULT_CLAIMS, http_event, invoke
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -83,31 +86,35 @@ CONTENT_TYPES = st.sampled_from(
 )
 
 
-def _event(sent: Sent, query: dict[str, str], content_type: str | None) -> dict[str, Any]:
+def _event(
+    sent: Sent, query: dict[str, str], content_type: str | None, claims: Any
+) -> dict[str, Any]:
     headers = {"content-type": content_type} if content_type is not None else None
-    event = http_event("POST", "/projects", query=query or None, headers=headers)
+    event = http_event("POST", "/projects", query=query or None, headers=headers, claims=claims)
     return sent.apply(event)
 
 
-def _run(fleet_api_env, sents, max_examples: int) -> dict[int, int]:
-    """Send generated requests; check each answer and the database after it. Returns how
-    many requests got each status."""
+def _run(fleet_api_env, sents, max_examples: int, claims=None) -> dict[int, int]:
+    """Send generated requests (by the callers of ``claims``, default: the default caller);
+    check each answer and the database after it. Returns how many requests got each
+    status."""
     conn = fleet_api_env.connect()
     statuses: dict[int, int] = {}
+    callers = st.just(DEFAULT_CLAIMS) if claims is None else claims
     try:
 
         @property_settings(max_examples=max_examples)
-        @given(sent=sents, query=QUERIES, content_type=CONTENT_TYPES)
-        def check(sent: Sent, query: dict[str, str], content_type: str | None) -> None:
+        @given(sent=sents, query=QUERIES, content_type=CONTENT_TYPES, claims=callers)
+        def check(sent: Sent, query: dict[str, str], content_type: str | None, claims) -> None:
             empty_tables(conn)
             seed_projects(conn, SEEDED)
             before = database_rows(conn)
-            result = invoke(handler, _event(sent, query, content_type))
-            status = _check_answer(sent.value, result, before)
+            result = invoke(handler, _event(sent, query, content_type, claims))
+            status = _check_answer(sent, result, before, claims)
             statuses[status] = statuses.get(status, 0) + 1
             after = database_rows(conn)
             if status == 201:
-                _check_created(result.json["project"], sent.value, before, after)
+                _check_created(result.json["project"], sent.value, before, after, claims["sub"])
             else:
                 assert after == before, "a rejected request changed the database"
 
@@ -131,7 +138,31 @@ def test_valid_requests_create_the_project_or_conflict(fleet_api_env):
     assert set(statuses) == {201, 409}, statuses
 
 
-def _check_answer(value: Any, result: Any, before: dict[str, list[dict[str, Any]]]) -> int:
+def test_any_accepted_body_round_trips_with_created_by_the_callers_sub(fleet_api_env):
+    """Valid bodies from any verified caller (Cognito clients, other issuers, nasty subs up
+    to 256 characters): the project answered and stored has ``created_by`` = that ``sub``."""
+    valid = st.fixed_dictionaries({"name": NAMES, "team": NAMES})
+    statuses = _run(fleet_api_env, json_bodies(valid), max_examples=150, claims=caller_claims())
+    assert statuses.get(201), statuses
+
+
+def test_any_request_without_a_verified_caller_is_401_and_changes_nothing(fleet_api_env):
+    statuses = _run(fleet_api_env, sent_bodies(bodies()), max_examples=100, claims=st.just(None))
+    assert set(statuses) == {401}, statuses
+
+
+def _check_answer(
+    sent: Sent, result: Any, before: dict[str, list[dict[str, Any]]], claims: Any
+) -> int:
+    value = sent.value
+    if claims is None:
+        error = assert_error(result, 401, "unauthorized")
+        assert error["details"] == []
+        return 401
+    if sent.too_large:
+        error = assert_error(result, 413, "payload_too_large")
+        assert [d["path"] for d in error["details"]] == ["body"], error
+        return 413
     if value is REJECTED:
         error = assert_error(result, 400, "bad_request")
         assert [d["path"] for d in error["details"]] == ["body"], error
@@ -154,10 +185,13 @@ def _check_answer(value: Any, result: Any, before: dict[str, list[dict[str, Any]
     return 201
 
 
-def _check_created(project: dict[str, Any], value: dict[str, Any], before, after) -> None:
+def _check_created(project: dict[str, Any], value: dict[str, Any], before, after, sub: str) -> None:
     assert project["name"] == value["name"] and project["team"] == value["team"]
+    assert project["created_by"] == sub
     new_projects = [p for p in after["project"] if p not in before["project"]]
-    assert [(p["id"], p["name"]) for p in new_projects] == [(project["id"], value["name"])]
+    assert [(p["id"], p["name"], p["created_by"]) for p in new_projects] == [
+        (project["id"], value["name"], sub)
+    ]
     teams = {t["id"]: t["name"] for t in after["team"]}
     assert teams[new_projects[0]["team_id"]] == value["team"]
     known = {t["name"] for t in before["team"]}

@@ -126,7 +126,7 @@ def test_base64_encoded_body():
         ('{"name": Infinity}', "Infinity is not valid JSON"),
         ('{"name": 1e999}', "has a number out of range"),
         ('{"name": ' + "1" * 5000 + "}", "has a number out of range"),
-        ("[" * 100000 + "]" * 100000, "is nested too deeply"),
+        ("[" * 5000 + "]" * 5000, "is nested too deeply"),
     ],
 )
 def test_malformed_bodies_are_400_bad_request(body, problem):
@@ -239,7 +239,11 @@ def test_error_classes():
     assert failed.body()["error"]["details"][0] == {"path": "body.a", "problem": "is required"}
 
 
-def test_an_event_that_is_not_an_http_api_event_gets_a_json_500():
-    result = invoke(handler, {"not": "an http event"})
-    error = _error(result, 500, "internal_error")
+def test_an_event_that_is_not_an_http_api_event_gets_a_json_401_or_500():
+    # No verified claims: 401 before anything else looks at it.
+    _error(invoke(handler, {"not": "an http event"}), 401, "unauthorized")
+    # Claims, but nothing else of an HTTP API event: the generic 500.
+    event = {"not": "an http event", "requestContext": {"authorizer": {"jwt": {"claims": {}}}}}
+    event["requestContext"]["authorizer"]["jwt"]["claims"] = {"sub": "x"}
+    error = _error(invoke(handler, event), 500, "internal_error")
     assert error["message"] == "internal server error"

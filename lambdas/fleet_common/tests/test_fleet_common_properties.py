@@ -24,7 +24,8 @@ from fleet_common.api import (
     path_param,
     query_param,
 )
-from fleet_common.errors import BadRequest, ValidationFailed
+from fleet_common.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from fleet_common.identity import caller
 from fleet_common.pagination import Cursor, decode_cursor, encode_cursor, parse_limit
 from fleet_common.proptest import (
     INJECTIONS,
@@ -33,6 +34,9 @@ from fleet_common.proptest import (
     Sent,
     assert_error,
     assert_field_details,
+    attributes_problems,
+    bounded_attributes,
+    caller_claims,
     cursor_datetimes,
     cursor_position,
     expected_field_details,
@@ -41,7 +45,7 @@ from fleet_common.proptest import (
     json_values,
     limit_value,
     nasty_text,
-    object_problems,
+    oversized_attributes,
     property_settings,
     same_json,
     sent_bodies,
@@ -50,7 +54,7 @@ from fleet_common.proptest import (
     valid_names,
 )
 from fleet_common.testing import http_event, invoke
-from fleet_common.validation import NAME_SCHEMA, string_schema, validate
+from fleet_common.validation import NAME_SCHEMA, attributes_problem, string_schema, validate
 
 SCHEMA = {
     "type": "object",
@@ -65,11 +69,16 @@ SCHEMA = {
 FIELDS = {
     "name": string_problems,
     "serial": lambda value: string_problems(value, nullable=True),
-    "attributes": object_problems,
+    "attributes": attributes_problems,
 }
+CHECKS = {"attributes": attributes_problem}
 
 
-VALID = {"name": valid_names(), "serial": st.none() | valid_names(), "attributes": json_objects(6)}
+VALID = {
+    "name": valid_names(),
+    "serial": st.none() | valid_names(),
+    "attributes": json_objects(6) | bounded_attributes() | oversized_attributes(),
+}
 OTHER = nasty_text() | json_values(4)
 EXTRA = st.dictionaries(nasty_text(12), json_values(4), max_size=3)
 
@@ -96,6 +105,13 @@ def bodies(draw: st.DrawFn) -> dict[str, Any]:
 @given(sent=sent_bodies(bodies()))
 def test_parse_json_body_returns_the_object_or_a_400(sent: Sent):
     event = sent.apply({})
+    if sent.too_large:
+        with pytest.raises(PayloadTooLarge) as caught:
+            parse_json_body(event)
+        assert [d.to_json() for d in caught.value.details] == [
+            {"path": "body", "problem": "must be at most 16384 bytes"}
+        ]
+        return
     if sent.value is REJECTED:
         with pytest.raises(BadRequest) as caught:
             parse_json_body(event)
@@ -129,10 +145,10 @@ def test_validate_reports_exactly_the_bad_fields(body: dict[str, Any]):
         return  # parse_json_body rejects these first (see the property above)
     expected = expected_field_details(body, FIELDS, required=("name",))
     if not expected:
-        assert validate(body, SCHEMA) == body
+        assert validate(body, SCHEMA, checks=CHECKS) == body
         return
     with pytest.raises(ValidationFailed) as caught:
-        validate(body, SCHEMA)
+        validate(body, SCHEMA, checks=CHECKS)
     error = caught.value.body()["error"]
     assert error["code"] == "validation_error"
     assert_field_details(error, expected)
@@ -222,7 +238,7 @@ def get_thing(**_: str) -> Any:
 
 @app.post("/things")
 def post_thing() -> Any:
-    body = validate(parse_json_body(app.current_event), SCHEMA)
+    body = validate(parse_json_body(app.current_event), SCHEMA, checks=CHECKS)
     return json_response(201, {"thing": body})
 
 
@@ -273,7 +289,10 @@ def test_get_requests_get_a_200_or_the_documented_400(thing, limit, extra, heade
 def test_post_requests_get_a_201_or_the_documented_400(sent: Sent, headers):
     event = sent.apply(http_event("POST", "/things", headers=headers))
     result = invoke(handler, event)
-    if sent.value is REJECTED:
+    if sent.too_large:
+        error = assert_error(result, 413, "payload_too_large")
+        assert [d["path"] for d in error["details"]] == ["body"]
+    elif sent.value is REJECTED:
         error = assert_error(result, 400, "bad_request")
         assert [d["path"] for d in error["details"]] == ["body"]
     elif text_problems(sent.value):
@@ -326,3 +345,74 @@ def test_no_event_makes_the_handler_raise(event: dict[str, Any]):
             "message": "internal server error",
             "details": [],
         }
+
+
+# ---- attributes limits and the caller ----------------------------------------------------------
+
+
+@property_settings(max_examples=300)
+@given(attributes=oversized_attributes(), name=valid_names())
+def test_any_attributes_over_a_limit_are_a_validation_error_on_body_attributes(
+    attributes: dict[str, Any], name: str
+):
+    (problem,) = attributes_problems(attributes)
+    with pytest.raises(ValidationFailed) as caught:
+        validate({"name": name, "attributes": attributes}, SCHEMA, checks=CHECKS)
+    assert [d.to_json() for d in caught.value.details] == [
+        {"path": "body.attributes", "problem": problem}
+    ]
+
+
+@property_settings(max_examples=300)
+@given(attributes=bounded_attributes(), name=valid_names())
+def test_any_attributes_within_the_limits_are_accepted(attributes: dict[str, Any], name: str):
+    body = {"name": name, "attributes": attributes}
+    assert validate(body, SCHEMA, checks=CHECKS) == body
+
+
+whoami_app = build_app()
+
+
+@whoami_app.get("/whoami")
+def whoami() -> Any:
+    who = caller(whoami_app)
+    return json_response(200, {"sub": who.sub, "client_id": who.client_id})
+
+
+whoami_handler = make_handler(whoami_app)
+
+
+@property_settings(max_examples=200)
+@given(claims=caller_claims())
+def test_any_verified_caller_is_seen_as_such(claims: dict[str, str]):
+    result = invoke(whoami_handler, http_event("GET", "/whoami", claims=claims))
+    assert result.status == 200, result.body
+    client_id = claims.get("client_id", claims.get("azp"))
+    assert result.json == {"sub": claims["sub"], "client_id": client_id}
+
+
+@property_settings(max_examples=200)
+@given(
+    claims=st.none()
+    | st.dictionaries(
+        st.sampled_from(["client_id", "aud", "scope", "iss", "azp"]), nasty_text(20), max_size=4
+    )
+    | st.builds(
+        lambda sub: {"sub": sub},
+        st.one_of(
+            st.just(""),
+            st.text(min_size=257, max_size=300),
+            nasty_text().filter(lambda s: text_problems(s)),
+        ),
+    ),
+    method=st.sampled_from(["GET", "POST", "DELETE"]),
+    path=st.sampled_from(["/whoami", "/things/x", "/nowhere"]),
+)
+def test_any_request_without_a_usable_verified_caller_is_401(claims, method, path):
+    event = http_event(method, path, body="{}" if method == "POST" else None, claims=claims)
+    if claims == {}:  # an empty claims object is no claims at all
+        event["requestContext"]["authorizer"]["jwt"]["claims"] = {}
+    result = invoke(handler, event)
+    error = assert_error(result, 401, "unauthorized")
+    assert error["details"] == []
+    assert result.headers["www-authenticate"] == "Bearer"

@@ -8,8 +8,14 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fleet_common.limits import (
+    LAMBDA_RESPONSE_LIMIT_BYTES,
+    MAX_CURSOR_LENGTH,
+    MAX_LISTED_ATTRIBUTES_BYTES,
+    MAX_PAGE_BYTES,
+)
 from fleet_common.pagination import encode_cursor
-from fleet_common.testing import http_event, invoke
+from fleet_common.testing import TEST_TOKEN, http_event, invoke, jwt_claims
 
 from list_devices.handler import _NEXT_PAGE, handler
 
@@ -18,13 +24,17 @@ TRAVERSAL = "../../etc"
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
-def get(project, **query):
+def get(project, claims=None, **query):
+    """GET the listing; ``claims``: the caller's (default: the default caller; ``{}``: an
+    event without verified claims)."""
+    extra = {} if claims is None else {"claims": claims or None}
     event = http_event(
         "GET",
         f"/projects/{project}/devices",
         "GET /projects/{project}/devices",
         {"project": project},
         query={k: str(v) for k, v in query.items()} or None,
+        **extra,
     )
     return invoke(handler, event)
 
@@ -38,26 +48,29 @@ def error_of(result, status, code):
     return body["error"]
 
 
-def seed(env, project, devices, team="platform"):
-    """Create ``project`` and its ``devices`` [(name, created_at, serial, attributes)]."""
+def seed(env, project, devices, team="platform", created_by="seed-creator"):
+    """Create ``project`` and its ``devices`` [(name, created_at, serial, attributes)], all
+    created by ``created_by``; written directly, around the API and its limits."""
     conn = env.connect()
     try:
         conn.run("INSERT INTO team (name) VALUES (:t) ON CONFLICT DO NOTHING", t=team)
         ((project_id,),) = conn.run(
-            "INSERT INTO project (team_id, name) SELECT id, :p FROM team WHERE name = :t "
-            "RETURNING id",
+            "INSERT INTO project (team_id, name, created_by) SELECT id, :p, :by FROM team "
+            "WHERE name = :t RETURNING id",
             p=project,
             t=team,
+            by=created_by,
         )
         for name, created_at, serial, attributes in devices:
             conn.run(
-                "INSERT INTO device (project_id, name, serial, attributes, created_at) "
-                "VALUES (:pid, :name, :serial, CAST(:attrs AS jsonb), :created_at)",
+                "INSERT INTO device (project_id, name, serial, attributes, created_at, created_by)"
+                " VALUES (:pid, :name, :serial, CAST(:attrs AS jsonb), :created_at, :by)",
                 pid=project_id,
                 name=name,
                 serial=serial,
-                attrs=json.dumps(attributes),
+                attrs=json.dumps(attributes, ensure_ascii=False),
                 created_at=created_at,
+                by=created_by,
             )
     finally:
         conn.close()
@@ -100,6 +113,7 @@ def test_device_fields(fleet_api_env):
         "name": "d1",
         "serial": "SN-1",
         "attributes": {"rack": 1},
+        "created_by": "seed-creator",
         "created_at": "2025-03-01T12:00:00.123456Z",
     }
     assert devices[1]["serial"] is None and devices[1]["attributes"] == {}
@@ -247,9 +261,157 @@ def test_the_listing_uses_the_keyset_index(fleet_api_env):
                 after_created_at=T0,
                 after_id=1,
                 fetch=3,
+                max_attributes_bytes=MAX_LISTED_ATTRIBUTES_BYTES,
             )
         )
     finally:
         conn.close()
     assert "device_project_id_created_at_id_idx" in plan
     assert "Sort" not in plan
+
+
+# ---- the caller -------------------------------------------------------------------------------
+
+
+def test_each_device_carries_its_creator(fleet_api_env):
+    seed(fleet_api_env, "cams", five_devices()[:2], created_by="client-a")
+    conn = fleet_api_env.connect()
+    try:
+        conn.run("UPDATE device SET created_by = 'client-b' WHERE name = 'd2'")
+    finally:
+        conn.close()
+    devices = get("cams", claims=jwt_claims("a-reader")).json["devices"]
+    assert [(d["name"], d["created_by"]) for d in devices] == [
+        ("d1", "client-a"),
+        ("d2", "client-b"),
+    ]
+
+
+def test_without_verified_claims_the_answer_is_401(fleet_api_env, monkeypatch, fleet_logs):
+    seed(fleet_api_env, "cams", five_devices())
+    result = get("cams", claims={})
+    assert result.status == 401
+    assert result.json == {
+        "error": {
+            "code": "unauthorized",
+            "message": "the request carries no verified identity",
+            "details": [],
+        }
+    }
+    assert result.headers["www-authenticate"] == "Bearer"
+    monkeypatch.setenv("DB_PORT", str(_closed_port()))  # no database work before the 401
+    assert get("cams", claims={}, limit="bad").status == 401
+    assert "connecting to the database" not in fleet_logs.text()
+
+
+def test_the_log_names_the_caller_and_never_the_token(fleet_api_env, fleet_logs):
+    seed(fleet_api_env, "cams", five_devices())
+    assert get("cams", claims=jwt_claims("list-sub", client_id="list-client")).status == 200
+    get("cams", claims={})
+    handled = [r for r in fleet_logs.records() if r.get("message") == "request handled"]
+    assert (handled[0]["caller_sub"], handled[0]["caller_client_id"]) == (
+        "list-sub",
+        "list-client",
+    )
+    text = fleet_logs.text()
+    for piece in (TEST_TOKEN, *TEST_TOKEN.split(".")):
+        assert piece not in text
+
+
+# ---- the page cap -----------------------------------------------------------------------------
+
+
+def _walk(project, **query):
+    """Every page of a listing (following next_cursor), checking each against the caps."""
+    pages, cursor = [], None
+    while True:
+        result = get(project, **query, **({"cursor": cursor} if cursor else {}))
+        assert result.status == 200, result.body[:300]
+        assert len(result.body.encode("utf-8")) <= MAX_PAGE_BYTES
+        assert len(json.dumps(result.raw)) < LAMBDA_RESPONSE_LIMIT_BYTES / 2
+        body = result.json
+        pages.append(body)
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+        assert body["devices"], "a page before the last is never empty"
+        last = body["devices"][-1]
+        when = datetime.fromisoformat(last["created_at"].replace("Z", "+00:00"))
+        assert cursor == encode_cursor(when, last["id"])  # continues after the last returned
+
+
+def test_a_page_stops_before_1_mib_and_the_cursor_continues(fleet_api_env):
+    # Rows stored before the limits: 60 KB of attributes each, 40 of them (2.4 MB).
+    blob = {"blob": "x" * 60_000}
+    seed(
+        fleet_api_env,
+        "big",
+        [(f"d{i:02d}", T0 + timedelta(seconds=i), None, blob) for i in range(40)],
+    )
+    pages = _walk("big", limit=100)
+    names = [d["name"] for page in pages for d in page["devices"]]
+    assert names == [f"d{i:02d}" for i in range(40)]
+    assert all(d["attributes"] == blob for page in pages for d in page["devices"])
+    first = pages[0]
+    device_bytes = len(json.dumps(first["devices"][0], separators=(",", ":")))
+    body_bytes = len(json.dumps(first, separators=(",", ":")))
+    assert 1 < len(first["devices"]) < 40
+    # Full: one device more would have passed the cap (with room kept for the cursor).
+    assert body_bytes + 1 + device_bytes > MAX_PAGE_BYTES - MAX_CURSOR_LENGTH
+    # The count limit still applies when it is the smaller.
+    assert [len(p["devices"]) for p in _walk("big", limit=7)] == [7] * 5 + [5]
+
+
+def test_attributes_too_large_to_list_are_null(fleet_api_env):
+    at = MAX_LISTED_ATTRIBUTES_BYTES - len('{"blob": ""}')  # as PostgreSQL writes the jsonb
+    devices = [
+        ("small", {"a": 1}),
+        ("at-the-cap", {"blob": "x" * at}),
+        ("one-over", {"blob": "x" * (at + 1)}),
+        ("multibyte-over", {"blob": "é" * (at // 2 + 1)}),
+        ("huge", {"blob": "x" * 5_000_000}),
+        ("after", {}),
+    ]
+    seed(
+        fleet_api_env,
+        "mixed",
+        [(name, T0 + timedelta(seconds=i), None, a) for i, (name, a) in enumerate(devices)],
+    )
+    pages = _walk("mixed")
+    listed = {d["name"]: d["attributes"] for page in pages for d in page["devices"]}
+    assert list(listed) == [name for name, _ in devices]
+    assert listed == {
+        "small": {"a": 1},
+        "at-the-cap": {"blob": "x" * at},
+        "one-over": None,
+        "multibyte-over": None,
+        "huge": None,
+        "after": {},
+    }
+    sizes = fleet_api_env.query(
+        "SELECT name, octet_length(attributes::text) FROM device ORDER BY created_at"
+    )
+    assert [size > MAX_LISTED_ATTRIBUTES_BYTES for _, size in sizes] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+    ]
+
+
+def test_the_worst_case_page_is_far_below_lambdas_response_limit(fleet_api_env):
+    # 4-byte characters just under the listing cap: JSON-escaped into the Lambda response as
+    # 12 bytes each, the page's envelope is still about 3 MiB at most.
+    blob = {"b": "🛰" * ((MAX_LISTED_ATTRIBUTES_BYTES - 9) // 4)}
+    seed(
+        fleet_api_env,
+        "worst",
+        [(f"w{i:02d}", T0 + timedelta(seconds=i), None, blob) for i in range(30)],
+    )
+    result = get("worst", limit=100)
+    assert result.status == 200 and 10 < len(result.json["devices"]) < 30
+    assert len(result.body.encode("utf-8")) <= MAX_PAGE_BYTES
+    envelope = len(json.dumps(result.raw))  # ensure_ascii, as the Lambda runtime writes it
+    assert 2 * MAX_PAGE_BYTES < envelope < LAMBDA_RESPONSE_LIMIT_BYTES * 0.6

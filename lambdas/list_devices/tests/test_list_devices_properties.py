@@ -12,11 +12,14 @@ The answer is exactly the documented one, decided from the request and the seede
   of range or not integers, too long, ...): 400 on ``query.cursor``;
 - an unknown project (injection and traversal names, encoded variants, unicode, huge names):
   404 ``not_found``;
-- else 200 with exactly the devices after the cursor, oldest first, ``limit`` of them, and a
-  ``next_cursor`` exactly when more follow;
+- else 200 with exactly the devices after the cursor, oldest first, ``limit`` of them (each
+  with its ``created_by``), and a ``next_cursor`` exactly when more follow;
+- without a verified caller: 401, whatever else is wrong;
 
 and no request changes any row. Following ``next_cursor`` from the first page lists every
-device of the project once, in order, whatever the limit.
+device of the project once, in order, whatever the limit; and whatever sizes the stored rows
+have (written around the API), every page stays within 1 MiB, is never empty before the last,
+and lists attributes in full unless PostgreSQL's text of them is over 64 KiB (then null).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fleet_common.limits import MAX_LISTED_ATTRIBUTES_BYTES, MAX_PAGE_BYTES
 from fleet_common.pagination import encode_cursor
 from fleet_common.proptest import (
     INJECTIONS,
@@ -42,8 +46,8 @@ from fleet_common.proptest import (
     seed_projects,
     text_problems,
 )
-from fleet_common.testing import http_event, invoke
-from hypothesis import given
+from fleet_common.testing import DEFAULT_CLAIMS, http_event, invoke
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from list_devices.handler import handler
@@ -192,9 +196,10 @@ def _check_answer(project: str, query: dict[str, Any], result: Any) -> int:
     assert set(body) == {"devices", "next_cursor"}
     got = body["devices"]
     assert [d["id"] for d in got] == [d[0] for d in page]
-    for device, (_, _, name, serial, attributes, created_at) in zip(got, page, strict=True):
-        assert set(device) == {"id", "name", "serial", "attributes", "created_at"}
+    for device, (device_id, _, name, serial, attributes, created_at) in zip(got, page, strict=True):
+        assert set(device) == {"id", "name", "serial", "attributes", "created_by", "created_at"}
         assert (device["name"], device["serial"]) == (name, serial)
+        assert device["created_by"] == _creator(device_id)
         assert same_json(device["attributes"], attributes)
         assert device["created_at"] == _stamp(created_at)
     last = page[-1] if page else None
@@ -205,28 +210,43 @@ def _check_answer(project: str, query: dict[str, Any], result: Any) -> int:
 # ---- the properties ---------------------------------------------------------------------------
 
 
-def _seed(fleet_api_env) -> Any:
-    conn = fleet_api_env.connect()
-    empty_tables(conn)
-    seed_projects(conn, PROJECTS)
-    for device_id, project, name, serial, attributes, created_at in DEVICES:
+def _creator(device_id: int) -> str:
+    """Who created a seeded device: several callers, nasty subs among them."""
+    return ["seed-creator", "unknown", INJECTION, "é" * 256][device_id % 4]
+
+
+def _insert_devices(conn: Any, devices: list[tuple]) -> None:
+    for device_id, project, name, serial, attributes, created_at in devices:
         conn.run(
-            "INSERT INTO device (id, project_id, name, serial, attributes, created_at) "
-            "OVERRIDING SYSTEM VALUE SELECT :id, id, :name, :serial, "
-            "CAST(:attributes AS jsonb), :created_at FROM project WHERE name = :project",
+            "INSERT INTO device (id, project_id, name, serial, attributes, created_at, "
+            "created_by) OVERRIDING SYSTEM VALUE SELECT :id, id, :name, :serial, "
+            "CAST(:attributes AS jsonb), :created_at, :by FROM project WHERE name = :project",
             id=device_id,
             project=project,
             name=name,
             serial=serial,
-            attributes=json.dumps(attributes),
+            attributes=json.dumps(attributes, ensure_ascii=False),
             created_at=created_at,
+            by=_creator(device_id),
         )
+
+
+def _seed(fleet_api_env) -> Any:
+    conn = fleet_api_env.connect()
+    empty_tables(conn)
+    seed_projects(conn, PROJECTS)
+    _insert_devices(conn, DEVICES)
     return conn
 
 
-def _get(project: str, query: dict[str, Any] | None) -> Any:
+def _get(project: str, query: dict[str, Any] | None, claims: Any = DEFAULT_CLAIMS) -> Any:
     event = http_event(
-        "GET", f"/projects/{project}/devices", ROUTE, {"project": project}, query=query or None
+        "GET",
+        f"/projects/{project}/devices",
+        ROUTE,
+        {"project": project},
+        query=query or None,
+        claims=claims,
     )
     return invoke(handler, event)
 
@@ -286,3 +306,93 @@ def test_following_next_cursor_lists_every_device_once_in_order(fleet_api_env):
         assert seen == [d[0] for d in expected]
 
     check()
+
+
+def test_any_request_without_a_verified_caller_is_401(fleet_api_env):
+    _seed(fleet_api_env).close()
+
+    @property_settings(max_examples=100)
+    @given(project=PROJECT_NAMES, query=queries())
+    def check(project: str, query: dict[str, Any]) -> None:
+        result = _get(project, query, claims=None)
+        assert_error(result, 401, "unauthorized")
+
+    check()
+
+
+# Sizes in characters of a stored attribute string, and characters of 1, 2 and 4 UTF-8 bytes:
+# from tiny to well over the 64 KiB listing cap (PostgreSQL's text of {"b": "<s>"} is the UTF-8
+# size of s plus 9 bytes), around the cap too.
+_CAP_EDGE = MAX_LISTED_ATTRIBUTES_BYTES - len('{"b": ""}')
+BLOB_SIZES = st.sampled_from(  # in bytes; big ones often, to fill pages
+    [0, 10, 2_000, 40_000, 60_000, 60_000, _CAP_EDGE, _CAP_EDGE, _CAP_EDGE + 1, 200_000]
+)
+BLOB_CHARS = st.sampled_from(["x", "é", "🛰"])
+
+
+@st.composite
+def stored_devices(draw: st.DrawFn) -> list[tuple]:
+    """Devices of any size, as rows stored before the limits (or written around the API)."""
+    count = draw(st.one_of(st.integers(1, 60), st.integers(30, 60)))
+    devices = []
+    for i in range(count):
+        char, size = draw(BLOB_CHARS), draw(BLOB_SIZES)
+        size = size // len(char.encode())  # as many characters as fit the bytes
+        created_at = T0 + timedelta(seconds=draw(st.integers(0, 5)), microseconds=i)
+        devices.append((1000 + i, "cams", f"b{i:02d}", None, {"b": char * size}, created_at))
+    return devices
+
+
+def _pg_text_bytes(attributes: dict[str, str]) -> int:
+    """octet_length(attributes::text) of a one-string object (PostgreSQL writes non-ASCII as
+    is, with a space after the colon)."""
+    ((key, value),) = attributes.items()
+    return len(f'{{"{key}": "{value}"}}'.encode())
+
+
+def test_any_stored_sizes_give_pages_within_1_mib_that_list_every_device(fleet_api_env):
+    conn = _seed(fleet_api_env)
+    cut_by_bytes: list[int] = []  # pages cut short by their size
+    try:
+
+        @property_settings(max_examples=25)
+        @given(
+            devices=stored_devices(),
+            limit=st.one_of(st.just(100), st.integers(16, 100), st.integers(1, 100)),
+        )
+        @example(  # 40 devices just under the attributes cap: 16 to a page
+            devices=[
+                (2000 + i, "cams", f"e{i:02d}", None, {"b": "x" * _CAP_EDGE}, T0) for i in range(40)
+            ],
+            limit=100,
+        )
+        def check(devices: list[tuple], limit: int) -> None:
+            conn.run("DELETE FROM device")
+            _insert_devices(conn, devices)
+            seen: list[dict[str, Any]] = []
+            query: dict[str, str] = {"limit": str(limit)}
+            for _ in range(len(devices) + 1):
+                result = _get("cams", query)
+                assert result.status == 200, result.body[:300]
+                assert len(result.body.encode("utf-8")) <= MAX_PAGE_BYTES
+                page = result.json
+                assert len(page["devices"]) <= limit
+                seen += page["devices"]
+                if page["next_cursor"] is None:
+                    break
+                assert page["devices"], "an empty page before the last"
+                if len(page["devices"]) < limit:
+                    cut_by_bytes.append(len(page["devices"]))
+                query["cursor"] = page["next_cursor"]
+            expected = sorted(devices, key=lambda d: (d[5], d[0]))
+            assert [d["id"] for d in seen] == [d[0] for d in expected]
+            for device, (_, _, _, _, attributes, _) in zip(seen, expected, strict=True):
+                if _pg_text_bytes(attributes) > MAX_LISTED_ATTRIBUTES_BYTES:
+                    assert device["attributes"] is None
+                else:
+                    assert device["attributes"] == attributes
+
+        check()
+    finally:
+        conn.close()
+    assert cut_by_bytes, "no page was cut by its size: the property proves little"

@@ -18,7 +18,9 @@ from fleet_migrations.runner import (
     discover,
 )
 
-ALL = ["0001_core.sql", "0002_devices.sql"]
+ALL = ["0001_core.sql", "0002_devices.sql", "0003_created_by.sql"]
+RECORDED = [(1, "0001_core.sql"), (2, "0002_devices.sql"), (3, "0003_created_by.sql")]
+LATEST = 3
 TABLES = {"team", "app_user", "project", "device", "model", "app", "schema_migrations"}
 
 
@@ -40,8 +42,8 @@ def _sqlstate(exc: BaseException) -> str:
 
 def test_fresh_database_gets_the_full_schema(conn):
     assert apply_migrations(conn) == ALL
-    assert current_version(conn) == 2
-    assert _recorded(conn) == [(1, "0001_core.sql"), (2, "0002_devices.sql")]
+    assert current_version(conn) == LATEST
+    assert _recorded(conn) == RECORDED
 
     tables = {
         r[0]
@@ -76,6 +78,16 @@ def test_fresh_database_gets_the_full_schema(conn):
     assert device_cols["serial"] == ("text", "YES", None)
     assert device_cols["attributes"] == ("jsonb", "NO", "'{}'::jsonb")
     assert device_cols["updated_at"] == ("timestamp with time zone", "NO", "now()")
+    # 0003: who created each project and device; no default (new rows must say).
+    assert device_cols["created_by"] == ("text", "NO", None)
+    project_cols = {
+        name: (data_type, nullable, default)
+        for name, data_type, nullable, default in conn.run(
+            "SELECT column_name, data_type, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_name = 'project'"
+        )
+    }
+    assert project_cols["created_by"] == ("text", "NO", None)
 
     # Foreign keys and their ON DELETE actions (c = cascade, r = restrict).
     fks = {
@@ -145,6 +157,9 @@ def test_fresh_database_gets_the_full_schema(conn):
         "app_name_check",
         "app_user_display_name_check",
         "device_attributes_check",
+        "device_serial_check",
+        "project_created_by_check",
+        "device_created_by_check",
     ):
         assert name in checks
 
@@ -153,13 +168,14 @@ def test_schema_behaves(conn):
     apply_migrations(conn)
     team = conn.run("INSERT INTO team (name) VALUES ('ops') RETURNING id")[0][0]
     project = conn.run(
-        "INSERT INTO project (team_id, name) VALUES (:t, 'fleet-a') RETURNING id", t=team
+        "INSERT INTO project (team_id, name, created_by) VALUES (:t, 'fleet-a', 'c1') RETURNING id",
+        t=team,
     )[0][0]
     conn.run(
         "INSERT INTO app_user (team_id, email, display_name) VALUES (:t, 'a@b.io', 'A')", t=team
     )
     device, attributes, created, updated = conn.run(
-        "INSERT INTO device (project_id, name) VALUES (:p, 'dev-1') "
+        "INSERT INTO device (project_id, name, created_by) VALUES (:p, 'dev-1', 'c1') "
         "RETURNING id, attributes, created_at, updated_at",
         p=project,
     )[0]
@@ -174,11 +190,22 @@ def test_schema_behaves(conn):
     rejected("INSERT INTO team (name) VALUES ('')", check)
     rejected("INSERT INTO team (name) VALUES (' ops')", check)
     rejected("INSERT INTO team (name) VALUES (repeat('x', 101))", check)
-    rejected("INSERT INTO project (team_id, name) VALUES (:t, 'fleet-a')", unique, t=team)
-    rejected("INSERT INTO device (project_id, name) VALUES (:p, 'dev-1')", unique, p=project)
-    rejected("INSERT INTO device (project_id, name) VALUES (:p, '')", check, p=project)
     rejected(
-        "INSERT INTO device (project_id, name, attributes) VALUES (:p, 'd2', '[]')",
+        "INSERT INTO project (team_id, name, created_by) VALUES (:t, 'fleet-a', 'c')",
+        unique,
+        t=team,
+    )
+    rejected(
+        "INSERT INTO device (project_id, name, created_by) VALUES (:p, 'dev-1', 'c')",
+        unique,
+        p=project,
+    )
+    rejected(
+        "INSERT INTO device (project_id, name, created_by) VALUES (:p, '', 'c')", check, p=project
+    )
+    rejected(
+        "INSERT INTO device (project_id, name, attributes, created_by) "
+        "VALUES (:p, 'd2', '[]', 'c')",
         check,
         p=project,
     )
@@ -193,9 +220,10 @@ def test_schema_behaves(conn):
 
     # The same name is fine in another project.
     other = conn.run(
-        "INSERT INTO project (team_id, name) VALUES (:t, 'fleet-b') RETURNING id", t=team
+        "INSERT INTO project (team_id, name, created_by) VALUES (:t, 'fleet-b', 'c') RETURNING id",
+        t=team,
     )[0][0]
-    conn.run("INSERT INTO device (project_id, name) VALUES (:p, 'dev-1')", p=other)
+    conn.run("INSERT INTO device (project_id, name, created_by) VALUES (:p, 'dev-1', 'c')", p=other)
     conn.run("INSERT INTO model (project_id, name) VALUES (:p, 'm1')", p=project)
     conn.run("INSERT INTO app (project_id, name) VALUES (:p, 'a1')", p=project)
 
@@ -237,7 +265,7 @@ def test_keyset_pagination_query_can_use_the_index(conn):
 def test_second_run_applies_nothing(conn):
     assert apply_migrations(conn) == ALL
     assert apply_migrations(conn) == []
-    assert current_version(conn) == 2
+    assert current_version(conn) == LATEST
 
 
 def test_current_version_of_an_empty_database_is_zero(conn):
@@ -247,15 +275,15 @@ def test_current_version_of_an_empty_database_is_zero(conn):
 def test_new_migration_is_applied_once(conn):
     apply_migrations(conn)
     extra = Migration(
-        version=3,
-        name="0003_device_owner.sql",
+        version=4,
+        name="0004_device_owner.sql",
         sql="ALTER TABLE device ADD COLUMN owner text;",
     )
     migrations = [*discover(), extra]
-    assert apply_migrations(conn, migrations) == ["0003_device_owner.sql"]
+    assert apply_migrations(conn, migrations) == ["0004_device_owner.sql"]
     assert apply_migrations(conn, migrations) == []
-    assert _recorded(conn)[-1] == (3, "0003_device_owner.sql")
-    assert current_version(conn) == 3
+    assert _recorded(conn)[-1] == (4, "0004_device_owner.sql")
+    assert current_version(conn) == 4
 
 
 def test_migrations_are_applied_in_version_order_whatever_the_list_order(conn):
@@ -286,8 +314,8 @@ def test_multi_statement_file_with_dollar_quoting_runs_whole(conn):
 
 def test_failing_migration_rolls_back_entirely_and_names_the_file(conn):
     bad = Migration(
-        version=3,
-        name="0003_bad.sql",
+        version=4,
+        name="0004_bad.sql",
         sql="""
         CREATE TABLE half_done (id int);
         ALTER TABLE device ADD COLUMN half_done_col text;
@@ -299,22 +327,22 @@ def test_failing_migration_rolls_back_entirely_and_names_the_file(conn):
     with pytest.raises(MigrationError) as excinfo:
         apply_migrations(conn, [*discover(), bad])
     message = str(excinfo.value)
-    assert message.startswith("migration 0003_bad.sql failed:")
+    assert message.startswith("migration 0004_bad.sql failed:")
     assert "division by zero" in message
     assert "22012" in message
 
-    # The migrations before it were committed; nothing of 0003 survives.
-    assert _recorded(conn) == [(1, "0001_core.sql"), (2, "0002_devices.sql")]
+    # The migrations before it were committed; nothing of 0004 survives.
+    assert _recorded(conn) == RECORDED
     assert not _regclass_exists(conn, "half_done")
     assert not _regclass_exists(conn, "never_reached")
     assert conn.run(
         "SELECT count(*) FROM information_schema.columns WHERE column_name = 'half_done_col'"
     ) == [[0]]
-    assert current_version(conn) == 2
+    assert current_version(conn) == LATEST
 
-    # The connection is usable afterwards, and a fixed 0003 goes in.
-    fixed = Migration(version=3, name="0003_bad.sql", sql="CREATE TABLE half_done (id int);")
-    assert apply_migrations(conn, [*discover(), fixed]) == ["0003_bad.sql"]
+    # The connection is usable afterwards, and a fixed 0004 goes in.
+    fixed = Migration(version=4, name="0004_bad.sql", sql="CREATE TABLE half_done (id int);")
+    assert apply_migrations(conn, [*discover(), fixed]) == ["0004_bad.sql"]
 
 
 def test_failing_migration_stops_the_run(conn):
@@ -367,12 +395,12 @@ def test_pending_migration_older_than_an_applied_one_is_refused(conn):
 
 def test_database_ahead_of_the_code_is_a_warning(conn, caplog):
     apply_migrations(conn)
-    newer = Migration(3, "0003_newer.sql", "SELECT 1;")
+    newer = Migration(4, "0004_newer.sql", "SELECT 1;")
     apply_migrations(conn, [*discover(), newer])
     with caplog.at_level(logging.WARNING, logger="fleet_migrations"):
         assert apply_migrations(conn) == []
-    assert "0003_newer.sql" in caplog.text
-    assert current_version(conn) == 3
+    assert "0004_newer.sql" in caplog.text
+    assert current_version(conn) == 4
 
 
 def test_duplicate_versions_in_an_injected_list_are_refused(conn):
@@ -384,8 +412,8 @@ def test_duplicate_versions_in_an_injected_list_are_refused(conn):
 # --- concurrency -------------------------------------------------------------------------
 
 SLOW = Migration(
-    version=3,
-    name="0003_slow.sql",
+    version=4,
+    name="0004_slow.sql",
     sql="SELECT pg_sleep(0.5); CREATE TABLE slow_marker (id int);",
 )
 
@@ -418,8 +446,8 @@ def test_concurrent_runners_apply_each_migration_exactly_once(db, conn):
     for r in results:
         assert isinstance(r, list), r
     applied = [name for r in results for name in r]
-    assert sorted(applied) == [*ALL, "0003_slow.sql"]
-    assert _recorded(conn) == [(1, "0001_core.sql"), (2, "0002_devices.sql"), (3, "0003_slow.sql")]
+    assert sorted(applied) == [*ALL, "0004_slow.sql"]
+    assert _recorded(conn) == [*RECORDED, (4, "0004_slow.sql")]
 
 
 def test_runner_waits_for_the_lock(db, conn):

@@ -3,11 +3,14 @@ Secrets Manager and a real PostgreSQL database (FLEET_TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 
 import pytest
-from fleet_common.testing import http_event, invoke
+from fleet_common.proptest import AT_THE_LIMITS, same_json
+from fleet_common.testing import TEST_SUB, TEST_TOKEN, http_event, invoke, jwt_claims
+from fleet_common.validation import stored_json_bytes
 
 from register_device.handler import handler
 
@@ -45,7 +48,8 @@ def make_project(env, name="cams", team="platform"):
     try:
         conn.run("INSERT INTO team (name) VALUES (:t) ON CONFLICT DO NOTHING", t=team)
         conn.run(
-            "INSERT INTO project (team_id, name) SELECT id, :p FROM team WHERE name = :t",
+            "INSERT INTO project (team_id, name, created_by) "
+            "SELECT id, :p, 'project-creator' FROM team WHERE name = :t",
             p=name,
             t=team,
         )
@@ -66,8 +70,9 @@ def test_registers_a_device(fleet_api_env):
     result = post("cams", body)
     assert result.status == 201
     device = result.json["device"]
-    assert set(device) == {"id", "name", "serial", "attributes", "created_at"}
+    assert set(device) == {"id", "name", "serial", "attributes", "created_by", "created_at"}
     assert device["name"] == "cam-01" and device["serial"] == "SN-0001"
+    assert device["created_by"] == TEST_SUB
     assert device["attributes"] == {"fw": "1.2.3", "ports": [1, 2]}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", device["created_at"])
     assert result.headers["location"] == "/projects/cams/devices/cam-01"
@@ -282,8 +287,9 @@ def _wait_until_blocked(env, timeout=5.0):
 
 
 INSERT_SAME = (
-    "INSERT INTO device (project_id, name, serial, attributes) "
-    "SELECT id, 'race', 'SN', '{\"a\": 1}'::jsonb FROM project WHERE name = 'cams'"
+    "INSERT INTO device (project_id, name, serial, attributes, created_by) "
+    "SELECT id, 'race', 'SN', '{\"a\": 1}'::jsonb, 'other-caller' FROM project "
+    "WHERE name = 'cams'"
 )
 
 
@@ -300,6 +306,7 @@ def test_concurrent_identical_registration_is_a_200_not_a_duplicate(fleet_api_en
     finally:
         other.close()
     assert box["result"].status == 200
+    assert box["result"].json["device"]["created_by"] == "other-caller"
     assert fleet_api_env.query("SELECT count(*) FROM device") == [[1]]
 
 
@@ -328,3 +335,153 @@ def test_a_concurrent_insert_that_rolls_back_leaves_the_name_free(fleet_api_env)
         other.close()
     assert box["result"].status == 201
     assert fleet_api_env.query("SELECT serial FROM device") == [["MINE"]]
+
+
+# ---- the caller -------------------------------------------------------------------------------
+
+
+def test_created_by_is_the_callers_sub(fleet_api_env):
+    make_project(fleet_api_env)
+    result = post("cams", {"name": "d"}, claims=jwt_claims("auth0|42", client_id="c"))
+    assert result.status == 201 and result.json["device"]["created_by"] == "auth0|42"
+    assert fleet_api_env.query("SELECT created_by FROM device") == [["auth0|42"]]
+
+
+def test_a_retry_by_another_caller_is_200_and_keeps_the_first_creator(fleet_api_env, fleet_logs):
+    make_project(fleet_api_env)
+    body = {"name": "cam", "serial": "SN", "attributes": {"a": 1}}
+    first = post("cams", body, claims=jwt_claims("first-client"))
+    assert first.status == 201
+    again = post("cams", body, claims=jwt_claims("second-client"))
+    assert again.status == 200
+    assert again.json == first.json and again.json["device"]["created_by"] == "first-client"
+    (logged,) = [
+        r
+        for r in fleet_logs.records()
+        if r.get("message") == "device registration repeated by another caller"
+    ]
+    assert logged["created_by"] == "first-client" and logged["caller_sub"] == "second-client"
+    # A different device under that name is still a conflict, whoever asks.
+    other = post("cams", {**body, "serial": "SN-2"}, claims=jwt_claims("first-client"))
+    error_of(other, 409, "conflict")
+    assert fleet_api_env.query("SELECT created_by FROM device") == [["first-client"]]
+
+
+UNAUTHORIZED = {
+    "error": {
+        "code": "unauthorized",
+        "message": "the request carries no verified identity",
+        "details": [],
+    }
+}
+
+
+def test_without_verified_claims_the_answer_is_401_and_nothing_is_stored(
+    fleet_api_env, monkeypatch, fleet_logs
+):
+    make_project(fleet_api_env)
+    result = post("cams", {"name": "d"}, claims=None)
+    assert result.status == 401 and result.json == UNAUTHORIZED
+    assert result.headers["www-authenticate"] == "Bearer"
+    assert fleet_api_env.query("SELECT count(*) FROM device") == [[0]]
+    monkeypatch.setenv("DB_PORT", str(_closed_port()))
+    assert post("nope", {"name": "d"}, claims=None).json == UNAUTHORIZED
+    assert "connecting to the database" not in fleet_logs.text()
+
+
+def test_the_log_names_the_caller_and_never_the_token(fleet_api_env, fleet_logs):
+    make_project(fleet_api_env)
+    assert post("cams", {"name": "d"}, claims=jwt_claims("log-sub", client_id="log-c")).status
+    post("cams", {"name": "d", "attributes": {"": 1}})
+    post("cams", {"name": "d"}, claims=None)
+    handled = [r for r in fleet_logs.records() if r.get("message") == "request handled"]
+    assert (handled[0]["caller_sub"], handled[0]["caller_client_id"]) == ("log-sub", "log-c")
+    text = fleet_logs.text()
+    for piece in (TEST_TOKEN, *TEST_TOKEN.split(".")):
+        assert piece not in text
+
+
+# ---- the limits -------------------------------------------------------------------------------
+
+KEYS = "must not have an object with more than 32 keys"
+KEY = "has a key that is empty or longer than 64 characters"
+DEEP = "must not nest more than 4 levels deep"
+BIG = "must be at most 4096 bytes as JSON"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "problem"),
+    [
+        ({f"k{i}": i for i in range(33)}, KEYS),
+        ({"nested": {f"k{i}": i for i in range(33)}}, KEYS),
+        ({"": 1}, KEY),
+        ({"k" * 65: 1}, KEY),
+        ({"a": [{"k" * 65: 1}]}, KEY),
+        ({"a": {"b": {"c": {"d": {"e": 1}}}}}, DEEP),
+        ({"a": [[[[1]]]]}, DEEP),
+        ({"pad": "x" * 4087}, BIG),
+        ({"pad": "é" * 2044}, BIG),
+        ({"l": [1e308] * 14}, BIG),  # 100 bytes as sent, 4347 as jsonb stores them
+    ],
+)
+def test_attributes_over_a_limit_are_400_and_store_nothing(fleet_api_env, attributes, problem):
+    make_project(fleet_api_env)
+    result = post("cams", {"name": "d", "serial": "s" * 101, "attributes": attributes})
+    assert details_of(result) == {
+        "body.serial": "must be at most 100 characters",
+        "body.attributes": problem,
+    }
+    assert details_of(post("cams", {"name": "d", "attributes": attributes})) == {
+        "body.attributes": problem
+    }
+    assert fleet_api_env.query("SELECT count(*) FROM device") == [[0]]
+
+
+def test_attributes_at_the_limits_are_stored(fleet_api_env):
+    make_project(fleet_api_env)
+    values = [*AT_THE_LIMITS, {"l": [1e308] * 13}]
+    for i, attributes in enumerate(values):
+        result = post("cams", {"name": f"d{i}", "attributes": attributes})
+        assert result.status == 201, result.body
+        assert same_json(result.json["device"]["attributes"], attributes)
+    rows = fleet_api_env.query("SELECT attributes FROM device ORDER BY id")
+    assert all(same_json(row[0], value) for row, value in zip(rows, values, strict=True))
+
+
+def test_the_size_limit_counts_what_the_database_stores(fleet_api_env):
+    """The 4096 bytes are of the attributes as jsonb keeps them (numbers in plain decimal):
+    PostgreSQL's own text of each stored value, without the spaces it adds after ',' and ':',
+    has exactly the size the limit measured."""
+    make_project(fleet_api_env)
+    values = [
+        *AT_THE_LIMITS,
+        {"l": [1e308] * 13},
+        {"f": [0.1, 1.0, 1.5e16, 2.5e-7, -1e-300], "i": [10**300, -(2**63)]},
+        {"s": '\u0001\n\t"\\/é🛰\u007f', "n": None, "b": [True, False]},
+    ]
+    for i, attributes in enumerate(values):
+        assert post("cams", {"name": f"d{i}", "attributes": attributes}).status == 201
+    rows = fleet_api_env.query("SELECT attributes::text FROM device ORDER BY id")
+    for (text,), attributes in zip(rows, values, strict=True):
+        compact = text.replace(", ", ",").replace(": ", ":")
+        assert len(compact.encode("utf-8")) == stored_json_bytes(attributes), text[:200]
+
+
+TOO_LARGE = {
+    "error": {
+        "code": "payload_too_large",
+        "message": "the request body is larger than 16384 bytes",
+        "details": [{"path": "body", "problem": "must be at most 16384 bytes"}],
+    }
+}
+
+
+@pytest.mark.parametrize("base64_body", [False, True])
+def test_a_body_over_16_kib_is_413_and_stores_nothing(fleet_api_env, base64_body):
+    make_project(fleet_api_env)
+    text = json.dumps({"name": "d", "attributes": {"a": 1}})
+    exact = text + " " * (16384 - len(text))
+    result = post("cams", exact + " ", base64_body=base64_body)
+    assert result.status == 413 and result.json == TOO_LARGE
+    assert fleet_api_env.query("SELECT count(*) FROM device") == [[0]]
+    assert post("cams", exact, base64_body=base64_body).status == 201

@@ -6,16 +6,21 @@ exactly the documented one, decided from the request and that database:
 
 - a project name PostgreSQL cannot store (NUL, lone surrogates): 400 ``validation_error`` on
   ``path.project``;
+- no verified caller: 401 ``unauthorized``;
+- a body over 16 KiB (decoded, for base64): 413 ``payload_too_large`` on ``body``;
 - body missing, not JSON (also NaN, numbers out of range, nesting beyond the parser), not an
   object, or base64 that is not base64 or not UTF-8: 400 ``bad_request`` on ``body``;
 - NUL or lone surrogates in any string of the body, keys included: 400 ``validation_error``
   with exactly those paths;
-- an object failing the schema: 400 ``validation_error`` with one detail per bad field;
+- an object failing the schema or the attributes limits (every object in it at most 32 keys
+  of 1-64 characters, at most 4 levels deep, at most 4096 bytes of compact JSON): 400
+  ``validation_error`` with one detail per bad field;
 - a valid body for an unknown project (injection and traversal names, encoded variants,
   unicode, huge names): 404 ``not_found``;
-- a new device name: 201 and the device stored as sent; the name of a device with the same
-  serial and attributes (as jsonb compares them): 200 and that device; else 409 naming the
-  fields that differ;
+- a new device name: 201 and the device stored as sent, ``created_by`` the caller's ``sub``;
+  the name of a device with the same serial and attributes (as jsonb compares them): 200 and
+  that device, ``created_by`` still its creator whoever asks; else 409 naming the fields that
+  differ;
 
 and nothing but a 201 changes any row of any table. Query strings and headers play no part.
 """
@@ -29,10 +34,14 @@ from urllib.parse import quote
 from fleet_common.proptest import (
     INJECTIONS,
     REJECTED,
+    SEED_CREATOR,
     TRAVERSALS,
     Sent,
     assert_error,
     assert_field_details,
+    attributes_problems,
+    bounded_attributes,
+    caller_claims,
     database_rows,
     empty_tables,
     expected_field_details,
@@ -40,7 +49,7 @@ from fleet_common.proptest import (
     json_objects,
     json_values,
     nasty_text,
-    object_problems,
+    oversized_attributes,
     property_settings,
     same_json,
     seed_projects,
@@ -49,7 +58,7 @@ from fleet_common.proptest import (
     text_problems,
     valid_names,
 )
-from fleet_common.testing import http_event, invoke
+from fleet_common.testing import DEFAULT_CLAIMS, http_event, invoke
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -59,7 +68,7 @@ ROUTE = "POST /projects/{project}/devices"
 FIELDS = {
     "name": string_problems,
     "serial": lambda value: string_problems(value, nullable=True),
-    "attributes": object_problems,
+    "attributes": attributes_problems,
 }
 INJECTION, TRAVERSAL = INJECTIONS[0], TRAVERSALS[0]
 
@@ -88,8 +97,16 @@ ATTRIBUTE_OBJECTS = st.one_of(
         [*ATTRIBUTES, {"b": [1.0, 2.5], "a": 1.0}, {"a": True, "b": [1, 2.5]}, {"x": 1}]
     ),
     json_objects(),
+    bounded_attributes(),
+    oversized_attributes(),
 )
-STORABLE_ATTRIBUTES = ATTRIBUTE_OBJECTS.filter(lambda value: not text_problems(value))
+# Within every limit (json_objects are often deep, or have empty keys: not these).
+STORABLE_ATTRIBUTES = st.one_of(
+    st.sampled_from(
+        [*ATTRIBUTES, {"b": [1.0, 2.5], "a": 1.0}, {"a": True, "b": [1, 2.5]}, {"x": 1}]
+    ),
+    bounded_attributes(),
+)
 WRONG = st.one_of(nasty_text(), json_values(max_leaves=4))
 
 EXTRA = st.dictionaries(nasty_text(12), json_values(max_leaves=4), max_size=3)
@@ -162,37 +179,47 @@ def _seed(conn: Any) -> None:
     seed_projects(conn, PROJECTS)
     for project, name, serial, attributes in DEVICES:
         conn.run(
-            "INSERT INTO device (project_id, name, serial, attributes) "
-            "SELECT id, :name, :serial, CAST(:attributes AS jsonb) FROM project WHERE name = :p",
+            "INSERT INTO device (project_id, name, serial, attributes, created_by) "
+            "SELECT id, :name, :serial, CAST(:attributes AS jsonb), :by FROM project "
+            "WHERE name = :p",
             p=project,
             name=name,
             serial=serial,
             attributes=json.dumps(attributes),
+            by=SEED_CREATOR,
         )
 
 
-def _run(fleet_api_env, requests, max_examples: int) -> dict[int, int]:
-    """Send generated ``(project, body as sent)`` requests; check each answer and the database
-    after it. Returns how many requests got each status."""
+def _run(fleet_api_env, requests, max_examples: int, claims=None) -> dict[int, int]:
+    """Send generated ``(project, body as sent)`` requests (by the callers of ``claims``,
+    default: the default caller); check each answer and the database after it. Returns how
+    many requests got each status."""
     conn = fleet_api_env.connect()
     statuses: dict[int, int] = {}
+    callers = st.just(DEFAULT_CLAIMS) if claims is None else claims
     try:
 
         @property_settings(max_examples=max_examples)
-        @given(request=requests, query=QUERIES)
-        def check(request: tuple[str, Sent], query: dict[str, str]) -> None:
+        @given(request=requests, query=QUERIES, claims=callers)
+        def check(request: tuple[str, Sent], query: dict[str, str], claims: Any) -> None:
             project, sent = request
             _seed(conn)
             before = database_rows(conn)
             event = http_event(
-                "POST", f"/projects/{project}/devices", ROUTE, {"project": project}, query=query
+                "POST",
+                f"/projects/{project}/devices",
+                ROUTE,
+                {"project": project},
+                query=query,
+                claims=claims,
             )
             result = invoke(handler, sent.apply(event))
-            status = _check_answer(project, sent.value, result, before)
+            status = _check_answer(project, sent, result, before, claims)
             statuses[status] = statuses.get(status, 0) + 1
             after = database_rows(conn)
             if status == 201:
-                _check_created(project, result.json["device"], sent.value, before, after)
+                device = result.json["device"]
+                _check_created(project, device, sent.value, before, after, claims["sub"])
             else:
                 assert after == before, "a request that created nothing changed the database"
 
@@ -221,12 +248,53 @@ def test_valid_requests_register_retry_or_conflict(fleet_api_env):
     assert set(statuses) == {200, 201, 409}, statuses
 
 
+def test_any_attributes_over_a_limit_are_rejected_and_leave_the_devices_unchanged(
+    fleet_api_env,
+):
+    """Otherwise valid bodies whose attributes break one limit (keys per object, key length,
+    depth, bytes; at the top or nested), for existing projects and device names old and new:
+    400 ``validation_error`` on ``body.attributes`` with the documented problem (413 when the
+    body itself is over 16 KiB), and not a row changed."""
+
+    @st.composite
+    def over(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+        project = draw(st.sampled_from(list(PROJECTS)))
+        body = draw(valid_bodies())
+        body["attributes"] = draw(oversized_attributes())
+        return project, body
+
+    requests = over().flatmap(lambda r: st.tuples(st.just(r[0]), json_bodies(st.just(r[1]))))
+    statuses = _run(fleet_api_env, requests, max_examples=200, claims=caller_claims())
+    assert 400 in statuses and set(statuses) <= {400, 413}, statuses
+
+
+def test_any_accepted_body_round_trips_with_created_by_the_callers_sub(fleet_api_env):
+    """Valid bodies from any verified caller: a new device is answered and stored with
+    ``created_by`` = the caller's ``sub``; a retry (200) keeps its creator, whoever sends it."""
+    new = st.tuples(st.sampled_from(list(PROJECTS)), valid_bodies())
+    requests = st.one_of(new, retries()).flatmap(
+        lambda request: st.tuples(st.just(request[0]), json_bodies(st.just(request[1])))
+    )
+    statuses = _run(fleet_api_env, requests, max_examples=200, claims=caller_claims())
+    assert {200, 201} <= set(statuses), statuses
+
+
+def test_any_request_without_a_verified_caller_is_401_and_changes_nothing(fleet_api_env):
+    requests = st.tuples(PROJECT_NAMES, sent_bodies(bodies()))
+    statuses = _run(fleet_api_env, requests, max_examples=100, claims=st.just(None))
+    assert set(statuses) == {401}, statuses
+
+
 def _project_id(before: dict[str, list[dict[str, Any]]], project: str) -> int | None:
     ids = [p["id"] for p in before["project"] if p["name"] == project]
     return ids[0] if ids else None
 
 
-def _check_answer(project: str, value: Any, result: Any, before) -> int:
+def _check_answer(project: str, sent: Sent, result: Any, before, claims: Any) -> int:
+    value = sent.value
+    if claims is None:
+        assert_error(result, 401, "unauthorized")
+        return 401
     bad_path = text_problems(project, "path.project")
     if bad_path:
         error = assert_error(result, 400, "validation_error")
@@ -235,6 +303,10 @@ def _check_answer(project: str, value: Any, result: Any, before) -> int:
     if project == "":  # /projects//devices: no route (and no project has an empty name)
         assert_error(result, 404, "not_found")
         return 404
+    if sent.too_large:
+        error = assert_error(result, 413, "payload_too_large")
+        assert [d["path"] for d in error["details"]] == ["body"], error
+        return 413
     if value is REJECTED:
         error = assert_error(result, 400, "bad_request")
         assert [d["path"] for d in error["details"]] == ["body"], error
@@ -280,20 +352,24 @@ def _check_answer(project: str, value: Any, result: Any, before) -> int:
     assert result.status == 200, result.body[:500]
     device = result.json["device"]
     assert (device["id"], device["name"], device["serial"]) == (row["id"], row["name"], serial)
+    assert device["created_by"] == row["created_by"] == SEED_CREATOR
     assert same_json(device["attributes"], row["attributes"])
     assert "location" not in result.headers
     return 200
 
 
-def _check_created(project: str, device: dict[str, Any], value: dict[str, Any], before, after):
+def _check_created(
+    project: str, device: dict[str, Any], value: dict[str, Any], before, after, sub: str
+):
     serial, attributes = value.get("serial"), value.get("attributes", {})
     assert (device["name"], device["serial"]) == (value["name"], serial)
+    assert device["created_by"] == sub
     assert same_json(device["attributes"], attributes)
     new = [d for d in after["device"] if d not in before["device"]]
     assert len(new) == 1 and len(after["device"]) == len(before["device"]) + 1
     (row,) = new
     assert row["id"] == device["id"] and row["project_id"] == _project_id(before, project)
-    assert (row["name"], row["serial"]) == (value["name"], serial)
+    assert (row["name"], row["serial"], row["created_by"]) == (value["name"], serial, sub)
     assert same_json(row["attributes"], attributes)
     for table in ("team", "app_user", "project", "model", "app"):
         assert after[table] == before[table]

@@ -72,6 +72,14 @@ mock_provider "aws" {
   }
 
   override_resource {
+    target          = aws_apigatewayv2_authorizer.jwt
+    override_during = plan
+    values = {
+      id = "auth01"
+    }
+  }
+
+  override_resource {
     target          = aws_apigatewayv2_integration.this
     override_during = plan
     values = {
@@ -88,7 +96,8 @@ variables {
       zip_path         = "build/api.zip"
       source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
       handler          = "fleet_api.handler.handler"
-      routes           = ["POST /projects", "GET /projects/{project}/devices"]
+      routes           = ["POST /projects", "GET /projects/{project}/devices", "GET /projects"]
+      route_scopes     = { "GET /projects" = ["fleet/admin", "fleet/audit"] }
       secret_arns      = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123-AbCdEf"]
       environment      = { POWERTOOLS_SERVICE_NAME = "fleet-api" }
     }
@@ -110,6 +119,113 @@ variables {
 
   subnet_ids         = ["subnet-0000000000000a001", "subnet-0000000000000b001"]
   security_group_ids = ["sg-0000000000000a001"]
+
+  authorizer = {
+    issuer   = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool01"
+    audience = ["client-b", "client-a"]
+  }
+}
+
+run "every_route_requires_the_jwt_authorizer_and_its_scopes" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_apigatewayv2_authorizer.jwt.authorizer_type == "JWT" &&
+      aws_apigatewayv2_authorizer.jwt.identity_sources == toset(["$request.header.Authorization"]) &&
+      aws_apigatewayv2_authorizer.jwt.jwt_configuration[0].issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool01" &&
+      aws_apigatewayv2_authorizer.jwt.jwt_configuration[0].audience == toset(["client-a", "client-b"])
+    )
+    error_message = "The API must have one JWT authorizer reading the Authorization header, with the given issuer and audience."
+  }
+
+  assert {
+    condition = length(aws_apigatewayv2_route.this) == 4 && alltrue([
+      for r in aws_apigatewayv2_route.this : r.authorization_type == "JWT" && r.authorizer_id == "auth01" && length(r.authorization_scopes) >= 1
+    ])
+    error_message = "Every route must use the JWT authorizer and require at least one scope: no route without an authorizer."
+  }
+
+  assert {
+    condition = (
+      aws_apigatewayv2_route.this["GET /projects/{project}/devices"].authorization_scopes == toset(["fleet/read"]) &&
+      aws_apigatewayv2_route.this["POST /projects"].authorization_scopes == toset(["fleet/write"]) &&
+      aws_apigatewayv2_route.this["ANY /teams/{proxy+}"].authorization_scopes == toset(["fleet/write"])
+    )
+    error_message = "GET routes must require fleet/read and POST (and ANY) routes fleet/write by default."
+  }
+
+  assert {
+    condition     = aws_apigatewayv2_route.this["GET /projects"].authorization_scopes == toset(["fleet/admin", "fleet/audit"])
+    error_message = "A function's route_scopes entry must replace the method's default scopes on that route."
+  }
+
+  assert {
+    condition     = output.route_scopes["GET /projects"] == tolist(["fleet/admin", "fleet/audit"]) && output.route_scopes["POST /projects"] == tolist(["fleet/write"])
+    error_message = "The route_scopes output must list each route's required scopes."
+  }
+}
+
+run "authorizer_refuses_a_plain_http_issuer" {
+  command = plan
+
+  variables {
+    authorizer = {
+      issuer   = "http://issuer.example.com"
+      audience = ["client-a"]
+    }
+  }
+
+  expect_failures = [var.authorizer]
+}
+
+run "authorizer_refuses_an_empty_audience" {
+  command = plan
+
+  variables {
+    authorizer = {
+      issuer   = "https://issuer.example.com"
+      audience = []
+    }
+  }
+
+  expect_failures = [var.authorizer]
+}
+
+run "route_scopes_must_name_a_route_of_the_function" {
+  command = plan
+
+  variables {
+    functions = {
+      api = {
+        zip_path         = "build/api.zip"
+        source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        handler          = "fleet_api.handler.handler"
+        routes           = ["GET /projects"]
+        route_scopes     = { "GET /other" = ["fleet/read"] }
+      }
+    }
+  }
+
+  expect_failures = [var.functions]
+}
+
+run "a_route_cannot_be_left_without_scopes" {
+  command = plan
+
+  variables {
+    functions = {
+      api = {
+        zip_path         = "build/api.zip"
+        source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        handler          = "fleet_api.handler.handler"
+        routes           = ["GET /projects"]
+        route_scopes     = { "GET /projects" = [] }
+      }
+    }
+  }
+
+  expect_failures = [var.functions]
 }
 
 run "functions_publish_versions_behind_a_live_alias" {
@@ -216,7 +332,7 @@ run "api_integrations_use_payload_v2_and_the_alias" {
 
   assert {
     condition = (
-      length(aws_apigatewayv2_route.this) == 3 &&
+      length(aws_apigatewayv2_route.this) == 4 &&
       aws_apigatewayv2_route.this["POST /projects"].target == "integrations/integ01" &&
       aws_apigatewayv2_route.this["GET /projects/{project}/devices"].route_key == "GET /projects/{project}/devices" &&
       aws_apigatewayv2_route.this["ANY /teams/{proxy+}"].api_id == "abc123"
@@ -225,7 +341,7 @@ run "api_integrations_use_payload_v2_and_the_alias" {
   }
 
   assert {
-    condition     = output.routes == { "POST /projects" = "api", "GET /projects/{project}/devices" = "api", "ANY /teams/{proxy+}" = "teams" }
+    condition     = output.routes == { "POST /projects" = "api", "GET /projects/{project}/devices" = "api", "GET /projects" = "api", "ANY /teams/{proxy+}" = "teams" }
     error_message = "The routes output must map each route key to its function."
   }
 

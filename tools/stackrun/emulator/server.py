@@ -79,6 +79,18 @@ g. Where Lambda code can be downloaded
     downloads the code of a function (or of the version an alias points to) exactly as it
     would from AWS. The local API server (``stackrun.localapi``) runs functions from it.
 
+h, i, j, k. Cognito user pools (``cognito.py``, documented there in full)
+    h: moto signs every pool's tokens with one key shipped in moto (kid ``dummy``) and serves
+    it as every pool's JWKS; here each pool has its own RSA keys (ID and access token), its
+    tokens are signed with them and ``/<pool>/.well-known/jwks.json`` serves them. i: the
+    OpenID discovery document answers like Cognito (issuer, ``jwks_uri``, the domain's
+    endpoints; 404 for an unknown pool). j: ``CognitoEndpoints`` answers
+    ``POST https://<domain>.auth.<region>.amazoncognito.com/oauth2/token`` (client credentials
+    grant) by Host header, before moto's host dispatch, which would hand it to S3; and
+    ``CreateUserPoolDomain`` refuses a domain another pool of the region holds. k:
+    ``UpdateResourceServer`` and ``DeleteResourceServer``, which moto lacks (the destroy of a
+    resource server never finished).
+
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.
 """
@@ -101,6 +113,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from . import cognito
 from .common import is_loopback
 
 _SECURE_TRANSPORT_KEY = "aws:securetransport"
@@ -429,6 +442,7 @@ def install_patches() -> None:
 
     if not getattr(LambdaFunction.get_code, "__stackrun_patched__", False):
         LambdaFunction.get_code = _patch_get_code(LambdaFunction.get_code)  # type: ignore[method-assign]
+    cognito.install_patches()
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -462,7 +476,7 @@ def build_app() -> WSGIApp:
     install_patches()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]  # as moto.server.main: errors in the log
-    return RetryReplayer(SchemeRecorder(LambdaCodeServer(app)))
+    return RetryReplayer(SchemeRecorder(cognito.CognitoEndpoints(LambdaCodeServer(app))))
 
 
 def _terminate(signum: int, frame: Any) -> None:

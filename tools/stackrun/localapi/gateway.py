@@ -25,10 +25,25 @@ SERVICE_UNAVAILABLE = (503, JSON, b'{"message":"Service Unavailable"}')
 
 @dataclass(frozen=True)
 class Route:
-    """One route of an HTTP API: its key (``GET /items/{id}`` or ``$default``) and target."""
+    """One route of an HTTP API: its key (``GET /items/{id}`` or ``$default``), its target
+    and how it is authorized (``NONE``, or ``JWT`` with an authorizer and scopes)."""
 
     key: str
     target: str  # "integrations/<id>"
+    authorization_type: str = "NONE"
+    authorizer_id: str = ""
+    authorization_scopes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> Route:
+        """From an item of apigatewayv2 GetRoutes (boto3 shape)."""
+        return cls(
+            key=item["RouteKey"],
+            target=item.get("Target", ""),
+            authorization_type=item.get("AuthorizationType") or "NONE",
+            authorizer_id=item.get("AuthorizerId") or "",
+            authorization_scopes=tuple(item.get("AuthorizationScopes") or ()),
+        )
 
     @property
     def method(self) -> str:
@@ -112,8 +127,13 @@ def build_event(
     account_id: str,
     domain: str,
     request_id: str,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The payload format 2.0 event API Gateway sends for `request` on `route`."""
+    """The payload format 2.0 event API Gateway sends for `request` on `route`.
+
+    `authorizer` is what the route's authorizer passes on (``{"jwt": {"claims": ...,
+    "scopes": ...}}``), delivered as ``requestContext.authorizer``.
+    """
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.headers:
@@ -152,6 +172,8 @@ def build_event(
         },
         "isBase64Encoded": False,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if cookies:
         event["cookies"] = cookies
     if query:

@@ -283,26 +283,68 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def smoke(workspace: Workspace, urls: dict[str, str]) -> None:
-    """Call every parameter-free-able GET route of each served API; a 5xx fails the deploy."""
+    """Call every parameter-free-able GET route of each served API; a 5xx fails the deploy.
+
+    A route behind a JWT authorizer is called with a token for its scopes from the
+    environment's identity stack (the client credentials grant, as `stackrun token` gets one);
+    without a pool to get one from (an external issuer) it is called without, and answers 401.
+    """
     client = workspace.target.client(workspace.environment, "apigatewayv2")
+    tokens = _SmokeTokens(workspace)
     for api_id, url in sorted(urls.items()):
-        routes = [item["RouteKey"] for item in client.get_routes(ApiId=api_id).get("Items", [])]
-        gets = sorted(key for key in routes if key.startswith("GET ") and "+}" not in key)
+        routes = client.get_routes(ApiId=api_id).get("Items", [])
+        gets = sorted(
+            (item for item in routes if item["RouteKey"].startswith("GET ")),
+            key=lambda item: item["RouteKey"],
+        )
+        gets = [item for item in gets if "+}" not in item["RouteKey"]]
         if not gets:
             print(f"    smoke {url}: no GET route to call", file=workspace.console, flush=True)
             continue
-        for key in gets:
+        for item in gets:
+            key = item["RouteKey"]
             path = "/".join(
                 "smoke-test" if part.startswith("{") else part
                 for part in key.split(" ", 1)[1].split("/")
             )
-            _smoke_call(workspace, url.rstrip("/") + path, key)
+            token = None
+            if item.get("AuthorizationType") == "JWT":
+                token = tokens.get((item.get("AuthorizationScopes") or [None])[0])
+            _smoke_call(workspace, url.rstrip("/") + path, key, token)
 
 
-def _smoke_call(workspace: Workspace, url: str, route: str) -> None:
+class _SmokeTokens:
+    """Tokens for the smoke calls, one per scope, fetched on first use (None: none to be had)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.tokens: dict[str | None, str | None] = {}
+
+    def get(self, scope: str | None) -> str | None:
+        if scope not in self.tokens:
+            from stackrun.identity import TokenError, fetch_token
+            from stackrun.runner import collect_outputs
+
+            try:
+                outputs = collect_outputs(self.workspace, announce=False)
+                _, token = fetch_token(self.workspace, outputs, scopes=[scope] if scope else [])
+            except TokenError as error:
+                print(
+                    f"    smoke: calling without a token ({error})",
+                    file=self.workspace.console,
+                    flush=True,
+                )
+                token = None
+            self.tokens[scope] = token
+        return self.tokens[scope]
+
+
+def _smoke_call(workspace: Workspace, url: str, route: str, token: str | None = None) -> None:
     started = time.monotonic()
+    headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=60) as reply:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=60) as reply:
             status, served_by = reply.status, reply.headers.get("x-stackrun-function", "")
             body = reply.read()
     except urllib.error.HTTPError as error:
@@ -311,7 +353,10 @@ def _smoke_call(workspace: Workspace, url: str, route: str) -> None:
     except OSError as error:
         raise StackrunError(f"smoke call GET {url} failed: {error}") from error
     millis = (time.monotonic() - started) * 1000
-    line = f"    smoke GET {url} ({route}) -> {status} in {millis:.0f} ms, served by {served_by}"
+    auth = "with a token" if token else "without a token"
+    line = f"    smoke GET {url} ({route}, {auth}) -> {status} in {millis:.0f} ms, " + (
+        f"served by {served_by}" if served_by else "no function invoked"
+    )
     print(line, file=workspace.console, flush=True)
     if status >= 500:
         raise StackrunError(

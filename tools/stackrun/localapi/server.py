@@ -6,10 +6,15 @@ version it points at now; that version's code (from the emulator) runs in its ow
 process (see runtime.py) with the version's environment variables, timeout and memory size,
 credentials of its execution role, the emulator as its AWS endpoint and, when it talks to the
 environment's database, the local PostgreSQL behind the emulated RDS instance.
+
+A route with a JWT authorizer is authorized first (authorizer.py), as API Gateway does: a
+request without a valid token is answered 401 (403 without one of the route's scopes) and
+nothing is invoked.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -21,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from stackrun.localapi import gateway
+from stackrun.localapi import authorizer, gateway
 from stackrun.localapi.functions import (
     FunctionVersion,
     LocalApiError,
@@ -56,12 +61,19 @@ class LocalContext:
     console: Callable[[str], None]
     processes: dict[str, tuple[tuple[str, ...], FunctionProcess]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # issuer -> its JSON Web Key Set, for JWT authorizers. Default: the issuer's OpenID
+    # configuration and jwks_uri, fetched through the emulator (authorizer.discover_jwks).
+    jwks_fetcher: authorizer.JwksFetcher | None = None
 
     def __post_init__(self) -> None:
         self.apigateway = self.client("apigatewayv2")
         self.lambda_ = self.client("lambda")
         self.shipper = LogShipper(self.client("logs"), self.console)
         self.warned_architecture: set[str] = set()
+        fetcher = self.jwks_fetcher or functools.partial(
+            authorizer.discover_jwks, endpoint=self.endpoint, ca_bundle=self.ca_bundle
+        )
+        self.jwt_keys = authorizer.KeyCache(fetcher)
 
     def client(self, service: str, session: Any = None) -> Any:
         return (session or self.session).client(service, **self.client_args)
@@ -260,6 +272,13 @@ def _answer(
     if matched is None:
         return (*gateway.NOT_FOUND, "", "")
     route, parameters = matched
+    try:
+        decision = _authorize(context, api_id, route, request)
+    except Exception as error:  # the authorizer cannot be read or evaluated: never invoke
+        context.console(f"[api {api_id}] {route.key}: authorizer: {error}")
+        return (*gateway.INTERNAL_ERROR, "", f"authorizer: {error}"[:300])
+    if decision is not None and not decision.allowed:
+        return (*decision.response(), "", f"({decision.reason})")
     integration = integrations.get(route.integration_id, {})
     if integration.get("PayloadFormatVersion") != "2.0":
         note = f"integration of {route.key} is not payload format 2.0"
@@ -276,6 +295,7 @@ def _answer(
             account_id=context.account_id,
             domain=f"{api_id}.execute-api.{context.region}.amazonaws.com",
             request_id=request_id,
+            authorizer=decision.context if decision is not None else None,
         )
         outcome = context.invoke(function, event)
     except LocalApiError as error:
@@ -294,13 +314,36 @@ def _answer(
     return status, headers, data, served_by, ""
 
 
+def _authorize(
+    context: LocalContext, api_id: str, route: gateway.Route, request: gateway.HttpRequest
+) -> authorizer.Decision | None:
+    """API Gateway's authorization of `request` on `route`; None: the route has none (NONE).
+
+    One GetAuthorizer call per request to a JWT route (the emulator's apigatewayv2 has no
+    GetAuthorizers); the issuer's keys come from `context.jwt_keys` (cached).
+    """
+    if route.authorization_type == "NONE":
+        return None
+    if route.authorization_type != "JWT":
+        raise authorizer.AuthorizerConfigError(
+            f"authorization type {route.authorization_type} is not served locally (only JWT)"
+        )
+    item = context.apigateway.get_authorizer(ApiId=api_id, AuthorizerId=route.authorizer_id)
+    return authorizer.authorize(
+        authorizer.JwtAuthorizer.from_api(item),
+        route.authorization_scopes,
+        request.headers,
+        context.jwt_keys,
+        raw_query=request.raw_query,
+    )
+
+
 def _api_description(
     context: LocalContext, api_id: str
 ) -> tuple[list[gateway.Route], dict[str, dict[str, Any]], str]:
     client = context.apigateway
     routes = [
-        gateway.Route(item["RouteKey"], item.get("Target", ""))
-        for item in client.get_routes(ApiId=api_id).get("Items", [])
+        gateway.Route.from_api(item) for item in client.get_routes(ApiId=api_id).get("Items", [])
     ]
     integrations = {
         item["IntegrationId"]: item

@@ -9,7 +9,11 @@ Modules (import the one you need; this package imports nothing heavy by itself):
 - :mod:`fleet_common.errors`: API errors rendered as ``{"error": {...}}`` JSON bodies.
 - :mod:`fleet_common.api`: :func:`~fleet_common.api.build_app`,
   :func:`~fleet_common.api.make_handler`, request parsing and JSON responses.
-- :mod:`fleet_common.validation`: JSON-schema validation with one error per field.
+- :mod:`fleet_common.identity`: the verified caller (``Caller``: ``sub``, ``client_id``,
+  ``scopes``) from the JWT authorizer's claims; ``caller(app)``.
+- :mod:`fleet_common.limits`: every limit of the API (body, string fields, attributes, pages).
+- :mod:`fleet_common.validation`: JSON-schema validation with one error per field, and the
+  ``attributes`` limits.
 - :mod:`fleet_common.pagination`: ``limit`` parsing and opaque keyset cursors.
 - :mod:`fleet_common.testing`: API Gateway HTTP API (v2.0) test events and a context stub.
 - :mod:`fleet_common.pytest_plugin`: pytest fixtures (real PostgreSQL, moto Secrets Manager).

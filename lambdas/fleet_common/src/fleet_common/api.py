@@ -20,6 +20,11 @@ route becomes its status and ``{"error": {"code", "message", "details"}}``; a ro
 exist is a 404 ``not_found``; data the database refuses to store (SQLSTATE class 22, or a check
 constraint) is a 422 ``unprocessable``; anything else is logged with its traceback and the
 correlation id and answered with a generic 500 ``internal_error`` body, never a traceback.
+
+Identity (see :mod:`fleet_common.identity`): an event without the JWT authorizer's verified
+claims is answered 401 ``unauthorized`` by :func:`make_handler` before any route runs; routes
+read the caller with :func:`fleet_common.identity.caller`. Nothing here logs the event, its
+headers (``Authorization``) or the token: only the caller's ``sub`` and ``client_id``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,18 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from .errors import ApiError, BadRequest, FieldError, Unprocessable, ValidationFailed, error_body
+from .errors import (
+    ApiError,
+    BadRequest,
+    FieldError,
+    PayloadTooLarge,
+    Unauthorized,
+    Unprocessable,
+    ValidationFailed,
+    error_body,
+)
+from .identity import identify
+from .limits import MAX_BASE64_BODY_LENGTH, MAX_BODY_BYTES
 from .observability import logger, metrics, tracer
 from .validation import text_errors
 
@@ -97,8 +113,11 @@ def build_app() -> APIGatewayHttpResolver:
     """An ``APIGatewayHttpResolver`` (HTTP API, payload format 2.0) with the JSON error
     handlers of this module registered. Add routes with ``@app.get(...)``/``@app.post(...)``;
     read path parameters with :func:`path_param` (decoded by API Gateway), not from the
-    route function's arguments."""
-    app = APIGatewayHttpResolver()
+    route function's arguments.
+
+    ``debug=False`` whatever the environment says: powertools' debug mode
+    (``POWERTOOLS_DEV``) would print every event, ``Authorization`` header included."""
+    app = APIGatewayHttpResolver(debug=False)
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
@@ -112,7 +131,8 @@ def build_app() -> APIGatewayHttpResolver:
                 "details": [d.to_json() for d in exc.details],
             },
         )
-        return json_response(exc.status, exc.body())
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return json_response(exc.status, exc.body(), headers)
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
@@ -181,19 +201,49 @@ def _fallback_500() -> dict[str, Any]:
     }
 
 
+def _unauthorized(exc: Unauthorized) -> dict[str, Any]:
+    """The 401 answer, as the API Gateway response dict (no route ran)."""
+    logger.info(
+        "request rejected",
+        extra={"status": exc.status, "error_code": exc.code, "error_message": exc.message},
+    )
+    return {
+        "statusCode": exc.status,
+        "headers": {
+            "Content-Type": JSON_CONTENT_TYPE,
+            "Cache-Control": "no-store",
+            "WWW-Authenticate": "Bearer",
+        },
+        "body": _dumps(exc.body()),
+        "isBase64Encoded": False,
+    }
+
+
 def make_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda entry point for ``app``: logger context with the HTTP API request id as
     correlation id, X-Ray tracing, metrics (cold start, ``Responses2xx``/``4xx``/``5xx``), one
-    ``request handled`` log line per request, and a last-resort JSON 500."""
+    ``request handled`` log line per request, and a last-resort JSON 500.
+
+    The verified caller (:func:`fleet_common.identity.identify`) is looked up first: without
+    one the answer is 401 ``unauthorized`` and no route runs (so no database work either).
+    Its ``caller_sub`` and ``caller_client_id`` are logger keys for the whole invocation, so
+    every line, ``request handled`` included, says who called. The event itself is never
+    logged (``log_event=False`` whatever ``POWERTOOLS_LOGGER_LOG_EVENT`` says)."""
 
     @logger.inject_lambda_context(
-        correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+        correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
     )
     @tracer.capture_lambda_handler
     @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
-            response = app.resolve(_route_event(event), context)
+            try:
+                who = identify(event)
+            except Unauthorized as exc:
+                response = _unauthorized(exc)
+            else:
+                logger.append_keys(**who.log_keys())
+                response = app.resolve(_route_event(event), context)
         except Exception:  # an error handler failed: still never a traceback to the client
             logger.exception("unhandled error outside the routes")
             response = _fallback_500()
@@ -217,24 +267,50 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {MAX_BODY_BYTES} bytes",
+        [FieldError("body", f"must be at most {MAX_BODY_BYTES} bytes")],
+    )
+
+
+def _not_text() -> BadRequest:
+    return BadRequest(
+        "the request body is not valid JSON", [FieldError("body", "is not UTF-8 text")]
+    )
+
+
 def parse_json_body(event: Any) -> dict[str, Any]:
     """The request body as a JSON object.
 
-    400 ``bad_request`` for a missing/empty body, a body that is not valid JSON (``NaN``,
-    ``Infinity`` and numbers beyond the float range included) or not an object; 400
-    ``validation_error`` for strings PostgreSQL cannot store (NUL, unpaired surrogates)."""
+    413 ``payload_too_large`` for a body over :data:`~fleet_common.limits.MAX_BODY_BYTES`
+    (its UTF-8 bytes; for a base64 body the decoded bytes, and a base64 text longer than
+    :data:`~fleet_common.limits.MAX_BASE64_BODY_LENGTH` is too large undecoded), checked
+    before anything is parsed; 400 ``bad_request`` for a missing/empty body, a body that is not
+    valid JSON (``NaN``, ``Infinity`` and numbers beyond the float range included) or not an
+    object; 400 ``validation_error`` for strings PostgreSQL cannot store (NUL, unpaired
+    surrogates)."""
     raw = event.get("body")
     if raw is None or raw == "":
         raise BadRequest("a JSON request body is required", [FieldError("body", "is required")])
     if not isinstance(raw, str):
         raise BadRequest("the request body is not valid JSON", [FieldError("body", "is not JSON")])
     if event.get("isBase64Encoded"):
+        if len(raw) > MAX_BASE64_BODY_LENGTH:
+            raise _too_large()
         try:
-            raw = base64.b64decode(raw, validate=True).decode("utf-8")
+            data = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
-            raise BadRequest(
-                "the request body is not valid JSON", [FieldError("body", "is not UTF-8 text")]
-            ) from None
+            raise _not_text() from None
+        if len(data) > MAX_BODY_BYTES:
+            raise _too_large()
+        try:
+            raw = data.decode("utf-8")
+        except ValueError:
+            raise _not_text() from None
+    # A character is at least one byte: only a body short enough in characters is encoded.
+    elif len(raw) > MAX_BODY_BYTES or len(raw.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        raise _too_large()
     try:
         value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:

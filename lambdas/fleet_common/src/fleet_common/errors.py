@@ -10,8 +10,10 @@
 | --- | --- | --- |
 | :class:`BadRequest` | 400 | ``bad_request`` (the body is not a JSON object) |
 | :class:`ValidationFailed` | 400 | ``validation_error`` (field errors in body or query) |
+| :class:`Unauthorized` | 401 | ``unauthorized`` (no verified caller identity) |
 | :class:`NotFound` | 404 | ``not_found`` |
 | :class:`Conflict` | 409 | ``conflict`` |
+| :class:`PayloadTooLarge` | 413 | ``payload_too_large`` (request body over the limit) |
 | :class:`Unprocessable` | 422 | ``unprocessable`` (valid request the database cannot store) |
 | :class:`InternalError` | 500 | ``internal_error`` |
 """
@@ -28,6 +30,8 @@ __all__ = [
     "FieldError",
     "InternalError",
     "NotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
     "Unprocessable",
     "ValidationFailed",
     "error_body",
@@ -86,6 +90,14 @@ class ValidationFailed(ApiError):
         super().__init__(message, details)
 
 
+class Unauthorized(ApiError):
+    """401: the request reached the function without a usable verified identity (API
+    Gateway's JWT authorizer puts the verified claims into every event it lets through)."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class NotFound(ApiError):
     status = 404
     code = "not_found"
@@ -94,6 +106,11 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
 
 
 class Unprocessable(ApiError):

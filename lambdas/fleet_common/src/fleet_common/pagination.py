@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .errors import FieldError, ValidationFailed
+from .limits import DEFAULT_PAGE_LIMIT, MAX_CURSOR_LENGTH, MAX_PAGE_LIMIT
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -28,9 +29,8 @@ __all__ = [
     "parse_limit",
 ]
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
-MAX_CURSOR_LENGTH = 200
+DEFAULT_LIMIT = DEFAULT_PAGE_LIMIT  # the numbers live in fleet_common.limits
+MAX_LIMIT = MAX_PAGE_LIMIT
 _MAX_ID = 2**63 - 1
 _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 _LIMIT_CHARS = re.compile(r"[0-9]{1,4}")

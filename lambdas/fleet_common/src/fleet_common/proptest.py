@@ -12,7 +12,13 @@ imported at run time.
 - :func:`json_values`: any JSON value, with huge numbers, nasty strings and deep nesting.
 - :func:`sent_bodies`: how a body reaches a function (plain, base64, missing, truncated, not
   JSON, invalid base64 or UTF-8, ...), each with the object the function must see or
-  :data:`REJECTED` when the answer must be a 400 ``bad_request``.
+  :data:`REJECTED` when the answer must be a 400 ``bad_request``; :attr:`Sent.too_large` says
+  when it must be a 413 ``payload_too_large`` instead (over 16 KiB, checked first).
+- :func:`bounded_attributes` and :func:`oversized_attributes`: device attributes within every
+  limit of :mod:`fleet_common.limits`, and just over one of them; :func:`attributes_problems`
+  is their oracle.
+- :func:`subs` and :func:`caller_claims`: verified callers (the events of
+  :func:`fleet_common.testing.http_event` carry the default one unless told otherwise).
 - :func:`forged_cursors`: pagination cursors written by hand (other shapes, time zones,
   alphabets, padding; garbage).
 - Oracles, written from the documentation rather than from the code: :func:`text_problems`,
@@ -20,7 +26,8 @@ imported at run time.
   equality), :func:`cursor_position`, :func:`limit_value`; :func:`assert_error` checks the
   documented error shape.
 - :func:`database_rows`: every row of every table, to prove a request changed nothing;
-  :func:`empty_tables` and :func:`seed_projects` to start each example from the same rows.
+  :func:`empty_tables` and :func:`seed_projects` to start each example from the same rows
+  (written by :data:`SEED_CREATOR`).
 """
 
 from __future__ import annotations
@@ -39,16 +46,31 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
+from .limits import (
+    MAX_ATTRIBUTE_KEY_LENGTH,
+    MAX_ATTRIBUTES_BYTES,
+    MAX_ATTRIBUTES_DEPTH,
+    MAX_ATTRIBUTES_KEYS,
+    MAX_BASE64_BODY_LENGTH,
+    MAX_BODY_BYTES,
+    MAX_SUB_LENGTH,
+)
 from .pytest_plugin import TABLES
+from .testing import jwt_claims
 
 __all__ = [
     "INJECTIONS",
     "REJECTED",
+    "SEED_CREATOR",
     "TRAVERSALS",
     "UNICODE_SPECIALS",
     "Sent",
     "assert_error",
     "assert_field_details",
+    "attributes_problems",
+    "body_too_large",
+    "bounded_attributes",
+    "caller_claims",
     "cursor_datetimes",
     "cursor_position",
     "database_rows",
@@ -62,11 +84,13 @@ __all__ = [
     "limit_value",
     "nasty_text",
     "object_problems",
+    "oversized_attributes",
     "property_settings",
     "same_json",
     "seed_projects",
     "sent_bodies",
     "string_problems",
+    "subs",
     "text_problems",
     "valid_names",
 ]
@@ -280,6 +304,11 @@ class Sent:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))  # hypothesis' report: short, whatever the body holds
 
+    @property
+    def too_large(self) -> bool:
+        """Whether the answer must be 413 ``payload_too_large`` (see :func:`body_too_large`)."""
+        return body_too_large(self.body, self.base64)
+
     def apply(self, event: dict[str, Any]) -> dict[str, Any]:
         """Put this body into an HTTP API event (in place) and return the event."""
         event.pop("body", None)
@@ -287,6 +316,22 @@ class Sent:
             event["body"] = self.body
         event["isBase64Encoded"] = self.base64
         return event
+
+
+def body_too_large(body: str | None, is_base64: bool) -> bool:
+    """The documented body limit: more than 16 KiB of UTF-8 text, or for a base64 body more
+    than 16 KiB once decoded (a base64 text longer than 21,848 characters, the most 16 KiB can
+    take, is too large whatever it holds; shorter text that is not base64 is a 400)."""
+    if body is None:
+        return False
+    if is_base64:
+        if len(body) > MAX_BASE64_BODY_LENGTH:
+            return True
+        try:
+            return len(base64.b64decode(body, validate=True)) > MAX_BODY_BYTES
+        except ValueError:  # binascii.Error included
+            return False
+    return len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES
 
 
 def _b64(data: bytes) -> str:
@@ -721,6 +766,203 @@ def assert_field_details(error: Mapping[str, Any], expected: Mapping[str, set[st
         assert problem in expected[path], f"{path}: {problem!r} not in {expected[path]}"
 
 
+# ---- device attributes ------------------------------------------------------------------------
+
+
+def _objects_in(value: Any) -> list[dict[str, Any]]:
+    found, pending = [], [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            found.append(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
+def _depth(value: Any) -> int:
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            members = item.values() if isinstance(item, dict) else item
+            pending.extend((member, depth + 1) for member in members)
+    return deepest
+
+
+# Marks a number written as a string, whose quotes are then dropped (no generated text holds it).
+_PLAIN_QUOTE = "\ue000\U0010fffd-plain-number-\U0010fffd\ue000"
+
+
+def _plain_numbers(value: Any) -> Any:
+    """``value`` with every float as the plain decimal digits PostgreSQL's numeric writes,
+    held in a marked string (whose quotes the caller drops)."""
+    if isinstance(value, float):
+        digits = f"{Decimal(repr(value)):f}"
+        return f"{_PLAIN_QUOTE}{digits}{_PLAIN_QUOTE}"
+    if isinstance(value, dict):
+        return {key: _plain_numbers(member) for key, member in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(member) for member in value]
+    return value
+
+
+def attributes_problems(value: Any) -> set[str]:
+    """The problem a device's ``attributes`` must be reported with (docs/api.md): not an
+    object; else the first of: an object (at any depth) with more than 32 keys, a key (at any
+    depth) empty or over 64 characters, nesting over 4 levels, over 4096 bytes of compact
+    UTF-8 JSON with numbers in plain decimal (as jsonb stores them). Empty when accepted."""
+    if not isinstance(value, dict):
+        return {"must be an object"}
+    objects = _objects_in(value)
+    if any(len(obj) > MAX_ATTRIBUTES_KEYS for obj in objects):
+        return {f"must not have an object with more than {MAX_ATTRIBUTES_KEYS} keys"}
+    if any(not 1 <= len(key) <= MAX_ATTRIBUTE_KEY_LENGTH for obj in objects for key in obj):
+        return {f"has a key that is empty or longer than {MAX_ATTRIBUTE_KEY_LENGTH} characters"}
+    if _depth(value) > MAX_ATTRIBUTES_DEPTH:
+        return {f"must not nest more than {MAX_ATTRIBUTES_DEPTH} levels deep"}
+    text = json.dumps(_plain_numbers(value), separators=(",", ":"), ensure_ascii=False)
+    text = text.replace(f'"{_PLAIN_QUOTE}', "").replace(f'{_PLAIN_QUOTE}"', "")
+    if len(text.encode("utf-8")) > MAX_ATTRIBUTES_BYTES:
+        return {f"must be at most {MAX_ATTRIBUTES_BYTES} bytes as JSON"}
+    return set()
+
+
+_STORABLE = st.characters(codec="utf-8", exclude_characters="\x00")
+
+
+@functools.cache
+def _attribute_keys() -> st.SearchStrategy[str]:
+    specials = [s for s in INJECTIONS + TRAVERSALS + UNICODE_SPECIALS if s and not _bad_text(s)]
+    return st.one_of(
+        st.sampled_from(specials),
+        st.text(_STORABLE, min_size=1, max_size=MAX_ATTRIBUTE_KEY_LENGTH),
+        st.just("k" * MAX_ATTRIBUTE_KEY_LENGTH),
+    )
+
+
+@functools.cache
+def _attribute_scalars() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(_STORABLE, max_size=24),
+        st.sampled_from([s for s in INJECTIONS + UNICODE_SPECIALS if not _bad_text(s)]),
+    )
+
+
+def _nested(depth: int) -> st.SearchStrategy[Any]:
+    """Values nesting at most ``depth`` levels."""
+    if depth == 0:
+        return _attribute_scalars()
+    child = _nested(depth - 1)
+    return st.one_of(
+        _attribute_scalars(),
+        st.lists(child, max_size=3),
+        st.dictionaries(_attribute_keys(), child, max_size=3),
+    )
+
+
+def _nest(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for level in range(depth - 1):
+        value = {"n": value} if level % 2 else [value]
+    return {"n": value}
+
+
+#: Attributes exactly at a limit (all accepted).
+AT_THE_LIMITS: tuple[dict[str, Any], ...] = (
+    {f"k{i}": i for i in range(MAX_ATTRIBUTES_KEYS)},
+    {"k" * MAX_ATTRIBUTE_KEY_LENGTH: {"é" * MAX_ATTRIBUTE_KEY_LENGTH: "🛰" * 3}},
+    _nest(MAX_ATTRIBUTES_DEPTH),
+    {"pad": "x" * (MAX_ATTRIBUTES_BYTES - len('{"pad":""}'))},
+    {"pad": "é" * ((MAX_ATTRIBUTES_BYTES - len('{"pad":""}')) // 2)},
+    {"a": {f"k{i}": [] for i in range(MAX_ATTRIBUTES_KEYS)}},
+)
+
+
+@functools.cache
+def bounded_attributes() -> st.SearchStrategy[dict[str, Any]]:
+    """Attributes within every limit (storable text; nasty keys and values, boundaries)."""
+    return st.one_of(
+        st.sampled_from(AT_THE_LIMITS),
+        st.dictionaries(_attribute_keys(), _nested(MAX_ATTRIBUTES_DEPTH - 1), max_size=6),
+    ).filter(lambda value: not attributes_problems(value))
+
+
+@st.composite
+def oversized_attributes(draw: st.DrawFn) -> dict[str, Any]:
+    """Attributes just over one limit (and small enough for the body limit): an object with
+    33+ keys (at the top or nested), an empty or 65+ character key (at any depth), 5+ levels
+    of objects or arrays, or 4097+ bytes of JSON (also through multi-byte characters)."""
+    base = draw(bounded_attributes().filter(lambda v: len(json.dumps(v)) < 2000))
+    kind = draw(st.sampled_from(["keys", "key", "depth", "bytes"]))
+    if kind == "keys":
+        count = draw(st.integers(MAX_ATTRIBUTES_KEYS + 1, MAX_ATTRIBUTES_KEYS + 8))
+        crowded = {f"k{i}": i for i in range(count)}
+        bad: Any = crowded if draw(st.booleans()) else {"nested": [crowded]}
+    elif kind == "key":
+        key = draw(st.sampled_from(["", "k" * (MAX_ATTRIBUTE_KEY_LENGTH + 1), "é" * 100, "🛰" * 65]))
+        bad = {key: 1} if draw(st.booleans()) else {"a": [{"b": {key: None}}]}
+    elif kind == "depth":
+        depth = draw(st.integers(MAX_ATTRIBUTES_DEPTH + 1, MAX_ATTRIBUTES_DEPTH + 4))
+        bad = _nest(depth, draw(st.sampled_from([1, None, "x", [], {}])))
+    else:
+        char = draw(st.sampled_from(["x", "é", "🛰", "\u0001"]))
+        room = MAX_ATTRIBUTES_BYTES - len('{"pad":""}')
+        width = len(json.dumps(char, ensure_ascii=False).encode("utf-8")) - 2
+        count = room // width + 1 + draw(st.integers(0, 40))
+        bad = {"pad": char * count}
+    value = {**base, **bad} if draw(st.booleans()) else bad
+    assert attributes_problems(value), value
+    return value
+
+
+# ---- callers ----------------------------------------------------------------------------------
+
+
+@functools.cache
+def subs() -> st.SearchStrategy[str]:
+    """``sub`` claims a caller may have: Cognito client ids and user UUIDs, e-mail-like and
+    URL-like subjects of other issuers, nasty but storable text, 1..256 characters."""
+    return st.one_of(
+        st.from_regex(r"[a-z0-9]{26}", fullmatch=True),
+        st.uuids().map(str),
+        st.sampled_from(
+            [
+                "unknown-but-not-the-sentinel",
+                "auth0|5f7c8ec7c33c6c004bbafe82",
+                "https://issuer.example/users/42",
+                "s" * MAX_SUB_LENGTH,
+                "é" * MAX_SUB_LENGTH,
+                " padded ",
+                INJECTIONS[0],
+                TRAVERSALS[0],
+            ]
+        ),
+        st.text(_STORABLE, min_size=1, max_size=MAX_SUB_LENGTH),
+    )
+
+
+@st.composite
+def caller_claims(draw: st.DrawFn) -> dict[str, str]:
+    """Verified claims of some caller (for ``http_event(claims=...)``): a Cognito
+    client-credentials token (``client_id`` = ``sub``) or another issuer's (``aud``, maybe
+    ``azp``, no ``client_id``)."""
+    sub = draw(subs())
+    if draw(st.booleans()):
+        return jwt_claims(sub)
+    claims = jwt_claims(sub, aud="fleet-api", iss="https://issuer.example/")
+    del claims["client_id"]
+    if draw(st.booleans()):
+        claims["azp"] = draw(st.from_regex(r"[A-Za-z0-9_-]{8,40}", fullmatch=True))
+    return claims
+
+
 # ---- the database -----------------------------------------------------------------------------
 
 
@@ -730,14 +972,20 @@ def empty_tables(conn: Any) -> None:
     conn.run("; ".join(f"DELETE FROM {table}" for table in TABLES))
 
 
-def seed_projects(conn: Any, projects: Mapping[str, str]) -> None:
-    """Create ``{project: team}`` (teams on first use)."""
+#: The ``created_by`` of rows that :func:`seed_projects` and the tests' seeds write.
+SEED_CREATOR = "seed-creator"
+
+
+def seed_projects(conn: Any, projects: Mapping[str, str], created_by: str = SEED_CREATOR) -> None:
+    """Create ``{project: team}`` (teams on first use), created by ``created_by``."""
     for project, team in projects.items():
         conn.run("INSERT INTO team (name) VALUES (:t) ON CONFLICT DO NOTHING", t=team)
         conn.run(
-            "INSERT INTO project (team_id, name) SELECT id, :p FROM team WHERE name = :t",
+            "INSERT INTO project (team_id, name, created_by) "
+            "SELECT id, :p, :by FROM team WHERE name = :t",
             p=project,
             t=team,
+            by=created_by,
         )
 
 

@@ -5,6 +5,13 @@ The events follow what an HTTP API sends a Lambda integration with
 ``payload_format_version = "2.0"``: ``rawPath`` and ``pathParameters`` URL-decoded,
 ``rawQueryString`` percent-encoded, ``queryStringParameters`` decoded (a repeated parameter
 comma-joined), lower-case header names, no ``body`` key when there is no body.
+
+Every event carries a verified caller by default, as API Gateway's JWT authorizer delivers it:
+``requestContext.authorizer.jwt.claims`` (:data:`DEFAULT_CLAIMS`: a Cognito client-credentials
+token of the client :data:`TEST_CLIENT_ID`, whose ``sub`` is that client id) and ``.scopes``,
+plus the ``authorization: Bearer <TEST_TOKEN>`` header the client sent. ``claims=`` picks
+another caller (:func:`jwt_claims` builds the claims); ``claims=None`` builds an event without
+any verified identity (no authorizer, no token), which the functions answer 401.
 """
 
 from __future__ import annotations
@@ -15,14 +22,71 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["HttpResult", "LambdaContext", "http_event", "invoke"]
+__all__ = [
+    "DEFAULT_CLAIMS",
+    "DEFAULT_SCOPES",
+    "TEST_CLIENT_ID",
+    "TEST_SUB",
+    "TEST_TOKEN",
+    "HttpResult",
+    "LambdaContext",
+    "http_event",
+    "invoke",
+    "jwt_claims",
+]
 
 ACCOUNT_ID = "123456789012"
 API_ID = "abcdef1234"
 REGION = "eu-west-1"
+USER_POOL_ID = f"{REGION}_FleetTest"
+
+#: The app client of the default caller (Cognito client ids: 26 lower-case letters/digits).
+TEST_CLIENT_ID = "4fleettests0client0id00000"
+#: A client-credentials token's ``sub`` is its client id.
+TEST_SUB = TEST_CLIENT_ID
+DEFAULT_SCOPES = ("fleet/read", "fleet/write")
+#: The (fake, unsigned) bearer token of the default events: what must never be logged.
+TEST_TOKEN = (
+    "eyJraWQiOiJmbGVldC10ZXN0IiwiYWxnIjoiUlMyNTYifQ."
+    "eyJzdWIiOiI0ZmxlZXR0ZXN0czBjbGllbnQwaWQwMDAwMCJ9."
+    "ZmxlZXQtdGVzdC1zaWduYXR1cmUtbm90LWEtcmVhbC1vbmU"
+)
+
+
+def jwt_claims(
+    sub: str = TEST_SUB,
+    *,
+    client_id: str | None = None,
+    scopes: Sequence[str] = DEFAULT_SCOPES,
+    **extra: str,
+) -> dict[str, str]:
+    """The claims of a Cognito client-credentials access token, as the JWT authorizer passes
+    them on (all strings): ``sub``, ``client_id`` (default: ``sub``), ``scope``
+    (space-separated), ``iss``, ``token_use``, ``auth_time``/``iat``/``exp``, ``jti``,
+    ``version``; ``extra`` adds or replaces claims (e.g. ``aud``, ``azp``)."""
+    now = int(time.time())
+    claims = {
+        "sub": sub,
+        "client_id": sub if client_id is None else client_id,
+        "scope": " ".join(scopes),
+        "iss": f"https://cognito-idp.{REGION}.amazonaws.com/{USER_POOL_ID}",
+        "token_use": "access",
+        "auth_time": str(now),
+        "iat": str(now),
+        "exp": str(now + 3600),
+        "jti": str(uuid.uuid4()),
+        "version": "2",
+    }
+    claims.update(extra)
+    return claims
+
+
+#: The verified claims every :func:`http_event` carries unless told otherwise.
+DEFAULT_CLAIMS: Mapping[str, str] = MappingProxyType(jwt_claims())
 
 
 def http_event(
@@ -37,12 +101,20 @@ def http_event(
     request_id: str | None = None,
     base64_body: bool = False,
     stage: str = "$default",
+    claims: Mapping[str, str] | None = DEFAULT_CLAIMS,
+    scopes: Sequence[str] | None = None,
+    token: str = TEST_TOKEN,
 ) -> dict[str, Any]:
     """An HTTP API v2.0 event for ``method`` on ``path`` (decoded, as API Gateway sends it).
 
     ``route_key`` defaults to ``"<method> <path>"`` (right for routes without parameters).
     ``body``: a ``str`` is sent as it is, anything else (``dict``, ``list``, ...) as JSON;
     ``None`` sends no body. ``query`` values may be lists (repeated parameters).
+
+    ``claims``: the verified JWT claims (default :data:`DEFAULT_CLAIMS`), put at
+    ``requestContext.authorizer.jwt`` with ``scopes`` (default: the ``scope`` claim split),
+    and ``token`` as the ``authorization: Bearer`` header. ``claims=None``: no authorizer
+    data and no ``authorization`` header (a request without verified identity).
     """
     method = method.upper()
     # Shaped like a real HTTP API request id, e.g. "JKJaXmPLvHcESHA=".
@@ -57,6 +129,8 @@ def http_event(
         "x-forwarded-port": "443",
         "x-forwarded-proto": "https",
     }
+    if claims is not None:
+        all_headers["authorization"] = f"Bearer {token}"
     text: str | None = None
     if body is not None:
         text = body if isinstance(body, str) else json.dumps(body)
@@ -95,6 +169,13 @@ def http_event(
         },
         "isBase64Encoded": False,
     }
+    if claims is not None:
+        if scopes is None:
+            scope = claims.get("scope")
+            scopes = scope.split() if isinstance(scope, str) else []
+        event["requestContext"]["authorizer"] = {
+            "jwt": {"claims": dict(claims), "scopes": list(scopes)}
+        }
     if pairs:
         joined: dict[str, str] = {}
         for key, value in pairs:

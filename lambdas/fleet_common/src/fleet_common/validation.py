@@ -8,19 +8,41 @@ one error. Schemas are compiled once (on first use, not at import) and cached.
 
 A subschema may carry ``"errorMessage": {"<rule>": "<problem>"}`` (the ajv-errors convention)
 to word the problem of a rule, e.g. for ``not``/``pattern`` rules.
+
+What a schema cannot say (the size and shape limits of ``attributes``) is checked by functions
+passed to :func:`validate` as ``checks``: their problems are reported with the schema's, in the
+same ``validation_error``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from .errors import FieldError, ValidationFailed
+from .limits import (
+    MAX_ATTRIBUTE_KEY_LENGTH,
+    MAX_ATTRIBUTES_BYTES,
+    MAX_ATTRIBUTES_DEPTH,
+    MAX_ATTRIBUTES_KEYS,
+    MAX_NAME_LENGTH,
+    MAX_SERIAL_LENGTH,
+)
 
 __all__ = [
+    "BAD_KEY",
     "NAME_SCHEMA",
+    "SERIAL_SCHEMA",
+    "TOO_BIG",
+    "TOO_DEEP",
+    "TOO_MANY_KEYS",
+    "attributes_problem",
+    "compact_json",
     "field_errors",
+    "json_depth",
+    "stored_json_bytes",
     "string_schema",
     "text_errors",
     "validate",
@@ -55,7 +77,81 @@ def string_schema(
 
 
 #: Names of teams, projects and devices: 1-100 characters, no surrounding whitespace.
-NAME_SCHEMA = string_schema(100)
+NAME_SCHEMA = string_schema(MAX_NAME_LENGTH)
+#: A device serial: like a name (1-100 characters), or null.
+SERIAL_SCHEMA = string_schema(MAX_SERIAL_LENGTH, nullable=True)
+
+#: The problems of :func:`attributes_problem`, in the order they are looked for.
+TOO_MANY_KEYS = f"must not have an object with more than {MAX_ATTRIBUTES_KEYS} keys"
+BAD_KEY = f"has a key that is empty or longer than {MAX_ATTRIBUTE_KEY_LENGTH} characters"
+TOO_DEEP = f"must not nest more than {MAX_ATTRIBUTES_DEPTH} levels deep"
+TOO_BIG = f"must be at most {MAX_ATTRIBUTES_BYTES} bytes as JSON"
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as compact JSON (no whitespace, non-ASCII as is): the form whose UTF-8 size
+    the limits count."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def stored_json_bytes(value: Any) -> int:
+    """UTF-8 size of ``value`` as compact JSON with every number in plain decimal notation, the
+    way PostgreSQL's ``jsonb`` keeps numbers (``numeric``: ``1e308`` is stored, and read back,
+    as 309 digits). What the ``attributes`` size limit counts, so that a value within it stays
+    within it once stored and listed."""
+    size = len(compact_json(value).encode("utf-8"))
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float):
+            size += len(format(Decimal(repr(item)), "f")) - len(repr(item))
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return size
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth: 0 for a scalar, 1 + the deepest member for an object or array (no
+    recursion: a parsed body may nest a thousand levels)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            members = item.values() if isinstance(item, dict) else item
+            pending.extend((member, depth) for member in members)
+    return deepest
+
+
+def attributes_problem(value: Any) -> str | None:
+    """The problem of a device's ``attributes`` object with the limits of
+    :mod:`fleet_common.limits`, the first found in this order: an object (at any depth) with
+    more than 32 keys; a key (at any depth) empty or longer than 64 characters; nesting deeper
+    than 4 levels; more than 4 KiB as compact JSON with numbers in plain decimal
+    (:func:`stored_json_bytes`). ``None`` when within every limit."""
+    too_many = bad_key = False
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            too_many = too_many or len(item) > MAX_ATTRIBUTES_KEYS
+            bad_key = bad_key or any(not 1 <= len(key) <= MAX_ATTRIBUTE_KEY_LENGTH for key in item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    if too_many:
+        return TOO_MANY_KEYS
+    if bad_key:
+        return BAD_KEY
+    if json_depth(value) > MAX_ATTRIBUTES_DEPTH:
+        return TOO_DEEP
+    if stored_json_bytes(value) > MAX_ATTRIBUTES_BYTES:
+        return TOO_BIG
+    return None
 
 
 def _validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
@@ -137,18 +233,42 @@ def field_errors(data: Any, schema: Mapping[str, Any], path: str = "body") -> li
     return []
 
 
-def validate(data: Any, schema: Mapping[str, Any], *, path: str = "body") -> Any:
-    """Return ``data`` when it matches ``schema``; raise
-    :class:`~fleet_common.errors.ValidationFailed` with the field errors otherwise."""
+def validate(
+    data: Any,
+    schema: Mapping[str, Any],
+    *,
+    path: str = "body",
+    checks: Mapping[str, Callable[[Any], str | None]] | None = None,
+) -> Any:
+    """Return ``data`` when it matches ``schema`` and passes ``checks``; raise
+    :class:`~fleet_common.errors.ValidationFailed` with every field error otherwise.
+
+    ``checks`` maps a top-level property of an object ``data`` to a function that returns the
+    problem of its value (or ``None``); it runs when the property is present and passed the
+    schema, and its problem is reported on ``<path>.<property>`` after the schema's errors."""
     import fastjsonschema
 
+    errors: list[FieldError] = []
     try:
-        return _validator(schema)(data)
+        result = _validator(schema)(data)
     except fastjsonschema.JsonSchemaValueException:
         errors = field_errors(data, schema, path)
         if not errors:  # pragma: no cover - field_errors re-validates, so it finds the error
             errors = [FieldError(path, "is invalid")]
+        result = data
+    if checks and isinstance(data, dict):
+        for key, check in checks.items():
+            where = _join(path, key)
+            failed = any(
+                e.path == where or e.path.startswith((where + ".", where + "[")) for e in errors
+            )
+            if key in data and not failed:
+                problem = check(data[key])
+                if problem:
+                    errors.append(FieldError(where, problem))
+    if errors:
         raise ValidationFailed(errors) from None
+    return result
 
 
 def _bad_text(text: str) -> str | None:
