@@ -125,9 +125,11 @@ def tokens(target: Target) -> Tokens:
 
 @pytest.fixture(scope="session")
 def token(tokens: Tokens) -> str:
-    """The suite's token: every scope of the first app client of the identity stack."""
+    """The suite's token: ``fleet/read`` and ``fleet/write`` when an app client may have both
+    (the API's callers that register devices), else every scope of the first app client."""
+    both = ("fleet/read", "fleet/write")
     try:
-        return tokens.get()
+        return tokens.get(*both) if tokens.allowed(*both) else tokens.get()
     except TokenError as exc:
         pytest.fail(f"cannot get an access token for the API: {exc}", pytrace=False)
 

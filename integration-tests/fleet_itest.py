@@ -356,10 +356,10 @@ class Tokens:
             words += ["--scope", scope]
         return words
 
-    def allowed(self, scope: str) -> bool:
-        """Whether an app client of the identity stack may request ``scope``."""
+    def allowed(self, *scopes: str) -> bool:
+        """Whether one app client of the identity stack may request all of ``scopes``."""
         clients = (self.target.identity or {}).get("clients") or {}
-        return any(scope in (client.get("scopes") or []) for client in clients.values())
+        return any(set(scopes) <= set(client.get("scopes") or []) for client in clients.values())
 
     def get(self, *scopes: str) -> str:
         key = tuple(sorted(scopes))

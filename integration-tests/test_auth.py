@@ -217,19 +217,22 @@ def _token_of(target: Target, client: dict[str, Any], scope: str) -> str:
 
 @pytest.mark.writes
 def test_a_token_for_another_client_of_the_pool_is_401(
-    api: Api, aws: Aws, target: Target, devices_path: Any
+    api: Api, aws: Aws, target: Target, logs: Logs, devices_path: Any, tokens: Tokens
 ) -> None:
     pool_id = _pool_id(target)
     with _temporary_client(aws, pool_id, READ) as client:
         foreign = _token_of(target, client, READ)
         assert jwt_claims(foreign)["client_id"] == client["ClientId"]
         path = devices_path(unique_name("auth"))
-        _assert_refused(api.request("GET", path, token=foreign), 401)
+        refused = api.request("GET", path, token=foreign)
+        _assert_refused(refused, 401)
+    witness = api.request("GET", path, token=tokens.get(READ)).expect(404)
+    _assert_not_invoked(api, logs, refused, witness)
 
 
 @pytest.mark.writes
 def test_a_token_of_another_pool_is_401(
-    api: Api, aws: Aws, target: Target, devices_path: Any
+    api: Api, aws: Aws, target: Target, logs: Logs, devices_path: Any, tokens: Tokens
 ) -> None:
     _pool_id(target)
     cognito = aws.client("cognito-idp")
@@ -254,9 +257,12 @@ def test_a_token_of_another_pool_is_401(
         foreign = result["AccessToken"]
         assert pool["Id"] in jwt_claims(foreign)["iss"]
         path = devices_path(unique_name("auth"))
-        _assert_refused(api.request("GET", path, token=foreign), 401)
+        refused = api.request("GET", path, token=foreign)
+        _assert_refused(refused, 401)
     finally:
         cognito.delete_user_pool(UserPoolId=pool["Id"])
+    witness = api.request("GET", path, token=tokens.get(READ)).expect(404)
+    _assert_not_invoked(api, logs, refused, witness)
 
 
 @contextlib.contextmanager
@@ -265,24 +271,22 @@ def _accepted_by_the_api(aws: Aws, target: Target, client_id: str) -> Iterator[N
     gateway = aws.client("apigatewayv2")
     api_id = target.api_outputs["api_id"]
     authorizer_id = target.api_outputs["authorizer_id"]
-    audience = gateway.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)["JwtConfiguration"][
-        "Audience"
-    ]
-    gateway.update_authorizer(
-        ApiId=api_id,
-        AuthorizerId=authorizer_id,
-        JwtConfiguration={"Audience": [*audience, client_id]},
-    )
+    # JwtConfiguration is replaced as a whole: the issuer is sent along with the audience
+    original = gateway.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)["JwtConfiguration"]
+    widened = {**original, "Audience": [*original["Audience"], client_id]}
+    gateway.update_authorizer(ApiId=api_id, AuthorizerId=authorizer_id, JwtConfiguration=widened)
     try:
         yield
     finally:
         gateway.update_authorizer(
-            ApiId=api_id, AuthorizerId=authorizer_id, JwtConfiguration={"Audience": audience}
+            ApiId=api_id, AuthorizerId=authorizer_id, JwtConfiguration=original
         )
 
 
 @pytest.mark.writes
-def test_an_expired_token_is_401(api: Api, aws: Aws, target: Target, devices_path: Any) -> None:
+def test_an_expired_token_is_401(
+    api: Api, aws: Aws, target: Target, logs: Logs, devices_path: Any, tokens: Tokens
+) -> None:
     """A client's token is accepted, then refused once it has expired. The client lives only
     for the test and is made an audience of the API's authorizer meanwhile. Its token lifetime
     is the shortest the target takes: AWS accepts 5 minutes at least (the test then waits that
@@ -308,3 +312,5 @@ def test_an_expired_token_is_401(api: Api, aws: Aws, target: Target, devices_pat
         time.sleep(max(0.0, int(claims["exp"]) - time.time()) + 2)
         after = api.request("GET", path, token=token)
         _assert_refused(after, 401)
+    witness = api.request("GET", path, token=tokens.get(READ)).expect(404)
+    _assert_not_invoked(api, logs, after, witness)

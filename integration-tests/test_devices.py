@@ -12,7 +12,7 @@ from fleet_itest import TEAM, TIMESTAMP, Api, ApiResponse, assert_error, segment
 # These tests create projects and devices (see README: `-m "not writes"` skips them).
 pytestmark = pytest.mark.writes
 
-DEVICE_FIELDS = {"id", "name", "serial", "attributes", "created_at"}
+DEVICE_FIELDS = {"id", "name", "serial", "attributes", "created_by", "created_at"}
 
 
 def device_of(response: ApiResponse) -> dict[str, Any]:
@@ -46,8 +46,8 @@ def test_create_project_then_its_name_is_taken(
     created = api.request("POST", "/projects", json={"name": name, "team": TEAM}).expect(201)
     project = created.json_object().get("project")
     assert isinstance(project, dict), created.describe('expected {"project": {...}}')
-    assert set(project) == {"id", "name", "team", "created_at"}, created.describe(
-        "a project has exactly id, name, team, created_at"
+    assert set(project) == {"id", "name", "team", "created_by", "created_at"}, created.describe(
+        "a project has exactly id, name, team, created_by, created_at"
     )
     assert (project["name"], project["team"]) == (name, TEAM), created.describe()
     assert type(project["id"]) is int and TIMESTAMP.fullmatch(project["created_at"]), (

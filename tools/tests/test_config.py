@@ -361,3 +361,77 @@ def test_overrides_change_one_input_and_refuse_what_the_files_would(repo):
     assert "expected a string, number, bool, array or table" in messages[4]
     assert messages[5].startswith("expected a TOML value")
     assert messages[6].startswith("expected a TOML value")
+
+
+IDENTITY_MODULE = 'variable "external_issuer" {\n  type    = any\n  default = null\n}\n'
+
+
+def test_env_identity_is_passed_to_the_module_that_takes_an_external_issuer(repo):
+    repo.standard()
+    repo.module("idp", IDENTITY_MODULE)
+    repo.stack("dev", "025_identity", 'module = "idp"\n')
+    environment = load_environment(repo.root, "dev")
+    assert environment.identity is None
+    # without [identity] the module gets null (and makes its own pool); other stacks get nothing
+    assert dict(environment.stack("025_identity").inputs) == {"external_issuer": None}
+    assert "external_issuer" not in environment.stack("020_app").inputs
+
+    repo.env(
+        "dev",
+        extra='[identity]\nissuer = "https://login.example.com/tenant"\naudience = ["fleet-api"]\n',
+    )
+    environment = load_environment(repo.root, "dev")
+    assert environment.identity.issuer == "https://login.example.com/tenant"
+    assert dict(environment.stack("025_identity").inputs) == {
+        "external_issuer": {"issuer": "https://login.example.com/tenant", "audience": ["fleet-api"]}
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (
+            'issuer = "http://login.example.com"\naudience = ["a"]',
+            "key 'identity.issuer': expected an https:// URL without query, fragment or "
+            "credentials (API Gateway fetches the issuer's keys over TLS), got "
+            "'http://login.example.com'",
+        ),
+        (
+            'issuer = "https://user:pw@login.example.com"\naudience = ["a"]',
+            "key 'identity.issuer': expected an https:// URL",
+        ),
+        (
+            'issuer = "https://login.example.com"\naudience = []',
+            "key 'identity.audience': expected at least one audience value, got []",
+        ),
+        (
+            'issuer = "https://login.example.com"\naudience = ["a", " "]',
+            "key 'identity.audience[1]': expected a non-empty audience value, got ''",
+        ),
+        ('issuer = "https://login.example.com"', "key 'identity.audience'"),
+        (
+            'issuer = "https://login.example.com"\naudience = ["a"]\nissue = "x"',
+            "key 'identity.issue': unknown key",
+        ),
+    ],
+)
+def test_a_bad_identity_table_names_the_key(repo, table, expected):
+    repo.standard()
+    repo.env("dev", extra=f"[identity]\n{table}\n")
+    message = _errors(repo)
+    assert "live/dev/env.toml: " + expected in message
+
+
+def test_the_external_issuer_cannot_be_set_by_a_stack_or_override(repo):
+    repo.standard()
+    repo.module("idp", IDENTITY_MODULE)
+    repo.stack("dev", "025_identity", 'module = "idp"\n[inputs]\nexternal_issuer = "x"\n')
+    assert (
+        "live/dev/025_identity/stack.toml: key 'inputs.external_issuer': set by stackrun from "
+        "env.toml's [identity] table (issuer, audience); name an external issuer there"
+    ) in _errors(repo)
+    repo.stack("dev", "025_identity", 'module = "idp"\n')
+    environment = load_environment(repo.root, "dev")
+    with pytest.raises(ConfigError) as caught:
+        apply_overrides(environment, ['025_identity.external_issuer = {issuer = "https://x"}'])
+    assert "comes from env.toml's [identity] table" in str(caught.value)

@@ -6,6 +6,7 @@ the real migrations package.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -79,6 +80,12 @@ def _http(
     return status, {k.lower(): v for k, v in headers.items()}, json.loads(body or b"null")
 
 
+def _claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified (the gateway verified it; this only reads `sub`)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
 def _integration(repo, env: str, *pytest_args: str) -> subprocess.CompletedProcess[str]:
     """Run integration-tests/ against the locally deployed `env`, as `nox -s integration`."""
     target = repo.root / f"target-{env}.json"
@@ -118,7 +125,7 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     text = first.stdout
     assert text.index("000_bootstrap: creating") < text.index("deploying 010_network")
     assert text.index("deploying 010_network") < text.index("deploying 020_postgres")
-    assert "migrations applied: 0001_core.sql, 0002_devices.sql" in text
+    assert "migrations applied: 0001_core.sql, 0002_devices.sql, 0003_created_by.sql" in text
 
     outputs = repo.outputs("dev")
     network, database = outputs["010_network"], outputs["020_postgres"]
@@ -150,7 +157,7 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert _tables(connection) >= SCHEMA_TABLES
     assert connection.run("select current_database()") == [[database["db_name"]]]
     versions = connection.run("select version from schema_migrations order by version")
-    assert versions == [[1], [2]]
+    assert versions == [[1], [2], [3]]
     connection.close()
 
     # the functions: built from lambdas/, published, behind a "live" alias the API routes to
@@ -202,6 +209,16 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert status == 201, body
     status, _, body = _http("POST", url + "projects/pumps/devices", {"name": "p-1"}, token)
     assert status == 201, body
+    # the caller is the token's verified sub (a client-credentials token's sub is its client id)
+    caller = _claims(token)["sub"]
+    assert body["device"]["created_by"] == caller
+    connection = _connect(repo, "dev")
+    stored = connection.run(
+        "select p.created_by, d.created_by from project p join device d on d.project_id = p.id"
+        " where p.name = 'pumps'"
+    )
+    connection.close()
+    assert stored == [[caller, caller]]
     status, headers, body = _http("GET", url + "projects/pumps/devices", token=read_token)
     assert status == 200, body
     assert [device["name"] for device in body["devices"]] == ["p-1"]
@@ -315,6 +332,14 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         for value in secrets:
             assert value not in text
         assert "SecretAccessKey" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    # ... and the functions' logs (which name the caller's sub and client_id) hold none of them
+    logs = repo.client("dev", "logs")
+    for function in functions.values():
+        events = logs.filter_log_events(logGroupName=function["log_group_name"])["events"]
+        logged = "\n".join(event["message"] for event in events)
+        assert _claims(token)["sub"] in logged or function is functions["migrations"]
+        for value in secrets:
+            assert value not in logged, function["log_group_name"]
     for path in (repo.root / ".stackrun").rglob("*"):
         if "functions" in path.parts:  # the deployed code, extracted for the local runtime
             continue
@@ -353,6 +378,7 @@ def test_prod_has_deletion_protection_and_multi_az(local_repo):
     assert refused.returncode == 1, refused.text
     assert "refusing to destroy prod: deletion protection is on" in refused.stderr
     assert "020_postgres: module.stack.aws_db_instance.this (fleet-prod)" in refused.stderr
+    assert "025_identity: module.stack.aws_cognito_user_pool.this" in refused.stderr
     assert "--lift-deletion-protection" in refused.stderr
     assert "destroying" not in refused.stdout
     functions = repo.client("prod", "lambda").list_functions()["Functions"]
