@@ -280,30 +280,30 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert _integration(repo, "dev", "-k", "register").returncode == 0
 
     # a new migration is applied once, on the next deploy only
-    (_migrations_dir(repo) / "0003_device_notes.sql").write_text(
+    (_migrations_dir(repo) / "0004_device_notes.sql").write_text(
         "alter table device add column notes text;\n"
     )
     third = repo.run("deploy", "dev", "--local")
     assert third.returncode == 0, third.text
-    assert "migrations applied: 0003_device_notes.sql" in third.stdout
+    assert "migrations applied: 0004_device_notes.sql" in third.stdout
     # the deployed migration function was published anew with the file, and invoked
     assert "030_api: migrations answered" in third.stdout
     fourth = repo.run("deploy", "dev", "--local", "--all")
     assert "migrations applied: none (schema up to date)" in fourth.stdout
 
     # a failing migration rolls back and stops the deploy, naming it
-    (_migrations_dir(repo) / "0004_broken.sql").write_text(
+    (_migrations_dir(repo) / "0005_broken.sql").write_text(
         "create table half_done (id int);\nselect 1 / 0;\n"
     )
     broken = repo.run("deploy", "dev", "--local")
     assert broken.returncode == 1
     assert "stack 020_postgres failed at migrations" in broken.stderr
-    assert "0004_broken.sql" in broken.stderr
+    assert "error: migration 0005_broken.sql failed: " in broken.stderr
     connection = _connect(repo, "dev")
     assert "half_done" not in _tables(connection)
-    assert connection.run("select max(version) from schema_migrations") == [[3]]
+    assert connection.run("select max(version) from schema_migrations") == [[4]]
     connection.close()
-    (_migrations_dir(repo) / "0004_broken.sql").unlink()
+    (_migrations_dir(repo) / "0005_broken.sql").unlink()
     assert repo.run("deploy", "dev", "--local").returncode == 0
 
     # the password of the database never appears in anything stackrun wrote or printed

@@ -20,7 +20,6 @@ from moto import mock_aws
 
 from fleet_migrations import __main__ as cli
 from fleet_migrations import handler as h
-from fleet_migrations import runner
 from fleet_migrations.runner import Migration, MigrationError, discover
 
 ALL = ["0001_core.sql", "0002_devices.sql", "0003_created_by.sql"]
@@ -129,7 +128,7 @@ def test_handler_failure_names_the_migration_and_keeps_the_password_out_of_logs(
     password = _password_for(db)
     _point_env_at(monkeypatch, db, _create_secret(db.user, password))
     bad = Migration(4, "0004_bad.sql", "CREATE TABLE oops (id int); SELECT 1 / 0;")
-    monkeypatch.setattr(runner, "discover", lambda directory=None: [*discover(), bad])
+    monkeypatch.setattr(h, "discover", lambda directory=None: [*discover(), bad])
 
     with pytest.raises(MigrationError, match=r"^migration 0004_bad\.sql failed"):
         h.handler({}, FakeLambdaContext())
@@ -143,6 +142,20 @@ def test_handler_failure_names_the_migration_and_keeps_the_password_out_of_logs(
         assert conn.run("SELECT max(version) FROM schema_migrations") == [[3]]
     finally:
         conn.close()
+
+
+def test_a_duplicate_version_fails_naming_both_files_before_any_connection(monkeypatch, tmp_path):
+    (tmp_path / "0001_core.sql").write_text("SELECT 1;\n")
+    (tmp_path / "0001_again.sql").write_text("SELECT 2;\n")
+    monkeypatch.setattr(h, "discover", lambda: discover(tmp_path))
+
+    def no_connection(settings):
+        raise AssertionError("connected although the migrations are invalid")
+
+    monkeypatch.setattr(h, "open_connection", no_connection)
+    settings = h.Settings(host="db.invalid", port=5432, database="fleet", secret_arn="arn")
+    with pytest.raises(MigrationError, match=r"^duplicate migration version 0001: 0001_"):
+        h.run(settings)
 
 
 @mock_aws

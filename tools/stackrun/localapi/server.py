@@ -236,12 +236,8 @@ def _handler_class(context: LocalContext, api_id: str) -> type[BaseHTTPRequestHa
             headers = {**headers, "apigw-requestid": request_id, "content-length": str(len(data))}
             if served_by:
                 headers["x-stackrun-function"] = served_by
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            # The access line is printed before the answer is sent, so a caller that has its
+            # answer also finds the line (tests read the console right after a request).
             millis = (time.monotonic() - started) * 1000
             note = f" ({served_by})" if served_by else ""
             if error:
@@ -249,6 +245,12 @@ def _handler_class(context: LocalContext, api_id: str) -> type[BaseHTTPRequestHa
             context.console(
                 f"[api {api_id}] {self.command} {self.path} -> {status} in {millis:.0f} ms{note}"
             )
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
     return Handler
 

@@ -16,7 +16,7 @@ from fleet_common import db as fleet_db
 from fleet_common.config import ConfigError, Settings, ssl_context_for
 from fleet_common.db import Credentials, get_credentials, reset_caches
 
-from .runner import MigrationError, apply_migrations, current_version
+from .runner import MigrationError, apply_migrations, current_version, discover
 
 __all__ = [
     "APPLICATION_NAME",
@@ -51,9 +51,10 @@ def open_connection(settings: Settings) -> Any:
 def run(settings: Settings | None = None) -> dict[str, Any]:
     """Apply pending migrations; return ``{"applied": [...], "current_version": N}``."""
     settings = Settings.from_env() if settings is None else settings
+    migrations = discover()  # a malformed or duplicate file fails here, before any connection
     conn = open_connection(settings)
     try:
-        applied = apply_migrations(conn, log=logger)
+        applied = apply_migrations(conn, migrations, log=logger)
         version = current_version(conn)
     finally:
         conn.close()
