@@ -220,13 +220,10 @@ def _last_json(text: str) -> dict[str, Any]:
 
 
 def _failure_detail(stdout: str, stderr: str) -> str:
-    # The migrations module ends a failed run with one plain `error: ...` line on stderr; its
-    # JSON log lines before it say what it was doing, not what went wrong.
+    # The migrations module ends a failed run with one plain `error: ...` line on stderr. Its
+    # JSON log lines say what it was doing, not what went wrong, so without that line (a crash)
+    # the last lines of its output are shown, traceback included.
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
     if errors:
         return f"    {errors[-1]}"
-    document = _last_json(stdout) or _last_json(stderr)
-    message = document.get("error") or document.get("message")
-    if message:
-        return f"    {message}"
     return extract_errors(stderr or stdout)

@@ -6,7 +6,6 @@ the real migrations package.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ import pg8000.native
 import pytest
 
 from emulated_repo import REPO_ROOT
+from stackrun.localapi.authorizer import decode as decode_jwt
 
 pytestmark = pytest.mark.terraform
 
@@ -78,12 +78,6 @@ def _http(
     except urllib.error.HTTPError as error:
         status, headers, body = error.code, error.headers, error.read()
     return status, {k.lower(): v for k, v in headers.items()}, json.loads(body or b"null")
-
-
-def _claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, unverified (the gateway verified it; this only reads `sub`)."""
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def _integration(repo, env: str, *pytest_args: str) -> subprocess.CompletedProcess[str]:
@@ -210,7 +204,7 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     status, _, body = _http("POST", url + "projects/pumps/devices", {"name": "p-1"}, token)
     assert status == 201, body
     # the caller is the token's verified sub (a client-credentials token's sub is its client id)
-    caller = _claims(token)["sub"]
+    caller = decode_jwt(token)[1]["sub"]
     assert body["device"]["created_by"] == caller
     connection = _connect(repo, "dev")
     stored = connection.run(
@@ -333,11 +327,11 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
             assert value not in text
         assert "SecretAccessKey" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     # ... and the functions' logs (which name the caller's sub and client_id) hold none of them
-    logs = repo.client("dev", "logs")
+    pages = repo.client("dev", "logs").get_paginator("filter_log_events")
     for function in functions.values():
-        events = logs.filter_log_events(logGroupName=function["log_group_name"])["events"]
-        logged = "\n".join(event["message"] for event in events)
-        assert _claims(token)["sub"] in logged or function is functions["migrations"]
+        pages_of_group = pages.paginate(logGroupName=function["log_group_name"])
+        logged = "\n".join(event["message"] for page in pages_of_group for event in page["events"])
+        assert caller in logged or function is functions["migrations"]
         for value in secrets:
             assert value not in logged, function["log_group_name"]
     for path in (repo.root / ".stackrun").rglob("*"):

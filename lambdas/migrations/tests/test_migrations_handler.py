@@ -128,7 +128,7 @@ def test_handler_failure_names_the_migration_and_keeps_the_password_out_of_logs(
     password = _password_for(db)
     _point_env_at(monkeypatch, db, _create_secret(db.user, password))
     bad = Migration(4, "0004_bad.sql", "CREATE TABLE oops (id int); SELECT 1 / 0;")
-    monkeypatch.setattr(h, "discover", lambda directory=None: [*discover(), bad])
+    monkeypatch.setattr(h, "discover", lambda: [*discover(), bad])
 
     with pytest.raises(MigrationError, match=r"^migration 0004_bad\.sql failed"):
         h.handler({}, FakeLambdaContext())
