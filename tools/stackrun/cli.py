@@ -621,8 +621,9 @@ def main(argv: list[str] | None = None) -> None:
     except Interrupted as error:
         if error.killed:
             after = (
-                "terraform was killed: its state lock may remain; the error of the next run "
-                "names it and the `nox -s unlock` command that releases it"
+                "terraform was killed: stackrun released its state lock and the environment "
+                "guard (a warning above says if it could not). Resources terraform was creating "
+                "may be missing from the state: the next deploy's plan shows what it will do"
             )
         else:
             after = "terraform finished cleanly; state locks and the environment guard released"

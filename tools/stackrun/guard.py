@@ -4,15 +4,21 @@ Terraform's own locks protect one state at a time; two deploys of one environmen
 interleave stacks (A applies 010, B applies 010 then 020 with outputs A is about to change).
 The guard is an item in the environment's DynamoDB lock table, written with a conditional put,
 so it works for every user and CI runner of the account, not just this machine.
+
+The item names its holder (operation, user@host, pid, the CI run's URL when there is one) and
+carries an expiry (`Expires`, epoch seconds) that a thread of the live run pushes forward every
+RENEW_SECONDS. A run that was killed outright stops renewing; once its guard has expired, the
+next run takes it over with a warning instead of waiting for someone to run `unlock`.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,28 +26,54 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from stackrun.errors import LockHeld
 
 GUARD_PREFIX = "stackrun-guard"
+TTL_SECONDS = 120
+RENEW_SECONDS = 30
 
 
 def guard_id(environment: str) -> str:
     return f"{GUARD_PREFIX}/{environment}"
 
 
-def _holder_info(operation: str) -> dict[str, str]:
+def who() -> str:
+    """user@host, as terraform writes `Who` in its lock info (the uid's name, not $USER)."""
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return {
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _ci_run_url() -> str:
+    server, repository, run = (
+        os.environ.get(name, "")
+        for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    return f"{server}/{repository}/actions/runs/{run}" if server and repository and run else ""
+
+
+def _holder_info(operation: str) -> dict[str, str]:
+    info = {
         "ID": str(uuid.uuid4()),
         "Operation": operation,
-        "Who": f"{user}@{socket.gethostname()}",
+        "Who": who(),
         "PID": str(os.getpid()),
         "Created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if url := _ci_run_url():
+        info["Run"] = url
+    return info
+
+
+def _item(lock_id: str, info: dict[str, str], ttl_seconds: float) -> dict[str, Any]:
+    return {
+        "LockID": {"S": lock_id},
+        "Info": {"S": json.dumps(info)},
+        "Expires": {"N": str(int(time.time() + ttl_seconds))},
     }
 
 
@@ -54,23 +86,27 @@ def environment_guard(
     timeout_seconds: float,
     poll_seconds: float = 2.0,
     local: bool = False,
+    ttl_seconds: float = TTL_SECONDS,
+    renew_seconds: float = RENEW_SECONDS,
 ) -> Iterator[dict[str, str]]:
-    """Hold the guard of `environment` for the duration of the block.
+    """Hold the guard of `environment` for the duration of the block, renewing its expiry.
 
-    Waits up to `timeout_seconds` for another holder to finish, then raises LockHeld naming
-    the holder and how to release a guard left by a killed run (`local`: the command to do it
-    carries --local).
+    Waits up to `timeout_seconds` for a live holder to finish, then raises LockHeld naming the
+    holder and how to release a guard left by a killed run (`local`: the command to do it
+    carries --local). An expired guard is taken over at once, with a warning.
     """
     info = _holder_info(operation)
     lock_id = guard_id(environment)
     deadline = time.monotonic() + timeout_seconds
     announced = False
     while True:
+        holder = read_guard(dynamodb, table, environment)
         try:
             dynamodb.put_item(
                 TableName=table,
-                Item={"LockID": {"S": lock_id}, "Info": {"S": json.dumps(info)}},
-                ConditionExpression="attribute_not_exists(LockID)",
+                Item=_item(lock_id, info, ttl_seconds),
+                ConditionExpression="attribute_not_exists(LockID) OR Expires < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
             )
             break
         except ClientError as error:
@@ -82,8 +118,9 @@ def environment_guard(
                 f"environment {environment!r} is being changed by another run and the wait of "
                 f"{timeout_seconds:.0f}s is over.\n"
                 f"  held by: {_describe_holder(holder)}\n"
-                "  If that run is still going, wait for it. If it was killed, release the guard "
-                f"with: nox -s unlock -- {environment} --guard {holder.get('ID', '<id>')}"
+                "  If that run is still going, wait for it. If it was killed, its guard expires "
+                "on its own once it is no longer renewed (the time above); to release it now: "
+                f"nox -s unlock -- {environment} --guard {holder.get('ID', '<id>')}"
                 + (" --local" if local else "")
             )
         if not announced:
@@ -95,9 +132,27 @@ def environment_guard(
             )
             announced = True
         time.sleep(poll_seconds)
+    if _expired(holder):
+        print(
+            f"warning: took over the expired guard of environment {environment!r}, held by "
+            f"{_describe_holder(holder)}: that run stopped renewing it (killed?); its state "
+            "locks, if any, are named by terraform when a stack waits for them",
+            file=sys.stderr,
+            flush=True,
+        )
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew,
+        args=(dynamodb, table, lock_id, info, ttl_seconds, renew_seconds, stop),
+        name=f"guard-{environment}",
+        daemon=True,
+    )
+    renewer.start()
     try:
         yield info
     finally:
+        stop.set()
+        renewer.join(timeout=30)
         try:
             dynamodb.delete_item(
                 TableName=table,
@@ -109,6 +164,42 @@ def environment_guard(
             print(f"warning: could not release the environment guard: {error}", file=sys.stderr)
 
 
+def _renew(
+    dynamodb: Any,
+    table: str,
+    lock_id: str,
+    info: dict[str, str],
+    ttl_seconds: float,
+    renew_seconds: float,
+    stop: threading.Event,
+) -> None:
+    """Push the guard's expiry forward until `stop`; only while the guard is still ours."""
+    while not stop.wait(renew_seconds):
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key={"LockID": {"S": lock_id}},
+                UpdateExpression="SET Expires = :expires",
+                ConditionExpression="contains(Info, :id)",
+                ExpressionAttributeValues={
+                    ":expires": {"N": str(int(time.time() + ttl_seconds))},
+                    ":id": {"S": info["ID"]},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                print(
+                    "warning: the environment guard is no longer this run's (taken over after "
+                    "it expired, or released by `unlock`)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return
+            print(f"warning: could not renew the environment guard: {error}", file=sys.stderr)
+        except BotoCoreError as error:  # a network blip: the next renewal tries again
+            print(f"warning: could not renew the environment guard: {error}", file=sys.stderr)
+
+
 def read_guard(dynamodb: Any, table: str, environment: str) -> dict[str, str]:
     item = dynamodb.get_item(
         TableName=table, Key={"LockID": {"S": guard_id(environment)}}, ConsistentRead=True
@@ -116,9 +207,13 @@ def read_guard(dynamodb: Any, table: str, environment: str) -> dict[str, str]:
     if not item:
         return {}
     try:
-        return json.loads(item["Info"]["S"])
+        holder = json.loads(item["Info"]["S"])
     except (KeyError, ValueError):
         return {"ID": "unreadable"}
+    if "Expires" in item:
+        expires = datetime.fromtimestamp(int(item["Expires"]["N"]), UTC)
+        holder["Expires"] = expires.isoformat(timespec="seconds")
+    return holder
 
 
 def release_guard(dynamodb: Any, table: str, environment: str, holder_id: str) -> bool:
@@ -150,11 +245,21 @@ def release_guard(dynamodb: Any, table: str, environment: str, holder_id: str) -
     return True
 
 
+def _expired(holder: dict[str, str]) -> bool:
+    expires = holder.get("Expires")
+    return bool(expires) and datetime.fromisoformat(expires) < datetime.now(UTC)
+
+
 def _describe_holder(holder: dict[str, str]) -> str:
     if not holder:
         return "(released meanwhile)"
-    return (
+    text = (
         f"{holder.get('Operation', '?')} by {holder.get('Who', '?')} "
         f"(pid {holder.get('PID', '?')}) "
         f"since {holder.get('Created', '?')}, guard id {holder.get('ID', '?')}"
     )
+    if holder.get("Run"):
+        text += f", CI run {holder['Run']}"
+    if holder.get("Expires"):
+        text += f", expires {holder['Expires']} unless renewed"
+    return text

@@ -3,9 +3,14 @@
 While terraform runs, the first SIGINT or SIGTERM is passed on to it once, as SIGINT: it stops
 starting new operations, waits for those in flight, writes its state and releases its state
 lock. stackrun then stops before the next step and reports what finished, what was interrupted
-and what never started. A second signal kills terraform at once (its lock may stay behind;
-`unlock` releases it). Without terraform running, the signal interrupts stackrun directly,
-whose `finally` blocks release the environment guard.
+and what never started. Without terraform running, the first signal interrupts stackrun
+directly, whose `finally` blocks release the environment guard.
+
+A CI cancellation sends SIGINT, then SIGTERM 7.5 s later (GitHub Actions), so a second signal
+within GRACE_SECONDS of the first is the same request and is only acknowledged. A third signal,
+or a second one after the grace period, kills terraform; stackrun then releases the state lock
+the killed terraform held (`Terraform.run`'s `on_killed`) and the environment guard before it
+exits.
 
 terraform runs in its own session, so a terminal's Ctrl-C reaches it only through here, once:
 a second SIGINT would make terraform abandon its operations.
@@ -19,9 +24,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from types import FrameType
 
 from stackrun.errors import StackrunError
+
+GRACE_SECONDS = 10.0
 
 
 class Interrupted(StackrunError):
@@ -40,6 +48,8 @@ class _State:
         self.lock = threading.Lock()
         self.children: set[subprocess.Popen[str]] = set()
         self.signum: int | None = None  # the first signal received
+        self.first_at = 0.0  # time.monotonic() of the first signal
+        self.count = 0
         self.killed = False
 
 
@@ -55,26 +65,40 @@ def install() -> None:
 def _handle(signum: int, frame: FrameType | None) -> None:
     with _state.lock:
         children = [child for child in _state.children if child.poll() is None]
-        first = _state.signum is None
-        if first:
-            _state.signum = signum
-    if not children:
-        raise Interrupted(_state.signum or signum)
-    if first:
+        _state.count += 1
+        if _state.signum is None:
+            _state.signum, _state.first_at = signum, time.monotonic()
+        count, waited = _state.count, time.monotonic() - _state.first_at
+    name = signal.Signals(signum).name
+    escalate = count > 2 or (count == 2 and waited > GRACE_SECONDS)
+    if count == 1 and not children:
+        raise Interrupted(signum)
+    if count == 1:
         print(
-            f"\n{signal.Signals(signum).name} received: terraform is finishing what it has "
-            "started and will release its state lock. Interrupt again to kill it (may leave "
-            "the lock behind).",
+            f"\n{name} received: terraform is finishing what it has started and will release "
+            f"its state lock. A second signal within {GRACE_SECONDS:.0f}s is taken as the same "
+            "request; a third (or a later second) kills terraform, after which stackrun releases "
+            "its state lock and the environment guard.",
             file=sys.stderr,
             flush=True,
         )
         for child in children:
             _send(child, signal.SIGINT)
-    else:
-        print("\nsecond interrupt: killing terraform", file=sys.stderr, flush=True)
+    elif not escalate:
+        print(
+            f"\n{name} received {waited:.1f}s after the first signal: still stopping cleanly "
+            "(a third signal kills terraform)",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif children:
+        print(f"\n{name}: killing terraform", file=sys.stderr, flush=True)
         _state.killed = True
         for child in children:
             _send(child, signal.SIGKILL)
+    else:
+        # nothing left to kill: stop whatever stackrun is doing (the user insists)
+        raise Interrupted(_state.signum or signum, killed=_state.killed)
 
 
 def _send(child: subprocess.Popen[str], signum: int) -> None:
@@ -108,8 +132,13 @@ def requested() -> bool:
     return _state.signum is not None
 
 
+def killed() -> bool:
+    """Whether a signal made stackrun kill terraform."""
+    return _state.killed
+
+
 def reset() -> None:
     """Forget a received signal (tests that run several commands in one process)."""
     with _state.lock:
-        _state.signum, _state.killed = None, False
+        _state.signum, _state.killed, _state.count, _state.first_at = None, False, 0, 0.0
         _state.children.clear()

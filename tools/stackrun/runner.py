@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,8 +147,13 @@ def _plan_stack(
     stack: Stack,
     outputs: Mapping[str, Outputs],
     destroy: bool = False,
+    lock: bool = True,
 ) -> tuple[Terraform, dict[str, str], StackReport, int]:
-    """Render, init and plan one stack into `tfplan`. Returns the plan's detailed exit code."""
+    """Render, init and plan one stack into `tfplan`. Returns the plan's detailed exit code.
+
+    Without `lock` the state is read without taking its lock: a plan writes no state, so it
+    needs no lock, and never waits for (or blocks) a deploy.
+    """
     variables, sensitive = _upstream_inputs(stack, outputs)
     workspace.render(stack, sensitive)
     tf = workspace.terraform(stack.name, fresh_log=True)
@@ -156,7 +162,7 @@ def _plan_stack(
         "plan",
         "-input=false",
         "-no-color",
-        _lock_flag(workspace),
+        _lock_flag(workspace) if lock else "-lock=false",
         "-out=tfplan",
         "-detailed-exitcode",
     ]
@@ -270,17 +276,8 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
     """
     environment = workspace.environment
     ensure_artifacts(workspace)
-    created = ensure_backend(workspace)
     report = RunReport("deploy", environment.name)
-    dynamodb = workspace.target.client(environment, "dynamodb")
-    with environment_guard(
-        dynamodb,
-        environment.backend.lock_table,
-        environment.name,
-        "deploy",
-        duration_seconds(workspace.effective_lock_timeout),
-        local=workspace.target.local,
-    ):
+    with _backend_under_guard(workspace, "deploy") as created:
         outputs: dict[str, Outputs] = {}
         # The backend is a stack too: a change to modules/tfstate-bootstrap or to the backend
         # settings is applied like any other (unless it was created a moment ago).
@@ -306,6 +303,34 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
             raise
     _print(workspace, "\n" + report.summary())
     return report
+
+
+def _guard(workspace: Workspace, operation: str) -> AbstractContextManager[dict[str, str]]:
+    environment = workspace.environment
+    return environment_guard(
+        workspace.target.client(environment, "dynamodb"),
+        environment.backend.lock_table,
+        environment.name,
+        operation,
+        duration_seconds(workspace.effective_lock_timeout),
+        local=workspace.target.local,
+    )
+
+
+@contextmanager
+def _backend_under_guard(workspace: Workspace, operation: str) -> Iterator[bool]:
+    """The environment guard, then the state backend checked (or finished) under it.
+
+    Yields whether the backend was created. The guard lives in the backend's lock table, so
+    only the account's very first run, which creates that table, takes it afterwards.
+    """
+    if not backend_status(workspace)[1]:
+        created = ensure_backend(workspace)
+        with _guard(workspace, operation):
+            yield created
+        return
+    with _guard(workspace, operation):
+        yield ensure_backend(workspace)
 
 
 @dataclass
@@ -448,7 +473,7 @@ def plan(workspace: Workspace) -> RunReport:
             )
             continue
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
-        tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs)
+        tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs, lock=False)
         (tf.workdir / "tfplan").unlink(missing_ok=True)
         outputs[stack.name] = outputs_of(read_state(workspace, stack), stack.module)
         stack_report.seconds = time.monotonic() - started
@@ -470,15 +495,7 @@ def destroy(workspace: Workspace) -> RunReport:
         _print(workspace, f"no state backend for {environment.name}: nothing to destroy")
         return report
     _refuse_protected_destroy(workspace)
-    dynamodb = workspace.target.client(environment, "dynamodb")
-    with environment_guard(
-        dynamodb,
-        environment.backend.lock_table,
-        environment.name,
-        "destroy",
-        duration_seconds(workspace.effective_lock_timeout),
-        local=workspace.target.local,
-    ):
+    with _guard(workspace, "destroy"):
         outputs = collect_outputs(workspace, announce=False)
         stacks = list(reversed(environment.stacks))
         for index, stack in enumerate(stacks, start=1):

@@ -13,9 +13,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -127,8 +129,12 @@ class Terraform:
         prefix: str = "",
         console: IO[str] | None = None,
         echo: bool = True,
+        on_killed: Callable[[], None] | None = None,
     ):
         self.workdir = workdir
+        # Called when stackrun had to kill this terraform (a third signal): release what a
+        # killed terraform leaves held, its state lock.
+        self.on_killed = on_killed
         self.env = env
         self.log_file = log_file
         self.prefix = prefix
@@ -175,6 +181,8 @@ class Terraform:
                 result = self._collect(process, log, capture_stdout, echo)
             finally:
                 interrupts.untrack(process)
+        if interrupts.killed() and process.returncode == -signal.SIGKILL and self.on_killed:
+            self.on_killed()
         # A signal during this command: stop here, whatever terraform answered.
         interrupts.check(f"during `terraform {args[0]}`")
         return result

@@ -3,6 +3,8 @@
 Both live in the environment's lock table. A state lock is released with terraform's own
 `force-unlock` (in the stack's working directory), and only when the id given matches the
 lock that is held: an id copied from an old error never releases somebody else's new lock.
+When stackrun itself kills terraform (a third signal), it releases that terraform's lock at
+once (`release_after_kill`): the run holds the environment guard, so the lock is its own.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from stackrun.bootstrap import BOOTSTRAP_STACK, bootstrap_stack
 from stackrun.config import Stack
 from stackrun.errors import StackrunError
+from stackrun.guard import who
 from stackrun.workspace import Workspace
 
 
@@ -29,21 +34,88 @@ def _stack(workspace: Workspace, name: str) -> Stack:
         ) from None
 
 
-def state_lock_info(workspace: Workspace, stack: Stack) -> dict[str, Any] | None:
-    """The lock terraform holds on the stack's state (its Lock Info), or None."""
+def _lock_key(workspace: Workspace, stack_name: str) -> dict[str, Any]:
     environment = workspace.environment
     backend = environment.backend
+    return {"LockID": {"S": f"{backend.bucket}/{backend.state_key(environment.name, stack_name)}"}}
+
+
+def _lock_item(workspace: Workspace, stack_name: str) -> dict[str, Any] | None:
+    environment = workspace.environment
     dynamodb = workspace.target.client(environment, "dynamodb")
-    lock_key = f"{backend.bucket}/{backend.state_key(environment.name, stack.name)}"
-    item = dynamodb.get_item(
-        TableName=backend.lock_table, Key={"LockID": {"S": lock_key}}, ConsistentRead=True
+    return dynamodb.get_item(
+        TableName=environment.backend.lock_table,
+        Key=_lock_key(workspace, stack_name),
+        ConsistentRead=True,
     ).get("Item")
+
+
+def state_lock_info(workspace: Workspace, stack: Stack) -> dict[str, Any] | None:
+    """The lock terraform holds on the stack's state (its Lock Info), or None."""
+    item = _lock_item(workspace, stack.name)
     if not item:
         return None
     try:
         return json.loads(item.get("Info", {}).get("S") or "{}")
     except ValueError:
         return {"ID": "?", "Info": item.get("Info", {}).get("S")}
+
+
+def release_after_kill(workspace: Workspace, stack_name: str) -> None:
+    """Release the state lock of `stack_name` that a terraform stackrun just killed held.
+
+    terraform locks a state twice (render.render_backend): an item in the lock table and a
+    `<key>.tflock` object beside the state. Each is deleted only when its lock info names this
+    user and host (terraform's `Who`). Never raises: it runs while stackrun is stopping; a lock
+    it cannot release is left for `unlock`, whose command the next run's error prints.
+    """
+    environment = workspace.environment
+    backend = environment.backend
+    lockfile = f"{backend.state_key(environment.name, stack_name)}.tflock"
+    released = []
+    try:
+        item = _lock_item(workspace, stack_name)
+        info = (item or {}).get("Info", {}).get("S", "")
+        if info and json.loads(info).get("Who") == who():
+            workspace.target.client(environment, "dynamodb").delete_item(
+                TableName=backend.lock_table,
+                Key=_lock_key(workspace, stack_name),
+                ConditionExpression="Info = :info",
+                ExpressionAttributeValues={":info": {"S": info}},
+            )
+            released.append(f"dynamodb:{backend.lock_table}")
+        s3 = workspace.target.client(environment, "s3")
+        try:
+            body = s3.get_object(Bucket=backend.bucket, Key=lockfile)["Body"].read()
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("NoSuchKey", "404", "NoSuchBucket"):
+                raise
+        else:
+            if json.loads(body).get("Who") == who():
+                s3.delete_object(Bucket=backend.bucket, Key=lockfile)
+                released.append(f"s3://{backend.bucket}/{lockfile}")
+    except (BotoCoreError, ClientError, ValueError) as error:
+        if not (
+            isinstance(error, ClientError)
+            and error.response["Error"]["Code"]
+            in (
+                "ResourceNotFoundException",  # no lock table yet: the backend's own first apply
+                "ConditionalCheckFailedException",  # released meanwhile
+            )
+        ):
+            print(
+                f"warning: {stack_name}: could not release the killed terraform's state lock "
+                f"({error}); `nox -s unlock` releases it",
+                file=workspace.console,
+                flush=True,
+            )
+    if released:
+        print(
+            f"{stack_name}: released the state lock of the killed terraform "
+            f"({', '.join(released)})",
+            file=workspace.console,
+            flush=True,
+        )
 
 
 def force_unlock(

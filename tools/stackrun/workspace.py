@@ -64,7 +64,20 @@ class Workspace:
         if fresh_log and log.exists():
             log.unlink()
         prefix = f"[{stack_name}] " if self.prefix_output else ""
-        return Terraform(self.workdir(stack_name), self.base_env, log, prefix, self.console)
+
+        def release_state_lock() -> None:
+            from stackrun.unlock import release_after_kill
+
+            release_after_kill(self, stack_name)
+
+        return Terraform(
+            self.workdir(stack_name),
+            self.base_env,
+            log,
+            prefix,
+            self.console,
+            on_killed=release_state_lock,
+        )
 
     def render(self, stack: Stack, sensitive_inputs: frozenset[str] = frozenset()) -> Path:
         workdir = self.workdir(stack.name)

@@ -149,11 +149,11 @@ class LocalRepo:
         )
         return Run(result.returncode, result.stdout, result.stderr)
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             self.command(*args),
             cwd=self.root,
-            env=self.environ(),
+            env={**self.environ(), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -193,10 +193,19 @@ class LocalRepo:
         return session.client(service, **target.client_args())
 
     def held_locks(self, env: str) -> list[dict[str, Any]]:
-        """Items of the lock table that are locks (state locks, guards), not state digests."""
-        table = load_environment(self.root, env).backend.lock_table
-        items = self.client(env, "dynamodb").scan(TableName=table)["Items"]
-        return [item for item in items if "Info" in item]
+        """Locks held: items of the lock table with lock info (state locks, guards; not state
+        digests), and terraform's `<key>.tflock` objects in the state bucket, as
+        {"LockID": {"S": "<bucket>/<key>.tflock"}}."""
+        backend = load_environment(self.root, env).backend
+        items = self.client(env, "dynamodb").scan(TableName=backend.lock_table)["Items"]
+        pages = self.client(env, "s3").get_paginator("list_objects_v2")
+        lockfiles = [
+            {"LockID": {"S": f"{backend.bucket}/{entry['Key']}"}}
+            for page in pages.paginate(Bucket=backend.bucket)
+            for entry in page.get("Contents", [])
+            if entry["Key"].endswith(".tflock")
+        ]
+        return [item for item in items if "Info" in item] + lockfiles
 
     def cache(self, env: str) -> Path:
         return self.root / ".stackrun" / "local" / env
