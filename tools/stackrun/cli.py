@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from stackrun import interrupts, runner
-from stackrun.bootstrap import ensure_backend
 from stackrun.config import (
     Environment,
     apply_overrides,
@@ -51,6 +50,11 @@ environment variables:
   STACKRUN_RUNTIME_DIR       local Lambda runtimes for serve (default: .stackrun/runtimes/)
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
+
+signals (deploy, destroy, bootstrap):
+  Ctrl-C or SIGTERM lets terraform finish what it started, releases locks and exits 128+N.
+  A second signal within 10 s (CI's SIGINT-then-SIGTERM) changes nothing; a third kills
+  terraform, and stackrun still releases its state lock and the environment guard.
 """
 
 
@@ -164,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         help="plan every stack and print a one-line-per-stack summary",
         description="Plan every stack (the state backend included) against refreshed state "
-        "and print a summary line per stack (to add / to change / to destroy).",
+        "and print a summary line per stack (to add / to change / to destroy). A plan writes no "
+        "state: it takes neither the environment guard nor state locks, so it never waits for "
+        "a deploy.",
     )
     _add_env_arguments(plan)
     plan.add_argument(
@@ -478,7 +484,7 @@ def run(argv: list[str] | None = None) -> int:
         if workspace.target.local and not args.no_serve:
             _serve_after_deploy(workspace)
     elif args.command == "bootstrap":
-        ensure_backend(workspace, converge=True)
+        runner.bootstrap(workspace)
     elif args.command == "destroy":
         if args.lift_deletion_protection:
             workspace = _lift_deletion_protection(workspace)

@@ -59,3 +59,7 @@ class StackFailed(StackrunError):
 
 class LockHeld(StackrunError):
     """Another run holds the environment guard or a state lock."""
+
+
+class GuardLost(StackrunError):
+    """The run's environment guard was taken over or released while the run went on."""

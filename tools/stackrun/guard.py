@@ -23,12 +23,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stackrun.errors import LockHeld
+from stackrun.errors import GuardLost, LockHeld
 
 GUARD_PREFIX = "stackrun-guard"
 TTL_SECONDS = 120
@@ -40,11 +41,16 @@ def guard_id(environment: str) -> str:
 
 
 def who() -> str:
-    """user@host, as terraform writes `Who` in its lock info (the uid's name, not $USER)."""
+    """user@host, as terraform writes `Who` in its lock info.
+
+    terraform takes the user from Go's os/user: the uid's passwd entry, else $USER when $USER
+    and $HOME are set, else nothing.
+    """
     try:
         user = pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
-        user = str(os.getuid())
+        has_env = os.environ.get("USER") and os.environ.get("HOME")
+        user = os.environ["USER"] if has_env else ""
     return f"{user}@{socket.gethostname()}"
 
 
@@ -77,6 +83,23 @@ def _item(lock_id: str, info: dict[str, str], ttl_seconds: float) -> dict[str, A
     }
 
 
+@dataclass
+class HeldGuard:
+    """The guard a run holds; `lost` is set when it is no longer the run's."""
+
+    environment: str
+    info: dict[str, str]
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    def check(self, before: str) -> None:
+        """Raise GuardLost when the guard is no longer this run's (call before each step)."""
+        if self.lost.is_set():
+            raise GuardLost(
+                f"the environment guard of {self.environment!r} is no longer this run's (taken "
+                "over after it expired, or released by `unlock`); stopped before " + before
+            )
+
+
 @contextmanager
 def environment_guard(
     dynamodb: Any,
@@ -88,7 +111,7 @@ def environment_guard(
     local: bool = False,
     ttl_seconds: float = TTL_SECONDS,
     renew_seconds: float = RENEW_SECONDS,
-) -> Iterator[dict[str, str]]:
+) -> Iterator[HeldGuard]:
     """Hold the guard of `environment` for the duration of the block, renewing its expiry.
 
     Waits up to `timeout_seconds` for a live holder to finish, then raises LockHeld naming the
@@ -140,16 +163,17 @@ def environment_guard(
             file=sys.stderr,
             flush=True,
         )
+    held = HeldGuard(environment, info)
     stop = threading.Event()
     renewer = threading.Thread(
         target=_renew,
-        args=(dynamodb, table, lock_id, info, ttl_seconds, renew_seconds, stop),
+        args=(dynamodb, table, held, ttl_seconds, renew_seconds, stop),
         name=f"guard-{environment}",
         daemon=True,
     )
     renewer.start()
     try:
-        yield info
+        yield held
     finally:
         stop.set()
         renewer.join(timeout=30)
@@ -160,44 +184,54 @@ def environment_guard(
                 ConditionExpression="contains(Info, :id)",
                 ExpressionAttributeValues={":id": {"S": info["ID"]}},
             )
-        except ClientError as error:
-            print(f"warning: could not release the environment guard: {error}", file=sys.stderr)
+        except (BotoCoreError, ClientError) as error:
+            if not held.lost.is_set():  # else it was already reported, and is not ours
+                print(f"warning: could not release the environment guard: {error}", file=sys.stderr)
 
 
 def _renew(
     dynamodb: Any,
     table: str,
-    lock_id: str,
-    info: dict[str, str],
+    held: HeldGuard,
     ttl_seconds: float,
     renew_seconds: float,
     stop: threading.Event,
 ) -> None:
-    """Push the guard's expiry forward until `stop`; only while the guard is still ours."""
+    """Push the guard's expiry forward until `stop`; mark it lost when it may not be ours."""
+    renewed = time.monotonic()
     while not stop.wait(renew_seconds):
         try:
             dynamodb.update_item(
                 TableName=table,
-                Key={"LockID": {"S": lock_id}},
+                Key={"LockID": {"S": guard_id(held.environment)}},
                 UpdateExpression="SET Expires = :expires",
                 ConditionExpression="contains(Info, :id)",
                 ExpressionAttributeValues={
                     ":expires": {"N": str(int(time.time() + ttl_seconds))},
-                    ":id": {"S": info["ID"]},
+                    ":id": {"S": held.info["ID"]},
                 },
             )
+            renewed = time.monotonic()
+            continue
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                print(
-                    "warning: the environment guard is no longer this run's (taken over after "
-                    "it expired, or released by `unlock`)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                return
-            print(f"warning: could not renew the environment guard: {error}", file=sys.stderr)
+                reason = "it was taken over after it expired, or released by `unlock`"
+            else:
+                reason = str(error)
         except BotoCoreError as error:  # a network blip: the next renewal tries again
-            print(f"warning: could not renew the environment guard: {error}", file=sys.stderr)
+            reason = str(error)
+        if stop.is_set():
+            return
+        if reason.startswith("it was") or time.monotonic() - renewed >= ttl_seconds:
+            print(
+                f"warning: the environment guard is no longer this run's ({reason}): the run "
+                "stops before its next step",
+                file=sys.stderr,
+                flush=True,
+            )
+            held.lost.set()
+            return
+        print(f"warning: could not renew the environment guard: {reason}", file=sys.stderr)
 
 
 def read_guard(dynamodb: Any, table: str, environment: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from stackrun.errors import StackrunError
@@ -45,8 +46,10 @@ class Interrupted(StackrunError):
 
 class _State:
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # Reentrant: the handler runs in the main thread, possibly while it holds the lock.
+        self.lock = threading.RLock()
         self.children: set[subprocess.Popen[str]] = set()
+        self.starting = 0  # children being started (not yet tracked)
         self.signum: int | None = None  # the first signal received
         self.first_at = 0.0  # time.monotonic() of the first signal
         self.count = 0
@@ -68,12 +71,14 @@ def _handle(signum: int, frame: FrameType | None) -> None:
         _state.count += 1
         if _state.signum is None:
             _state.signum, _state.first_at = signum, time.monotonic()
-        count, waited = _state.count, time.monotonic() - _state.first_at
+        count, waited, starting = _state.count, time.monotonic() - _state.first_at, _state.starting
+        escalate = bool(children) and (count > 2 or (count == 2 and waited > GRACE_SECONDS))
+        if escalate:
+            _state.killed = True
     name = signal.Signals(signum).name
-    escalate = count > 2 or (count == 2 and waited > GRACE_SECONDS)
-    if count == 1 and not children:
+    if count == 1 and not children and not starting:
         raise Interrupted(signum)
-    if count == 1:
+    if count == 1:  # (a child being started gets the signal from start())
         print(
             f"\n{name} received: terraform is finishing what it has started and will release "
             f"its state lock. A second signal within {GRACE_SECONDS:.0f}s is taken as the same "
@@ -84,21 +89,25 @@ def _handle(signum: int, frame: FrameType | None) -> None:
         )
         for child in children:
             _send(child, signal.SIGINT)
-    elif not escalate:
+    elif escalate:
+        print(f"\n{name}: killing terraform", file=sys.stderr, flush=True)
+        for child in children:
+            _send(child, signal.SIGKILL)
+    elif children:
         print(
             f"\n{name} received {waited:.1f}s after the first signal: still stopping cleanly "
             "(a third signal kills terraform)",
             file=sys.stderr,
             flush=True,
         )
-    elif children:
-        print(f"\n{name}: killing terraform", file=sys.stderr, flush=True)
-        _state.killed = True
-        for child in children:
-            _send(child, signal.SIGKILL)
     else:
-        # nothing left to kill: stop whatever stackrun is doing (the user insists)
-        raise Interrupted(_state.signum or signum, killed=_state.killed)
+        # Never raised again: stackrun is already stopping, and raising here could cut short
+        # the release of a state lock or of the environment guard.
+        print(
+            f"\n{name} received: stopping; releasing state locks and the environment guard",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _send(child: subprocess.Popen[str], signum: int) -> None:
@@ -111,8 +120,32 @@ def new_session() -> bool:
     return signal.getsignal(signal.SIGINT) is _handle
 
 
+def start(popen: Callable[[], subprocess.Popen[str]], what: str = "") -> subprocess.Popen[str]:
+    """Start a child (terraform) that signals are forwarded to; `untrack` it when it ended.
+
+    Raises Interrupted instead of starting after a signal. A signal that arrives while the
+    child is being started is passed on to it as soon as it runs.
+    """
+    started = False
+    with _state.lock:
+        check(what)
+        _state.starting += 1
+    try:
+        child = popen()
+        started = True
+    finally:
+        with _state.lock:
+            _state.starting -= 1
+            if started:
+                _state.children.add(child)
+            pending, killed = _state.signum is not None, _state.killed
+    if pending:
+        _send(child, signal.SIGKILL if killed else signal.SIGINT)
+    return child
+
+
 def track(child: subprocess.Popen[str]) -> None:
-    """A terraform process signals are forwarded to (several when stacks run side by side)."""
+    """A child started elsewhere that signals are forwarded to."""
     with _state.lock:
         _state.children.add(child)
 
@@ -142,3 +175,4 @@ def reset() -> None:
     with _state.lock:
         _state.signum, _state.killed, _state.count, _state.first_at = None, False, 0, 0.0
         _state.children.clear()
+        _state.starting = 0

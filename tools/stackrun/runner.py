@@ -19,7 +19,7 @@ from stackrun import database
 from stackrun.bootstrap import backend_status, bootstrap_stack, ensure_backend
 from stackrun.config import Stack
 from stackrun.errors import StackFailed, StackrunError
-from stackrun.guard import environment_guard
+from stackrun.guard import HeldGuard, environment_guard
 from stackrun.interrupts import Interrupted
 from stackrun.render import dependency_variables
 from stackrun.terraform import Result, Terraform
@@ -277,7 +277,7 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
     environment = workspace.environment
     ensure_artifacts(workspace)
     report = RunReport("deploy", environment.name)
-    with _backend_under_guard(workspace, "deploy") as created:
+    with _backend_under_guard(workspace, "deploy") as (created, guard):
         outputs: dict[str, Outputs] = {}
         # The backend is a stack too: a change to modules/tfstate-bootstrap or to the backend
         # settings is applied like any other (unless it was created a moment ago).
@@ -287,7 +287,7 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
             else [bootstrap_stack(workspace), *environment.stacks]
         )
         s3 = workspace.target.client(environment, "s3")
-        run = _StackRun(workspace, outputs, force, s3, len(stacks))
+        run = _StackRun(workspace, outputs, force, s3, len(stacks), guard)
         try:
             if parallelism > 1:
                 _deploy_side_by_side(run, stacks, parallelism, report)
@@ -305,7 +305,7 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
     return report
 
 
-def _guard(workspace: Workspace, operation: str) -> AbstractContextManager[dict[str, str]]:
+def _guard(workspace: Workspace, operation: str) -> AbstractContextManager[HeldGuard]:
     environment = workspace.environment
     return environment_guard(
         workspace.target.client(environment, "dynamodb"),
@@ -318,19 +318,28 @@ def _guard(workspace: Workspace, operation: str) -> AbstractContextManager[dict[
 
 
 @contextmanager
-def _backend_under_guard(workspace: Workspace, operation: str) -> Iterator[bool]:
+def _backend_under_guard(
+    workspace: Workspace, operation: str, converge: bool = False
+) -> Iterator[tuple[bool, HeldGuard]]:
     """The environment guard, then the state backend checked (or finished) under it.
 
-    Yields whether the backend was created. The guard lives in the backend's lock table, so
-    only the account's very first run, which creates that table, takes it afterwards.
+    Yields whether the backend was created, and the guard. The guard lives in the backend's
+    lock table, so only the account's very first run, which creates that table, takes it
+    afterwards.
     """
     if not backend_status(workspace)[1]:
-        created = ensure_backend(workspace)
-        with _guard(workspace, operation):
-            yield created
+        created = ensure_backend(workspace, converge=converge)
+        with _guard(workspace, operation) as guard:
+            yield created, guard
         return
-    with _guard(workspace, operation):
-        yield ensure_backend(workspace)
+    with _guard(workspace, operation) as guard:
+        yield ensure_backend(workspace, converge=converge), guard
+
+
+def bootstrap(workspace: Workspace) -> None:
+    """Create the state backend, or re-apply modules/tfstate-bootstrap, under the guard."""
+    with _backend_under_guard(workspace, "bootstrap", converge=True):
+        pass
 
 
 @dataclass
@@ -342,12 +351,14 @@ class _StackRun:
     force: bool
     s3: Any
     total: int
+    guard: HeldGuard
 
     def deploy(self, stack: Stack, index: int) -> StackReport:
         from stackrun import fingerprint, invoke
         from stackrun.state import outputs_of, read_state, serial_of
 
         workspace = self.workspace
+        self.guard.check(f"deploying {stack.name}")
         _announce(workspace, index, self.total, stack, "deploying")
         started = time.monotonic()
         missing = _missing_upstream(stack, self.outputs)
@@ -495,10 +506,11 @@ def destroy(workspace: Workspace) -> RunReport:
         _print(workspace, f"no state backend for {environment.name}: nothing to destroy")
         return report
     _refuse_protected_destroy(workspace)
-    with _guard(workspace, "destroy"):
+    with _guard(workspace, "destroy") as guard:
         outputs = collect_outputs(workspace, announce=False)
         stacks = list(reversed(environment.stacks))
         for index, stack in enumerate(stacks, start=1):
+            guard.check(f"destroying {stack.name}")
             _announce(workspace, index, len(stacks), stack, "destroying")
             started = time.monotonic()
             try:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from stackrun import interrupts
 from stackrun.errors import StackrunError
 
 MIRROR_VARIABLE = "STACKRUN_PROVIDER_MIRROR"
+# terraform commands that take the state lock (unless given -lock=false)
+LOCKING_COMMANDS = frozenset(
+    {"apply", "destroy", "import", "plan", "refresh", "state", "taint", "untaint"}
+)
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _console_lock = threading.Lock()
 
@@ -129,11 +134,11 @@ class Terraform:
         prefix: str = "",
         console: IO[str] | None = None,
         echo: bool = True,
-        on_killed: Callable[[], None] | None = None,
+        on_killed: Callable[[float], None] | None = None,
     ):
         self.workdir = workdir
-        # Called when stackrun had to kill this terraform (a third signal): release what a
-        # killed terraform leaves held, its state lock.
+        # Called (with the time terraform was started) when stackrun had to kill this terraform
+        # while it could hold its state lock (a third signal): releases that lock.
         self.on_killed = on_killed
         self.env = env
         self.log_file = log_file
@@ -164,25 +169,34 @@ class Terraform:
         with self.log_file.open("a", encoding="utf-8") as log:
             log.write(f"\n$ terraform {' '.join(args)}\n")
             log.flush()
-            process = subprocess.Popen(
-                command,
-                cwd=self.workdir,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE if capture_stdout else subprocess.STDOUT,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                # Signals reach terraform once, through interrupts.py, not from the terminal.
-                start_new_session=interrupts.new_session(),
+            started_at = time.time()
+            process = interrupts.start(
+                lambda: subprocess.Popen(
+                    command,
+                    cwd=self.workdir,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE if capture_stdout else subprocess.STDOUT,
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    # Signals reach terraform once, through interrupts.py, not from the terminal.
+                    start_new_session=interrupts.new_session(),
+                ),
+                f"before `terraform {args[0]}`",
             )
-            interrupts.track(process)
             try:
                 result = self._collect(process, log, capture_stdout, echo)
             finally:
                 interrupts.untrack(process)
-        if interrupts.killed() and process.returncode == -signal.SIGKILL and self.on_killed:
-            self.on_killed()
+        if (
+            self.on_killed
+            and process.returncode == -signal.SIGKILL
+            and interrupts.killed()
+            and args[0] in LOCKING_COMMANDS
+            and "-lock=false" not in args
+        ):
+            self.on_killed(started_at)
         # A signal during this command: stop here, whatever terraform answered.
         interrupts.check(f"during `terraform {args[0]}`")
         return result

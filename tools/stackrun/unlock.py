@@ -10,7 +10,9 @@ once (`release_after_kill`): the run holds the environment guard, so the lock is
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -61,22 +63,33 @@ def state_lock_info(workspace: Workspace, stack: Stack) -> dict[str, Any] | None
         return {"ID": "?", "Info": item.get("Info", {}).get("S")}
 
 
-def release_after_kill(workspace: Workspace, stack_name: str) -> None:
-    """Release the state lock of `stack_name` that a terraform stackrun just killed held.
+def _taken_by_us(info: dict[str, Any], since: float) -> bool:
+    """Whether terraform's lock info names this user@host and a time after `since`."""
+    found = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", str(info.get("Created", "")))
+    if info.get("Who") != who() or not found:
+        return False
+    created = datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC).timestamp()
+    return created >= since - 1  # Created is truncated to the second here
+
+
+def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> None:
+    """Release the state lock of `stack_name` held by a terraform stackrun just killed.
 
     terraform locks a state twice (render.render_backend): an item in the lock table and a
     `<key>.tflock` object beside the state. Each is deleted only when its lock info names this
-    user and host (terraform's `Who`). Never raises: it runs while stackrun is stopping; a lock
-    it cannot release is left for `unlock`, whose command the next run's error prints.
+    user and host (terraform's `Who`) and was created after that terraform started at `since`:
+    the run holds the environment guard, so such a lock is the killed terraform's. Never
+    raises: it runs while stackrun is stopping; a lock it does not release is named in a
+    warning and left for `unlock`.
     """
     environment = workspace.environment
     backend = environment.backend
     lockfile = f"{backend.state_key(environment.name, stack_name)}.tflock"
-    released = []
+    released, foreign = [], []
     try:
         item = _lock_item(workspace, stack_name)
         info = (item or {}).get("Info", {}).get("S", "")
-        if info and json.loads(info).get("Who") == who():
+        if info and _taken_by_us(json.loads(info), since):
             workspace.target.client(environment, "dynamodb").delete_item(
                 TableName=backend.lock_table,
                 Key=_lock_key(workspace, stack_name),
@@ -84,6 +97,8 @@ def release_after_kill(workspace: Workspace, stack_name: str) -> None:
                 ExpressionAttributeValues={":info": {"S": info}},
             )
             released.append(f"dynamodb:{backend.lock_table}")
+        elif info:
+            foreign.append(json.loads(info))
         s3 = workspace.target.client(environment, "s3")
         try:
             body = s3.get_object(Bucket=backend.bucket, Key=lockfile)["Body"].read()
@@ -91,9 +106,11 @@ def release_after_kill(workspace: Workspace, stack_name: str) -> None:
             if error.response["Error"]["Code"] not in ("NoSuchKey", "404", "NoSuchBucket"):
                 raise
         else:
-            if json.loads(body).get("Who") == who():
+            if _taken_by_us(json.loads(body), since):
                 s3.delete_object(Bucket=backend.bucket, Key=lockfile)
                 released.append(f"s3://{backend.bucket}/{lockfile}")
+            else:
+                foreign.append(json.loads(body))
     except (BotoCoreError, ClientError, ValueError) as error:
         if not (
             isinstance(error, ClientError)
@@ -109,6 +126,14 @@ def release_after_kill(workspace: Workspace, stack_name: str) -> None:
                 file=workspace.console,
                 flush=True,
             )
+    for info in foreign:
+        print(
+            f"warning: {stack_name}: the state lock {info.get('ID', '?')} is held by "
+            f"{info.get('Who', '?')} since {info.get('Created', '?')}, not by the terraform "
+            "stackrun killed: left in place",
+            file=workspace.console,
+            flush=True,
+        )
     if released:
         print(
             f"{stack_name}: released the state lock of the killed terraform "

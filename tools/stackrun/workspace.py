@@ -65,10 +65,10 @@ class Workspace:
             log.unlink()
         prefix = f"[{stack_name}] " if self.prefix_output else ""
 
-        def release_state_lock() -> None:
+        def release_state_lock(since: float) -> None:
             from stackrun.unlock import release_after_kill
 
-            release_after_kill(self, stack_name)
+            release_after_kill(self, stack_name, since)
 
         return Terraform(
             self.workdir(stack_name),

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stackrun.errors import LockHeld
+from stackrun.errors import GuardLost, LockHeld
 from stackrun.guard import environment_guard, read_guard
 
 TABLE = "locks"
@@ -48,9 +48,9 @@ def test_the_guard_names_its_holder_and_ci_run_and_is_released(dynamodb, monkeyp
     monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/fleet-infra")
     monkeypatch.setenv("GITHUB_RUN_ID", "99")
-    with environment_guard(dynamodb, TABLE, "dev", "deploy", timeout_seconds=0) as info:
+    with environment_guard(dynamodb, TABLE, "dev", "deploy", timeout_seconds=0) as guard:
         held = read_guard(dynamodb, TABLE, "dev")
-        assert held["ID"] == info["ID"]
+        assert held["ID"] == guard.info["ID"]
         assert held["Run"] == "https://github.com/acme/fleet-infra/actions/runs/99"
         assert "@" in held["Who"] and held["PID"].isdigit()
         assert held["Expires"] > held["Created"]
@@ -69,8 +69,8 @@ def test_a_live_guard_is_not_taken_over(dynamodb):
 
 def test_an_expired_guard_is_taken_over_with_a_warning(dynamodb, capsys):
     _left_by_a_killed_run(dynamodb, expires=time.time() - 5)
-    with environment_guard(dynamodb, TABLE, "dev", "deploy", timeout_seconds=0) as info:
-        assert read_guard(dynamodb, TABLE, "dev")["ID"] == info["ID"]
+    with environment_guard(dynamodb, TABLE, "dev", "deploy", timeout_seconds=0) as guard:
+        assert read_guard(dynamodb, TABLE, "dev")["ID"] == guard.info["ID"]
     warning = capsys.readouterr().err
     assert "took over the expired guard of environment 'dev'" in warning
     assert "guard id old-id" in warning
@@ -88,3 +88,18 @@ def test_a_live_run_renews_its_guard(dynamodb):
             environment_guard(dynamodb, TABLE, "dev", "deploy", timeout_seconds=0),
         ):
             pass
+
+
+def test_a_run_whose_guard_was_taken_over_stops_before_its_next_step(dynamodb, capsys):
+    with environment_guard(
+        dynamodb, TABLE, "dev", "deploy", timeout_seconds=0, ttl_seconds=2, renew_seconds=0.2
+    ) as guard:
+        guard.check("the first stack")  # still ours
+        _left_by_a_killed_run(dynamodb, expires=time.time() + 60)  # another run took it
+        deadline = time.monotonic() + 10
+        while not guard.lost.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(GuardLost, match=r"no longer this run's.*stopped before 020_app"):
+            guard.check("020_app")
+    assert read_guard(dynamodb, TABLE, "dev")["ID"] == "old-id"  # the other run's, untouched
+    assert "the run stops before its next step" in capsys.readouterr().err

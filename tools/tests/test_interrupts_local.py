@@ -273,6 +273,11 @@ def test_a_killed_terraform_leaves_a_lock_that_is_named_and_released_by_unlock(l
     lock_id = blocked.stderr.split(hint)[1].split()[0]
     assert blocked.stderr.split(hint)[1].split()[1] == "--local"
 
+    # plan reads the states without locking them: the held lock neither stops nor delays it
+    planned = repo.run("plan", env, "--local", "--lock-timeout", "2s")
+    assert planned.returncode == 0, planned.text
+    assert "Error acquiring the state lock" not in planned.text
+
     wrong = repo.run("unlock", env, "010_slow", "not-the-id", "--local", "--yes")
     assert wrong.returncode == 1
     assert "nothing released" in wrong.stderr
