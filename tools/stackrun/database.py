@@ -24,6 +24,7 @@ from typing import Any
 from stackrun import localdb
 from stackrun.build import source_roots
 from stackrun.config import Stack
+from stackrun.emulator.ca import certificate_paths
 from stackrun.errors import StackFailed
 from stackrun.terraform import extract_errors
 from stackrun.workspace import Workspace
@@ -49,6 +50,14 @@ def endpoint_file(workspace: Workspace) -> Path:
     return workspace.cache_dir / "database.json"
 
 
+def server_tls(workspace: Workspace) -> localdb.ServerTLS:
+    """The emulated RDS instance's TLS: the emulator's own loopback certificate, issued by the
+    emulator's CA (as RDS's certificate is issued by the RDS CA), which clients verify."""
+    assert workspace.target.ca_bundle is not None, "the local target has the emulator's CA"
+    paths = certificate_paths(workspace.target.ca_bundle.parent)
+    return localdb.ServerTLS(cert=paths.server_cert, key=paths.server_key)
+
+
 @contextmanager
 def server_started_meanwhile(workspace: Workspace, stack: Stack) -> Iterator[None]:
     """With --local, start the stack's local PostgreSQL server while the block (its apply) runs.
@@ -63,7 +72,7 @@ def server_started_meanwhile(workspace: Workspace, stack: Stack) -> Iterator[Non
 
     def start() -> None:
         with suppress(Exception):
-            localdb.ensure_server(local_data_dir(workspace))
+            localdb.ensure_server(local_data_dir(workspace), tls=server_tls(workspace))
 
     thread = threading.Thread(target=start, name=f"postgres-{stack.name}", daemon=True)
     thread.start()
@@ -126,7 +135,7 @@ def _local_data_plane(
         secrets.get_secret_value(SecretId=values["master_user_secret_arn"])["SecretString"]
     )
     try:
-        server = localdb.ensure_server(local_data_dir(workspace))
+        server = localdb.ensure_server(local_data_dir(workspace), tls=server_tls(workspace))
         localdb.ensure_database(server, values["db_name"], secret["username"], secret["password"])
     except localdb.LocalDatabaseError as error:
         raise StackFailed(
@@ -148,6 +157,8 @@ def _local_data_plane(
                 "port": endpoint.port,
                 "db_name": endpoint.db_name,
                 "secret_arn": endpoint.secret_arn,
+                # the CA of the certificate the server serves (clients verify-full against it)
+                "ca_bundle": str(workspace.target.ca_bundle),
             },
             indent=2,
         )
@@ -183,8 +194,10 @@ def run_migrations(workspace: Workspace, stack: Stack, endpoint: DatabaseEndpoin
         DB_PORT=str(endpoint.port),
         DB_NAME=endpoint.db_name,
         DB_SECRET_ARN=endpoint.secret_arn,
-        # The local server listens on loopback only; RDS itself forces TLS (rds.force_ssl).
-        DB_SSLMODE="disable" if workspace.target.local else "require",
+        # verify-full, as the deployed function: the local server's certificate is issued by the
+        # emulator's CA (server_tls), as RDS's by the RDS CA shipped in the function code.
+        DB_SSLMODE="verify-full",
+        DB_CA_BUNDLE=str(workspace.target.ca_bundle),
         POWERTOOLS_SERVICE_NAME="fleet-migrations",
     )
     if workspace.target.local:

@@ -8,6 +8,7 @@ started it (later commands reuse the running server). A data folder holds::
     stackrun.conf            port, listen address and socket folder; included from
                              postgresql.conf, rewritten at each start
     pg_hba.conf              the authentication rules below, rewritten at each start
+    server.crt, server.key   with TLS: the certificate served and its key (copies, 0600)
     stackrun-server.json     {"host", "port", "socket_dir"} of the last start: the port is reused
     server.log               the server's log (pg_ctl -l)
 
@@ -15,11 +16,12 @@ and next to it ``.<folder name>.stackrun.lock``, which serialises start and stop
 concurrent commands.
 
 Authentication: over TCP only password logins (SCRAM-SHA-256) of ordinary roles, as an
-application meets on RDS; the cluster superuser cannot log in over TCP at all. The superuser
-connects through the unix socket only, with ``trust``: the socket lives in a 0700 folder owned by
-the server's OS user (the data folder itself, or a short folder when the socket path would be
-longer than the 107 bytes a unix socket path may have) and is created with mode 0700, so only that
-OS user and root can reach it.
+application meets on RDS; with ``tls`` (the server behind an emulated RDS instance) only over
+TLS (``hostssl``, as RDS with ``rds.force_ssl``), serving the certificate given. The cluster
+superuser cannot log in over TCP at all. The superuser connects through the unix socket only,
+with ``trust``: the socket lives in a 0700 folder owned by the server's OS user (the data folder
+itself, or a short folder when the socket path would be longer than the 107 bytes a unix socket
+path may have) and is created with mode 0700, so only that OS user and root can reach it.
 
 PostgreSQL refuses to run as root. When this code runs as root (sessions and CI do), initdb,
 ``pg_ctl start`` and so the server run as an unprivileged OS user: the owner of an existing data
@@ -46,6 +48,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -73,6 +76,8 @@ START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 60
 
 _CONF_FILE = "stackrun.conf"
+_TLS_CERT = "server.crt"
+_TLS_KEY = "server.key"
 _RECORD_FILE = "stackrun-server.json"
 _LOG_FILE = "server.log"
 _LOG_TAIL_LINES = 30
@@ -104,6 +109,14 @@ class LocalDatabaseError(StackrunError):
 
 
 @dataclass(frozen=True)
+class ServerTLS:
+    """The certificate (PEM, chain) and private key a server serves TLS with."""
+
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
 class LocalServer:
     """A running local PostgreSQL server: where ordinary clients connect over TCP."""
 
@@ -131,12 +144,16 @@ class _Account:
 # Public API
 
 
-def ensure_server(data_dir: Path, port: int | None = None, host: str = DEFAULT_HOST) -> LocalServer:
+def ensure_server(
+    data_dir: Path, port: int | None = None, host: str = DEFAULT_HOST, tls: ServerTLS | None = None
+) -> LocalServer:
     """Return the server of ``data_dir``, creating the cluster and starting it as needed.
 
     ``port=None`` reuses the port of the last start (recorded in the data folder), or picks a
-    free one for a new cluster. Fast when the server already runs: no restart, no subprocess, no
-    output. Raises LocalDatabaseError when the server runs on another address than asked, when a
+    free one for a new cluster. With ``tls``, TCP clients must use TLS and are served that
+    certificate (a running server is reconfigured and reloaded when it served another one, or
+    none). Fast when the server already runs as asked: no restart, no subprocess, no output.
+    Raises LocalDatabaseError when the server runs on another address than asked, when a
     recorded or given port is taken by another program, or when it does not start.
     """
     _check_host(host)
@@ -147,12 +164,19 @@ def ensure_server(data_dir: Path, port: int | None = None, host: str = DEFAULT_H
     with _locked(data_dir):
         running = _postmaster(data_dir) if (data_dir / "PG_VERSION").exists() else None
         if running is not None:
-            return _running_server(data_dir, running, host, port)
+            server = _running_server(data_dir, running, host, port)
+            if _install_tls(data_dir, _account_for(data_dir), tls):
+                _write_server_config(
+                    data_dir, _account_for(data_dir), host, server.port, _socket_dir(data_dir), tls
+                )
+                _reload(server)
+            return server
         account = _prepare(data_dir)
         initialising = not (data_dir / "PG_VERSION").exists()
         if initialising:
             _initdb(data_dir, account)
-        port = _start(data_dir, account, host, port, initialising)
+        _install_tls(data_dir, account, tls)
+        port = _start(data_dir, account, host, port, initialising, tls)
         return LocalServer(data_dir, host, port)
 
 
@@ -230,9 +254,14 @@ def ensure_database(server: LocalServer, db_name: str, username: str, password: 
 
 
 def connect(
-    server: LocalServer, db_name: str, username: str, password: str
+    server: LocalServer,
+    db_name: str,
+    username: str,
+    password: str,
+    ssl_context: ssl.SSLContext | bool = False,
 ) -> pg8000.native.Connection:
-    """A TCP connection with a password, made as an ordinary client (an application) makes it."""
+    """A TCP connection with a password, made as an ordinary client (an application) makes it
+    (``ssl_context``: pg8000's, ``False`` for plain TCP)."""
     try:
         return pg8000.native.Connection(
             user=username,
@@ -240,8 +269,9 @@ def connect(
             host=server.host,
             port=server.port,
             database=db_name,
+            ssl_context=ssl_context,
         )
-    except (pg8000.exceptions.InterfaceError, pg8000.exceptions.DatabaseError) as exc:
+    except (pg8000.exceptions.InterfaceError, pg8000.exceptions.DatabaseError, ssl.SSLError) as exc:
         raise LocalDatabaseError(
             f"cannot connect to database {db_name!r} as {username!r} on local PostgreSQL "
             f"{server.host}:{server.port}: {_describe(exc)}"
@@ -713,7 +743,12 @@ def _initdb(data_dir: Path, account: _Account) -> None:
 
 
 def _start(
-    data_dir: Path, account: _Account, host: str, port: int | None, initialising: bool
+    data_dir: Path,
+    account: _Account,
+    host: str,
+    port: int | None,
+    initialising: bool,
+    tls: ServerTLS | None,
 ) -> int:
     """Start the stopped server with ``pg_ctl start``; return its port."""
     socket_dir = _socket_dir(data_dir)
@@ -735,7 +770,7 @@ def _start(
             )
         if account.switch:
             _ensure_reachable(data_dir, account)
-        _write_server_config(data_dir, account, host, chosen, socket_dir)
+        _write_server_config(data_dir, account, host, chosen, socket_dir, tls)
         _remove_stale_socket(data_dir, chosen)
         if chosen != announced:
             action = "initialising, then starting" if initialising else "starting"
@@ -909,7 +944,12 @@ def _remove_stale_socket(data_dir: Path, port: int) -> None:
 
 
 def _write_server_config(
-    data_dir: Path, account: _Account, host: str, port: int, socket_dir: Path
+    data_dir: Path,
+    account: _Account,
+    host: str,
+    port: int,
+    socket_dir: Path,
+    tls: ServerTLS | None,
 ) -> None:
     header = "# Written by stackrun (stackrun/localdb.py) at each start; edits are overwritten.\n"
     # A list setting: double quotes keep a folder with commas or spaces in one piece.
@@ -922,18 +962,60 @@ def _write_server_config(
         + "unix_socket_permissions = 0700\n"
         + "password_encryption = 'scram-sha-256'\n"
     )
+    if tls is not None:
+        conf += (
+            "ssl = on\n"
+            + f"ssl_cert_file = {_conf_string(_TLS_CERT)}\n"
+            + f"ssl_key_file = {_conf_string(_TLS_KEY)}\n"
+            + "ssl_min_protocol_version = 'TLSv1.2'\n"
+        )
+    tcp = "hostssl" if tls is not None else "host   "
     _write_file(data_dir / _CONF_FILE, account, conf)
     hba = (
         header
         + "# The superuser: unix socket only (a 0700 socket in a 0700 folder), no password.\n"
-        + "# Everyone else: TCP with a SCRAM-SHA-256 password, as on RDS.\n"
+        + "# Everyone else: TCP with a SCRAM-SHA-256 password, as on RDS (hostssl: TLS only).\n"
         + "# TYPE  DATABASE  USER                  ADDRESS  METHOD\n"
         + f"local   all       {ADMIN_ROLE:<20}           trust\n"
         + "local   all       all                            reject\n"
         + f"host    all       {ADMIN_ROLE:<20}  all      reject\n"
-        + "host    all       all                   all      scram-sha-256\n"
+        + f"{tcp} all       all                   all      scram-sha-256\n"
     )
     _write_file(data_dir / "pg_hba.conf", account, hba)
+
+
+def _install_tls(data_dir: Path, account: _Account, tls: ServerTLS | None) -> bool:
+    """Copy the certificate and key to serve into the data folder; True when the server's TLS
+    configuration changes with this call (new files, or TLS turned on)."""
+    if tls is None:
+        return False
+    changed = "ssl = on" not in _read_text(data_dir / _CONF_FILE)
+    for source, name in ((tls.cert, _TLS_CERT), (tls.key, _TLS_KEY)):
+        try:
+            text = source.read_text()
+        except OSError as exc:
+            raise LocalDatabaseError(f"cannot read the TLS file {source}: {exc}") from exc
+        if _read_text(data_dir / name) != text:
+            _write_file(data_dir / name, account, text)
+            changed = True
+    return changed
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _reload(server: LocalServer) -> None:
+    """Make the running server read its configuration files again (TLS and hba reload)."""
+    conn = _admin_connect(server)
+    try:
+        conn.run("SELECT pg_reload_conf()")
+    finally:
+        conn.close()
+    time.sleep(0.5)  # the postmaster reloads asynchronously after the signal
 
 
 def _conf_string(value: str) -> str:
@@ -1018,6 +1100,8 @@ def _port_taken(host: str, port: int) -> bool:
 
 def _describe(exc: Exception) -> str:
     """pg8000 errors carry the server's fields as a dict: keep message and SQLSTATE."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.strerror or exc.reason or exc}"
     detail = exc.args[0] if exc.args else exc
     if isinstance(detail, dict):
         message = detail.get("M", "unknown error")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -39,6 +40,8 @@ def _connect(repo, env: str) -> pg8000.native.Connection:
         host=endpoint["host"],
         port=endpoint["port"],
         database=endpoint["db_name"],
+        # verify-full, as the functions connect: the server's certificate is the emulator CA's
+        ssl_context=ssl.create_default_context(cafile=endpoint["ca_bundle"]),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from stackrun import localdb
-from stackrun.localdb import LocalDatabaseError, LocalServer
+from stackrun.emulator.ca import ensure_certificates
+from stackrun.localdb import LocalDatabaseError, LocalServer, ServerTLS
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pg_ctl") is None or shutil.which("initdb") is None,
@@ -50,6 +52,34 @@ def _files_containing(folder: Path, needle: bytes) -> list[Path]:
             except OSError:
                 pass
     return hits
+
+
+def test_with_tls_only_verified_tls_gets_in_and_a_certificate_of_another_ca_is_refused(
+    root: Path,
+) -> None:
+    ours, theirs = ensure_certificates(root / "ca-ours"), ensure_certificates(root / "ca-theirs")
+    data_dir = root / "dev" / "postgres"
+    server = localdb.ensure_server(data_dir)  # a server started before TLS was asked for
+    localdb.ensure_database(server, DB, USER, PASSWORD)
+    localdb.connect(server, DB, USER, PASSWORD).close()
+
+    # TLS asked for: the running server is reconfigured in place, same port
+    server = localdb.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key))
+    verify_full = ssl.create_default_context(cafile=str(ours.ca_cert))  # chain and host name
+    conn = localdb.connect(server, DB, USER, PASSWORD, ssl_context=verify_full)
+    try:
+        assert conn.run("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == [[True]]
+    finally:
+        conn.close()
+
+    another_ca = ssl.create_default_context(cafile=str(theirs.ca_cert))
+    with pytest.raises(LocalDatabaseError, match="certificate verify failed"):
+        localdb.connect(server, DB, USER, PASSWORD, ssl_context=another_ca)
+    with pytest.raises(LocalDatabaseError, match=r"no pg_hba\.conf entry"):
+        localdb.connect(server, DB, USER, PASSWORD)  # plain TCP: refused, as with rds.force_ssl
+    assert localdb.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key)) == (
+        server
+    )
 
 
 def test_database_and_master_user_over_tcp(server: LocalServer) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+from pathlib import Path
 
 import boto3
 import pg8000.exceptions
 import pytest
 
 from fleet_common import db
-from fleet_common.config import ConfigError, Settings, ssl_context_for
+from fleet_common.config import RDS_CA_BUNDLE, ConfigError, Settings, ssl_context_for
 from fleet_common.errors import Conflict
 
 BASE_ENV = {"DB_HOST": "db.example", "DB_NAME": "fleet", "DB_SECRET_ARN": "arn:secret"}
@@ -25,7 +26,7 @@ def _free_port() -> int:
 
 def test_settings_defaults_and_errors(tmp_path):
     settings = Settings.from_env(BASE_ENV)
-    assert (settings.port, settings.sslmode, settings.ca_bundle) == (5432, "require", None)
+    assert (settings.port, settings.sslmode, settings.ca_bundle) == (5432, "verify-full", None)
     with pytest.raises(ConfigError, match="DB_HOST, DB_NAME, DB_SECRET_ARN"):
         Settings.from_env({})
     for port in ("x", "0", "70000"):
@@ -49,6 +50,20 @@ def test_ssl_modes():
     assert (full.check_hostname, full.verify_mode) == (True, ssl.CERT_REQUIRED)
     with pytest.raises(ConfigError):
         ssl_context_for("allow")
+
+
+def test_verification_uses_the_shipped_rds_bundle_not_the_system_store():
+    from cryptography import x509
+
+    bundle = Path(RDS_CA_BUNDLE).read_bytes()
+    shipped = {cert.subject.rfc4514_string() for cert in x509.load_pem_x509_certificates(bundle)}
+    # the CA the postgres module pins (ca_cert_identifier rds-ca-rsa2048-g1), for eu-west-1
+    assert any("Amazon RDS eu-west-1 Root CA RSA2048 G1" in name for name in shipped)
+    trusted = {
+        x509.load_der_x509_certificate(der).subject.rfc4514_string()
+        for der in ssl_context_for("verify-full").get_ca_certs(binary_form=True)
+    }
+    assert trusted == shipped  # the shipped bundle, and nothing of the system's store
 
 
 def test_connection_is_reused_across_transactions(fleet_api_env):

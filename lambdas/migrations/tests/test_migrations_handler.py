@@ -307,7 +307,7 @@ def test_settings_from_env():
         5432,
         "fleet",
         "arn:x",
-        "require",
+        "verify-full",
         None,
     )
     assert h.Settings.from_env({**env, "DB_PORT": "6543", "DB_SSLMODE": "disable"}).port == 6543

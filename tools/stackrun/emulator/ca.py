@@ -61,6 +61,15 @@ class CertificatePaths:
         return self.ca_cert.with_name("ca-key.pem")
 
 
+def certificate_paths(directory: Path) -> CertificatePaths:
+    """Where the files of ``directory`` are (whether or not they exist yet)."""
+    return CertificatePaths(
+        ca_cert=directory / "ca.pem",
+        server_cert=directory / "server.pem",
+        server_key=directory / "server-key.pem",
+    )
+
+
 def ensure_certificates(directory: Path, extra_hosts: Iterable[str] = ()) -> CertificatePaths:
     """Return the CA and server certificate in ``directory``, generating what is missing.
 
@@ -69,11 +78,7 @@ def ensure_certificates(directory: Path, extra_hosts: Iterable[str] = ()) -> Cer
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    paths = CertificatePaths(
-        ca_cert=directory / "ca.pem",
-        server_cert=directory / "server.pem",
-        server_key=directory / "server-key.pem",
-    )
+    paths = certificate_paths(directory)
     hosts = _unique([*DEFAULT_HOSTS, *extra_hosts])
     with file_lock(directory / ".lock"):
         now = _now()

@@ -132,9 +132,14 @@ class LocalContext:
         variables = dict(function.environment)
         database = self.database or {}
         if database and variables.get("DB_HOST") == database.get("emulated_address"):
-            # The emulated RDS instance is an API record; its clients reach the local server.
+            # The emulated RDS instance is an API record; its clients reach the local server,
+            # verify-full against the CA that issued its certificate (the emulator's, standing in
+            # for the RDS CA bundle the function ships).
             variables.update(
-                DB_HOST=str(database["host"]), DB_PORT=str(database["port"]), DB_SSLMODE="disable"
+                DB_HOST=str(database["host"]),
+                DB_PORT=str(database["port"]),
+                DB_SSLMODE="verify-full",
+                DB_CA_BUNDLE=str(database["ca_bundle"]),
             )
         variables.update(
             _HANDLER=function.handler,

@@ -6,8 +6,14 @@
 | ``DB_PORT`` | port, default 5432 |
 | ``DB_NAME`` | database name (required) |
 | ``DB_SECRET_ARN`` | Secrets Manager secret with JSON ``username``/``password`` (required) |
-| ``DB_SSLMODE`` | ``require`` (default), ``verify-ca``, ``verify-full`` or ``disable`` |
-| ``DB_CA_BUNDLE`` | PEM bundle; with ``require`` it turns on full verification |
+| ``DB_SSLMODE`` | ``verify-full`` (default), ``verify-ca``, ``require`` or ``disable`` |
+| ``DB_CA_BUNDLE`` | PEM bundle to verify the server with; default: the RDS CA bundle shipped |
+|                  | in this package (``RDS_CA_BUNDLE``). With ``require`` it turns on full  |
+|                  | verification.                                                           |
+
+``certs/rds-global-bundle.pem`` is Amazon RDS's global CA bundle
+(https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem), shipped with the code so
+that a function in a VPC without internet access verifies its database: chain and host name.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["SSL_MODES", "ConfigError", "Settings", "ssl_context_for"]
+__all__ = ["RDS_CA_BUNDLE", "SSL_MODES", "ConfigError", "Settings", "ssl_context_for"]
 
 SSL_MODES = ("disable", "require", "verify-ca", "verify-full")
+DEFAULT_SSL_MODE = "verify-full"
+RDS_CA_BUNDLE = str(Path(__file__).parent / "certs" / "rds-global-bundle.pem")
 
 
 class ConfigError(Exception):
@@ -32,13 +41,13 @@ class Settings:
     port: int
     database: str
     secret_arn: str
-    sslmode: str = "require"
+    sslmode: str = DEFAULT_SSL_MODE
     ca_bundle: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``DB_HOST``, ``DB_PORT`` (5432), ``DB_NAME``, ``DB_SECRET_ARN``,
-        ``DB_SSLMODE`` (``require``) and ``DB_CA_BUNDLE`` (optional path to a PEM bundle)."""
+        ``DB_SSLMODE`` (``verify-full``) and ``DB_CA_BUNDLE`` (optional path to a PEM bundle)."""
         env = os.environ if env is None else env
         missing = [k for k in ("DB_HOST", "DB_NAME", "DB_SECRET_ARN") if not env.get(k)]
         if missing:
@@ -50,7 +59,7 @@ class Settings:
             raise ConfigError(f"DB_PORT must be a port number, got {port_text!r}") from None
         if not 0 < port < 65536:
             raise ConfigError(f"DB_PORT must be a port number, got {port_text!r}")
-        sslmode = (env.get("DB_SSLMODE") or "require").strip().lower()
+        sslmode = (env.get("DB_SSLMODE") or DEFAULT_SSL_MODE).strip().lower()
         if sslmode not in SSL_MODES:
             raise ConfigError(f"DB_SSLMODE must be one of {', '.join(SSL_MODES)}, got {sslmode!r}")
         ca_bundle = env.get("DB_CA_BUNDLE") or None
@@ -69,23 +78,24 @@ class Settings:
 def ssl_context_for(sslmode: str, ca_bundle: str | None = None) -> ssl.SSLContext | bool:
     """The ``ssl_context`` argument for pg8000 for a libpq-style ``sslmode``.
 
-    - ``disable``: ``False`` (plain TCP; a local server only). Never ``None``: pg8000 reads
+    - ``disable``: ``False`` (plain TCP; a local test server only). Never ``None``: pg8000 reads
       ``None`` as "try TLS, fall back to plain text", which would hide a downgrade.
     - ``require``: TLS, certificate not verified (as libpq), unless ``ca_bundle`` is given:
       then chain and host name are verified (verify-full).
     - ``verify-ca``: chain verified, host name not.
     - ``verify-full``: chain and host name verified.
 
-    ``verify-*`` use ``ca_bundle`` when given, else the system trust store (which does not hold
-    the RDS CAs: ship the RDS bundle and set ``DB_CA_BUNDLE``).
+    ``verify-*`` verify against ``ca_bundle`` when given, else against the RDS CA bundle
+    shipped with this package (never the system trust store, which holds no RDS CA).
     """
     if sslmode == "disable":
         return False
     if sslmode not in SSL_MODES:
         raise ConfigError(f"unknown sslmode {sslmode!r}")
-    ctx = ssl.create_default_context(cafile=ca_bundle)
+    verify = sslmode != "require" or ca_bundle is not None
+    ctx = ssl.create_default_context(cafile=(ca_bundle or RDS_CA_BUNDLE) if verify else None)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if sslmode == "require" and ca_bundle is None:
+    if not verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     elif sslmode == "verify-ca":

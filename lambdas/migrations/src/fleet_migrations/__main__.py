@@ -22,8 +22,9 @@ environment:
   DB_PORT        database port (default 5432)
   DB_NAME        database name (required)
   DB_SECRET_ARN  Secrets Manager secret holding {"username": ..., "password": ...} (required)
-  DB_SSLMODE     disable | require (default) | verify-ca | verify-full
-  DB_CA_BUNDLE   PEM bundle to verify the server certificate (makes require verify-full)
+  DB_SSLMODE     verify-full (default) | verify-ca | require | disable
+  DB_CA_BUNDLE   PEM bundle to verify the server certificate (default: the RDS CA bundle
+                 shipped in fleet_common; makes require verify-full)
   AWS_ENDPOINT_URL, AWS_REGION, ... as usual for boto3 (e.g. a local emulator)
 """
 
