@@ -165,11 +165,14 @@ def ensure_server(
         running = _postmaster(data_dir) if (data_dir / "PG_VERSION").exists() else None
         if running is not None:
             server = _running_server(data_dir, running, host, port)
-            if _install_tls(data_dir, _account_for(data_dir), tls):
+            account = _account_for(data_dir)
+            if tls is not None and (
+                _install_tls(data_dir, account, tls) or not _serves_tls(server)
+            ):
                 _write_server_config(
-                    data_dir, _account_for(data_dir), host, server.port, _socket_dir(data_dir), tls
+                    data_dir, account, host, server.port, _socket_dir(data_dir), tls
                 )
-                _reload(server)
+                _reload_tls(server)
             return server
         account = _prepare(data_dir)
         initialising = not (data_dir / "PG_VERSION").exists()
@@ -1008,14 +1011,35 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _reload(server: LocalServer) -> None:
-    """Make the running server read its configuration files again (TLS and hba reload)."""
+def _reload_tls(server: LocalServer) -> None:
+    """Make the running server read its configuration again and wait until it serves TLS.
+
+    A reload that fails (a key that does not match its certificate, say) leaves the server
+    running on its old TLS settings, or none: that is an error here, with the log's end.
+    """
     conn = _admin_connect(server)
     try:
         conn.run("SELECT pg_reload_conf()")
     finally:
         conn.close()
-    time.sleep(0.5)  # the postmaster reloads asynchronously after the signal
+    deadline = time.monotonic() + _RECHECK_SECONDS
+    while not _serves_tls(server):  # the postmaster reloads asynchronously after the signal
+        if time.monotonic() > deadline:
+            raise LocalDatabaseError(
+                f"local PostgreSQL for {server.data_dir} did not turn TLS on after a reload of "
+                f"its configuration{_log_tail(server.data_dir)}"
+            )
+        time.sleep(0.1)
+
+
+def _serves_tls(server: LocalServer) -> bool:
+    """Whether the server accepts TLS over TCP (its answer to a PostgreSQL SSLRequest)."""
+    try:
+        with socket.create_connection((server.host, server.port), timeout=5) as sock:
+            sock.sendall(struct.pack("!ii", 8, 80877103))
+            return sock.recv(1) == b"S"
+    except OSError:
+        return False
 
 
 def _conf_string(value: str) -> str:

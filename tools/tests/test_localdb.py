@@ -82,6 +82,21 @@ def test_with_tls_only_verified_tls_gets_in_and_a_certificate_of_another_ca_is_r
     )
 
 
+def test_a_tls_reload_that_fails_is_an_error_and_the_next_good_one_works(root: Path) -> None:
+    ours, theirs = ensure_certificates(root / "ca-ours"), ensure_certificates(root / "ca-theirs")
+    data_dir = root / "dev" / "postgres"
+    server = localdb.ensure_server(data_dir)
+    localdb.ensure_database(server, DB, USER, PASSWORD)
+    mismatched = ServerTLS(ours.server_cert, theirs.server_key)  # a key of another certificate
+    with pytest.raises(LocalDatabaseError, match="did not turn TLS on"):
+        localdb.ensure_server(data_dir, tls=mismatched)
+    with pytest.raises(LocalDatabaseError, match="did not turn TLS on"):
+        localdb.ensure_server(data_dir, tls=mismatched)  # still: not taken for done
+    server = localdb.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key))
+    verify_full = ssl.create_default_context(cafile=str(ours.ca_cert))
+    localdb.connect(server, DB, USER, PASSWORD, ssl_context=verify_full).close()
+
+
 def test_database_and_master_user_over_tcp(server: LocalServer) -> None:
     localdb.ensure_database(server, DB, USER, PASSWORD)
     localdb.ensure_database(server, DB, USER, PASSWORD)  # idempotent

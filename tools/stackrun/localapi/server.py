@@ -139,7 +139,8 @@ class LocalContext:
                 DB_HOST=str(database["host"]),
                 DB_PORT=str(database["port"]),
                 DB_SSLMODE="verify-full",
-                DB_CA_BUNDLE=str(database["ca_bundle"]),
+                # database.json of an older deploy has no ca_bundle: it is the emulator's CA
+                DB_CA_BUNDLE=str(database.get("ca_bundle") or self.ca_bundle),
             )
         variables.update(
             _HANDLER=function.handler,
