@@ -145,14 +145,14 @@ def load_target(path_text: str | None) -> Target:
         raise TargetError(f"{path}: target.region is missing")
 
     # The API stack is found by shape, not by name: the stack whose outputs have both
-    # `functions` and `api_endpoint`.
+    # `functions` and an `api_endpoint` (a functions-only stack's is null).
     api_stacks = sorted(
         name
         for name, outputs in document.items()
         if name != "target"
         and isinstance(outputs, dict)
         and isinstance(outputs.get("functions"), dict)
-        and "api_endpoint" in outputs
+        and outputs.get("api_endpoint")
     )
     if len(api_stacks) != 1:
         found = ", ".join(api_stacks) or "none"
@@ -319,14 +319,17 @@ class Logs:
             time.sleep(1.0)
 
     def wait_for_new_events(self, group: str, since_ms: int, timeout_s: float) -> None:
-        """Bounded wait until ``group`` has an event at or after ``since_ms`` (so the tail shown
-        for a failed request includes that request's lines when they arrive in time)."""
+        """Bounded wait until ``group`` has an invocation's last line (``REPORT RequestId``) at
+        or after ``since_ms``, so the tail shown for a failed request includes all of that
+        request's lines (an init error's included) when they arrive in time: the lines of one
+        invocation reach the log group in more than one batch."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                if self.events_since(group, since_ms):
-                    return
+                events = self.events_since(group, since_ms)
             except Exception:
+                return
+            if any("REPORT RequestId" in event.message for event in events):
                 return
             time.sleep(1.0)
 

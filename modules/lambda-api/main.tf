@@ -6,18 +6,29 @@ data "aws_caller_identity" "current" {}
 
 locals {
   # With var.database set, every function gets the connection settings as
-  # environment variables (a function's own value wins) and may read the
-  # database's master secret: the password itself is fetched at run time.
+  # environment variables (a function's own value wins) and DB_SECRET_ARN of
+  # the one database secret it may read: its database_role's, else
+  # database.secret_arn. The password itself is fetched at run time.
   database_environment = var.database == null ? {} : {
-    DB_HOST       = var.database.host
-    DB_PORT       = tostring(var.database.port)
-    DB_NAME       = var.database.name
-    DB_SECRET_ARN = var.database.secret_arn
+    DB_HOST = var.database.host
+    DB_PORT = tostring(var.database.port)
+    DB_NAME = var.database.name
+  }
+  role_secret_arns = var.database == null ? {} : var.database.role_secret_arns
+  database_secret_arns = {
+    for k, f in var.functions : k => (
+      var.database == null ? null : f.database_role != null ? local.role_secret_arns[f.database_role] : var.database.secret_arn
+    )
   }
   functions = {
     for k, f in var.functions : k => merge(f, {
-      environment = merge(local.database_environment, f.environment)
-      secret_arns = distinct(concat(f.secret_arns, var.database == null ? [] : [var.database.secret_arn]))
+      environment = merge(
+        local.database_environment,
+        local.database_secret_arns[k] == null ? {} : { DB_SECRET_ARN = local.database_secret_arns[k] },
+        f.manages_database_roles ? { DB_ROLE_SECRETS = jsonencode(local.role_secret_arns) } : {},
+        f.environment,
+      )
+      secret_arns = distinct(concat(f.secret_arns, compact([local.database_secret_arns[k]])))
     })
   }
 
@@ -102,6 +113,8 @@ resource "aws_cloudwatch_log_group" "function" {
 }
 
 resource "aws_cloudwatch_log_group" "access" {
+  count = var.create_http_api ? 1 : 0
+
   #checkov:skip=CKV_AWS_338: retention is access_log_retention_days (30 days by default) to keep dev/stage costs down; set it to 365 or more for prod through the stack inputs when access logs are part of the audit trail.
   name              = local.access_log_group_name
   retention_in_days = var.access_log_retention_days
@@ -186,6 +199,19 @@ data "aws_iam_policy_document" "function" {
       test     = "ArnLike"
       variable = "lambda:SourceFunctionArn"
       values   = [local.function_arns[each.key], "${local.function_arns[each.key]}:*"]
+    }
+  }
+
+  # The migrations function gives each database role its password: it puts
+  # the generated value into the role's (empty) secret.
+  dynamic "statement" {
+    for_each = each.value.manages_database_roles && length(local.role_secret_arns) > 0 ? [sort(values(local.role_secret_arns))] : []
+
+    content {
+      sid       = "SetDatabaseRoleSecrets"
+      effect    = "Allow"
+      actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"]
+      resources = statement.value
     }
   }
 
@@ -279,6 +305,8 @@ resource "aws_lambda_alias" "live" {
 ################################################################################
 
 resource "aws_apigatewayv2_api" "this" {
+  count = var.create_http_api ? 1 : 0
+
   name          = var.name
   description   = "HTTP API of ${var.name}"
   protocol_type = "HTTP"
@@ -305,13 +333,13 @@ resource "aws_lambda_permission" "api" {
   principal     = "apigateway.amazonaws.com"
   function_name = aws_lambda_function.this[each.key].function_name
   qualifier     = aws_lambda_alias.live[each.key].name
-  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/*/*"
+  source_arn    = "${aws_apigatewayv2_api.this[0].execution_arn}/*/*"
 }
 
 resource "aws_apigatewayv2_integration" "this" {
   for_each = local.api_functions
 
-  api_id           = aws_apigatewayv2_api.this.id
+  api_id           = aws_apigatewayv2_api.this[0].id
   description      = "Lambda ${local.function_names[each.key]}:${local.alias_name}"
   integration_type = "AWS_PROXY"
   # Lambda proxy integrations are always invoked with POST.
@@ -326,7 +354,9 @@ resource "aws_apigatewayv2_integration" "this" {
 # 401 (no, malformed, expired or foreign token) or 403 (none of the route's
 # scopes) itself, without invoking the function.
 resource "aws_apigatewayv2_authorizer" "jwt" {
-  api_id           = aws_apigatewayv2_api.this.id
+  count = var.create_http_api ? 1 : 0
+
+  api_id           = aws_apigatewayv2_api.this[0].id
   name             = "${var.name}-jwt"
   authorizer_type  = "JWT"
   identity_sources = ["$request.header.Authorization"]
@@ -340,12 +370,12 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 resource "aws_apigatewayv2_route" "this" {
   for_each = local.routes
 
-  api_id    = aws_apigatewayv2_api.this.id
+  api_id    = aws_apigatewayv2_api.this[0].id
   route_key = each.key
   target    = "integrations/${aws_apigatewayv2_integration.this[each.value].id}"
 
   authorization_type   = "JWT"
-  authorizer_id        = aws_apigatewayv2_authorizer.jwt.id
+  authorizer_id        = aws_apigatewayv2_authorizer.jwt[0].id
   authorization_scopes = local.route_scopes[each.key]
 
   # A route must not go live before API Gateway may invoke its function.
@@ -353,12 +383,14 @@ resource "aws_apigatewayv2_route" "this" {
 }
 
 resource "aws_apigatewayv2_stage" "this" {
-  api_id      = aws_apigatewayv2_api.this.id
+  count = var.create_http_api ? 1 : 0
+
+  api_id      = aws_apigatewayv2_api.this[0].id
   name        = var.stage_name
   auto_deploy = true
 
   access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.access.arn
+    destination_arn = aws_cloudwatch_log_group.access[0].arn
     format          = local.access_log_format
   }
 
@@ -371,4 +403,26 @@ resource "aws_apigatewayv2_stage" "this" {
   }
 
   tags = merge(var.tags, { Name = "${var.name}-${trimprefix(var.stage_name, "$")}" })
+}
+
+# The HTTP API's resources became optional (create_http_api): their addresses
+# gained an index, the deployed ones are the same objects.
+moved {
+  from = aws_cloudwatch_log_group.access
+  to   = aws_cloudwatch_log_group.access[0]
+}
+
+moved {
+  from = aws_apigatewayv2_api.this
+  to   = aws_apigatewayv2_api.this[0]
+}
+
+moved {
+  from = aws_apigatewayv2_authorizer.jwt
+  to   = aws_apigatewayv2_authorizer.jwt[0]
+}
+
+moved {
+  from = aws_apigatewayv2_stage.this
+  to   = aws_apigatewayv2_stage.this[0]
 }

@@ -1,21 +1,21 @@
 output "api_id" {
-  description = "ID of the HTTP API."
-  value       = aws_apigatewayv2_api.this.id
+  description = "ID of the HTTP API; null with create_http_api = false."
+  value       = one(aws_apigatewayv2_api.this[*].id)
 }
 
 output "api_endpoint" {
-  description = "Invoke URL of the stage (for the $default stage the API's base URL with a trailing slash; otherwise .../<stage_name>)."
-  value       = aws_apigatewayv2_stage.this.invoke_url
+  description = "Invoke URL of the stage (for the $default stage the API's base URL with a trailing slash; otherwise .../<stage_name>); null with create_http_api = false."
+  value       = one(aws_apigatewayv2_stage.this[*].invoke_url)
 }
 
 output "execution_arn" {
-  description = "Execution ARN of the HTTP API (arn:aws:execute-api:<region>:<account>:<api_id>), the prefix of the source_arn of invoke permissions."
-  value       = aws_apigatewayv2_api.this.execution_arn
+  description = "Execution ARN of the HTTP API (arn:aws:execute-api:<region>:<account>:<api_id>), the prefix of the source_arn of invoke permissions; null with create_http_api = false."
+  value       = one(aws_apigatewayv2_api.this[*].execution_arn)
 }
 
 output "stage_name" {
-  description = "Name of the stage."
-  value       = aws_apigatewayv2_stage.this.name
+  description = "Name of the stage; null with create_http_api = false."
+  value       = one(aws_apigatewayv2_stage.this[*].name)
 }
 
 output "routes" {
@@ -40,8 +40,8 @@ output "functions" {
 }
 
 output "access_log_group_name" {
-  description = "Name of the CloudWatch log group receiving the stage's access logs (one JSON object per request)."
-  value       = aws_cloudwatch_log_group.access.name
+  description = "Name of the CloudWatch log group receiving the stage's access logs (one JSON object per request); null with create_http_api = false."
+  value       = one(aws_cloudwatch_log_group.access[*].name)
 }
 
 output "route_scopes" {
@@ -50,6 +50,6 @@ output "route_scopes" {
 }
 
 output "authorizer_id" {
-  description = "ID of the HTTP API's JWT authorizer (every route uses it)."
-  value       = aws_apigatewayv2_authorizer.jwt.id
+  description = "ID of the HTTP API's JWT authorizer (every route uses it); null with create_http_api = false."
+  value       = one(aws_apigatewayv2_authorizer.jwt[*].id)
 }

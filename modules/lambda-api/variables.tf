@@ -46,6 +46,14 @@ variable "functions" {
                            ["POST /projects", "GET /projects/{project}/devices"]; default []
                            (a function without routes gets no integration and no invoke
                            permission for the API, for example a migrations function)
+      database_role        with var.database: the database role the function connects as
+                           (a key of database.role_secret_arns): DB_SECRET_ARN is that role's
+                           secret, the only database secret it may read; default null (then
+                           database.secret_arn)
+      manages_database_roles
+                           true for the function that gives the roles their passwords (the
+                           migrations function): it gets DB_ROLE_SECRETS (JSON role => secret
+                           ARN) and may put values into those secrets; default false
       secret_arns          Secrets Manager secrets the function may read (GetSecretValue and
                            DescribeSecret on exactly these ARNs); default []
       route_scopes         route key => the scopes a token must carry (at least one of
@@ -56,19 +64,21 @@ variable "functions" {
       log_retention_days   retention of /aws/lambda/<name>-<key>, default 30
   EOT
   type = map(object({
-    zip_path             = string
-    source_code_hash     = string
-    handler              = string
-    runtime              = optional(string, "python3.12")
-    architecture         = optional(string, "arm64")
-    memory_size          = optional(number, 256)
-    timeout              = optional(number, 10)
-    environment          = optional(map(string), {})
-    routes               = optional(list(string), [])
-    secret_arns          = optional(list(string), [])
-    route_scopes         = optional(map(list(string)), {})
-    reserved_concurrency = optional(number, -1)
-    log_retention_days   = optional(number, 30)
+    zip_path               = string
+    source_code_hash       = string
+    handler                = string
+    runtime                = optional(string, "python3.12")
+    architecture           = optional(string, "arm64")
+    memory_size            = optional(number, 256)
+    timeout                = optional(number, 10)
+    environment            = optional(map(string), {})
+    routes                 = optional(list(string), [])
+    secret_arns            = optional(list(string), [])
+    database_role          = optional(string)
+    manages_database_roles = optional(bool, false)
+    route_scopes           = optional(map(list(string)), {})
+    reserved_concurrency   = optional(number, -1)
+    log_retention_days     = optional(number, 30)
   }))
 
   validation {
@@ -210,20 +220,33 @@ variable "functions" {
 # Who may call: the JWT authorizer on every route
 ################################################################################
 
+variable "create_http_api" {
+  description = "Whether the module creates the HTTP API (with its authorizer, stage and access logs) in front of the functions. false deploys functions only (for example a migrations function that the deploy invokes before the API's code moves); then no function may have routes and authorizer may be null."
+  type        = bool
+  default     = true
+  nullable    = false
+
+  validation {
+    condition     = var.create_http_api || alltrue([for f in var.functions : length(f.routes) == 0])
+    error_message = "With create_http_api = false there is no HTTP API: no function may have routes."
+  }
+}
+
 variable "authorizer" {
-  description = "The JWT authorizer every route requires: the token issuer (an https URL, the \"iss\" claim; for a Cognito user pool https://cognito-idp.<region>.amazonaws.com/<pool id>) and the accepted audience (the \"aud\" claim, or \"client_id\" of Cognito access tokens). The identity module's jwt_authorizer output. There is no way to leave a route without it."
+  description = "The JWT authorizer every route requires: the token issuer (an https URL, the \"iss\" claim; for a Cognito user pool https://cognito-idp.<region>.amazonaws.com/<pool id>) and the accepted audience (the \"aud\" claim, or \"client_id\" of Cognito access tokens). The identity module's jwt_authorizer output. There is no way to leave a route without it; null only with create_http_api = false."
   type = object({
     issuer   = string
     audience = list(string)
   })
+  default = null
 
   validation {
-    condition     = var.authorizer == null ? false : can(regex("^https://[^/?#\\s]+(/[^?#\\s]*)?$", var.authorizer.issuer))
-    error_message = "authorizer.issuer must be an https:// URL without query or fragment."
+    condition     = var.authorizer == null ? !var.create_http_api : can(regex("^https://[^/?#\\s]+(/[^?#\\s]*)?$", var.authorizer.issuer))
+    error_message = "authorizer is required with the HTTP API (create_http_api = true), and authorizer.issuer must be an https:// URL without query or fragment."
   }
 
   validation {
-    condition     = var.authorizer == null ? false : length(var.authorizer.audience) >= 1 && alltrue([for a in var.authorizer.audience : length(trimspace(a)) > 0])
+    condition     = var.authorizer == null ? !var.create_http_api : length(var.authorizer.audience) >= 1 && alltrue([for a in var.authorizer.audience : length(trimspace(a)) > 0])
     error_message = "authorizer.audience must list at least one non-empty audience value (client ids)."
   }
 }
@@ -361,22 +384,48 @@ variable "kms_key_arn" {
 }
 
 variable "database" {
-  description = "PostgreSQL the functions use (typically the postgres module's outputs): host, port, database name and the ARN of the master user secret. Every function gets DB_HOST, DB_PORT, DB_NAME and DB_SECRET_ARN and may read that secret. null: no database."
+  description = <<-EOT
+    PostgreSQL the functions use (typically the postgres module's outputs). Every function gets
+    DB_HOST, DB_PORT and DB_NAME, and DB_SECRET_ARN of the one secret it may read:
+      host, port, name   where the database is
+      role_secret_arns   database role => ARN of its secret (the postgres module's
+                         role_secret_arns); a function with database_role connects as that
+                         role and may read that role's secret only
+      secret_arn         the secret of functions without a database_role (for example the
+                         master user secret, for the migrations function only); leave it out
+                         so that no function of the module can read it
+    null: no database.
+  EOT
   type = object({
-    host       = string
-    port       = number
-    name       = string
-    secret_arn = string
+    host             = string
+    port             = number
+    name             = string
+    secret_arn       = optional(string)
+    role_secret_arns = optional(map(string), {})
   })
   default = null
 
   validation {
-    condition     = var.database == null ? true : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.database.secret_arn))
+    condition     = var.database == null ? true : var.database.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.database.secret_arn))
     error_message = "database.secret_arn must be the ARN of a Secrets Manager secret."
+  }
+
+  validation {
+    condition = var.database == null ? true : var.database.role_secret_arns != null && alltrue([
+      for arn in values(var.database.role_secret_arns) : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@!-]+$", arn))
+    ])
+    error_message = "database.role_secret_arns must map role names to full ARNs of Secrets Manager secrets (no wildcards)."
   }
 
   validation {
     condition     = var.database == null ? true : (var.database.port >= 1 && var.database.port <= 65535)
     error_message = "database.port must be a TCP port (1-65535)."
+  }
+
+  validation {
+    condition = var.database == null ? true : alltrue([
+      for f in var.functions : f.database_role == null ? var.database.secret_arn != null : contains(keys(coalesce(var.database.role_secret_arns, {})), f.database_role)
+    ])
+    error_message = "Each function connects as its database_role, which must be a key of database.role_secret_arns, or (without a database_role) with database.secret_arn, which is then required."
   }
 }

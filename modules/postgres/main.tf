@@ -182,3 +182,21 @@ resource "aws_db_instance" "this" {
     }
   }
 }
+
+################################################################################
+# One secret per database role, created empty (the migrations function sets
+# the value: no password in Terraform's plan or state)
+################################################################################
+
+resource "aws_secretsmanager_secret" "role" {
+  #checkov:skip=CKV2_AWS_57: no rotation Lambda: the migrations function generates the role's password, puts it here and sets it on the role; a new password is rotated in by putting a value without the role's credentials, such as {} (see docs/runbook.md), and the functions fetch it again when the old one is refused.
+  #checkov:skip=CKV_AWS_149: a customer managed key is opt-in through master_user_secret_kms_key_id, as for the master secret; without it the AWS managed aws/secretsmanager key encrypts the secret.
+  for_each = toset(var.role_secrets)
+
+  name                    = "${var.identifier}/role/${each.key}"
+  description             = "Credentials of the database role ${each.key} of ${var.identifier}, set by the migrations function"
+  kms_key_id              = var.master_user_secret_kms_key_id
+  recovery_window_in_days = var.role_secret_recovery_window_in_days
+
+  tags = merge(var.tags, { Name = "${var.identifier}/role/${each.key}" })
+}

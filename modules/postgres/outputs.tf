@@ -24,8 +24,13 @@ output "master_username" {
 }
 
 output "master_user_secret_arn" {
-  description = "ARN of the Secrets Manager secret RDS manages for the master user (JSON with username and password). Grant secretsmanager:GetSecretValue on it to whoever runs migrations."
+  description = "ARN of the Secrets Manager secret RDS manages for the master user (JSON with username and password). Grant secretsmanager:GetSecretValue on it to the migrations function only."
   value       = aws_db_instance.this.master_user_secret[0].secret_arn
+}
+
+output "role_secret_arns" {
+  description = "Database role => ARN of its secret (created empty; the migrations function puts {\"username\", \"password\"} into it). Give each function the secret of its own role only."
+  value       = { for role, secret in aws_secretsmanager_secret.role : role => secret.arn }
 }
 
 output "security_group_ids" {

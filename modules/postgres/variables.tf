@@ -144,13 +144,41 @@ variable "master_username" {
 }
 
 variable "master_user_secret_kms_key_id" {
-  description = "ARN of a customer managed KMS key for the RDS-managed master user secret. null uses the AWS managed aws/secretsmanager key."
+  description = "ARN of a customer managed KMS key for the RDS-managed master user secret and the role secrets (role_secrets). null uses the AWS managed aws/secretsmanager key."
   type        = string
   default     = null
 
   validation {
     condition     = var.master_user_secret_kms_key_id == null || can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:\\d{12}:key/.+$", var.master_user_secret_kms_key_id))
     error_message = "master_user_secret_kms_key_id must be null or a KMS key ARN."
+  }
+}
+
+variable "role_secrets" {
+  description = "Database roles (one per job, for example [\"fleet_reader\", \"fleet_writer\"]) that get a Secrets Manager secret each, named \"<identifier>/role/<role>\". The secrets are created empty: whoever creates the roles (the migrations function) generates each password and puts {\"username\", \"password\"} into the role's secret, so no password ever enters Terraform's plan or state. Each function is granted read access to its own role's secret only."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for r in var.role_secrets : can(regex("^[a-z][a-z0-9_]{0,62}$", r)) && !startswith(r, "pg_") && !startswith(r, "rds")])
+    error_message = "role_secrets must be role names of 1-63 lower-case letters, digits or underscores, starting with a letter and not with pg_ or rds."
+  }
+
+  validation {
+    condition     = length(distinct(var.role_secrets)) == length(var.role_secrets)
+    error_message = "role_secrets must not name a role twice."
+  }
+}
+
+variable "role_secret_recovery_window_in_days" {
+  description = "Days a deleted role secret can be restored (7-30), or 0 to delete it at once (an environment that is destroyed and deployed again under the same identifier needs 0: a secret pending deletion blocks its name)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.role_secret_recovery_window_in_days == 0 || (var.role_secret_recovery_window_in_days >= 7 && var.role_secret_recovery_window_in_days <= 30)
+    error_message = "role_secret_recovery_window_in_days must be 0 or between 7 and 30."
   }
 }
 

@@ -139,8 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
         "order: render, compare its fingerprint (configuration, module files, upstream outputs, "
         "artifact hashes, terraform and provider versions, the state's serial) with the one "
         "of its last apply and skip it when equal; otherwise init (when needed) and one "
-        "`terraform apply`. Outputs are read from the state object in the backend. Stops at "
-        "the first failing stack; later stacks are left untouched.",
+        "`terraform apply`. Outputs are read from the state object in the backend. Then, "
+        "applied or skipped, the stack's `[lambdas] invoke_on_deploy` functions are invoked "
+        "through their alias (the migrations: on every deploy, before any stack that lists "
+        "it in `after` starts). Stops at the first failing stack or invocation; later stacks "
+        "are left untouched.",
     )
     _add_env_arguments(deploy)
     _add_yes(deploy)
@@ -581,8 +584,8 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
         served = serve.running_urls(workspace)
     api_urls = {}
     for stack, stack_outputs in outputs.items():
-        if "api_id" in stack_outputs and "api_endpoint" in stack_outputs:
-            api_id = stack_outputs["api_id"]["value"]
+        api_id = (stack_outputs.get("api_id") or {}).get("value")
+        if api_id and "api_endpoint" in stack_outputs:  # a functions-only stack has no API
             url = served.get(api_id) if target.local else stack_outputs["api_endpoint"]["value"]
             if url:
                 api_urls[stack] = url

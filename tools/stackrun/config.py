@@ -84,18 +84,6 @@ DATABASE_OUTPUTS = ("address", "port", "db_name", "master_user_secret_arn")
 
 
 @dataclass(frozen=True)
-class DatabaseSettings:
-    """`[database]` of a stack.toml: the stack creates a PostgreSQL database.
-
-    After every deploy of the stack its migrations run; with --local, a real PostgreSQL
-    server is started behind the emulated instance first.
-    """
-
-    migrations: Path  # an installable package under lambdas/ that holds the migrations
-    module: str  # the package's import name, run as `python -m <module>`
-
-
-@dataclass(frozen=True)
 class Stack:
     """One `live/<env>/NNN_<name>` folder, validated against its module."""
 
@@ -106,12 +94,18 @@ class Stack:
     inputs: Mapping[str, Any]
     dependencies: tuple[Dependency, ...]
     description: str = ""
-    database: DatabaseSettings | None = None
+    # `[database]`: the stack creates a PostgreSQL database (with --local a real server runs
+    # behind the emulated instance). Its schema is the migrations function's job.
+    database: bool = False
+    # `after`: earlier stacks this one waits for (with their invocations) without reading
+    # their outputs, e.g. the API after the migrations that its code needs.
+    after: tuple[str, ...] = ()
     # `[lambdas] input = "functions"`: the module input (a table keyed by function name, a
     # folder of lambdas/) that stackrun completes with each built zip (path, hash, handler).
     lambdas_input: str | None = None
-    # `[lambdas] invoke_after_apply`: functions invoked (through their alias) after an apply.
-    invoke_after_apply: tuple[str, ...] = ()
+    # `[lambdas] invoke_on_deploy`: functions invoked (through their alias) on every deploy,
+    # after the stack is applied or found unchanged.
+    invoke_on_deploy: tuple[str, ...] = ()
     # `[policy.skip]`: policy checks (checkov ids) that do not apply to this stack, with why.
     policy_skips: Mapping[str, str] = field(default_factory=dict)
 
@@ -124,8 +118,9 @@ class Stack:
 
     @property
     def upstream(self) -> tuple[str, ...]:
-        """Names of the stacks whose outputs this stack consumes, in order."""
-        return tuple(sorted({ref.stack for dep in self.dependencies for ref in dep.references}))
+        """Names of the stacks this stack waits for (whose outputs it consumes, and `after`)."""
+        consumed = {ref.stack for dep in self.dependencies for ref in dep.references}
+        return tuple(sorted(consumed | set(self.after)))
 
 
 @dataclass(frozen=True)
@@ -694,7 +689,13 @@ STACK_SCHEMA = {
     "module": Key(_is_str, "the name of a folder under modules/", True),
     "description": Key(_is_str, "a string"),
     "inputs": Key(_is_table, "a table of module inputs"),
-    "database": Key(_is_table, 'a table [database] with migrations = "lambdas/<package>"'),
+    "database": Key(
+        _is_table, "an empty table [database] (the module creates a PostgreSQL database)"
+    ),
+    "after": Key(
+        lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
+        'an array of earlier stacks this one waits for, e.g. ["027_migrations"]',
+    ),
     "lambdas": Key(_is_table, 'a table [lambdas] with input = "<module input>"'),
     "policy": Key(_is_table, 'a table [policy.skip] of CHECK_ID = "why it does not apply"'),
     "dependencies": Key(
@@ -869,14 +870,15 @@ def _load_stack(
                 "name an external issuer there",
             )
 
-    database = None
-    if isinstance(data.get("database"), dict):
-        database = _check_database(root, data["database"], module, collector)
+    database = isinstance(data.get("database"), dict)
+    if database:
+        _check_database(data["database"], module, collector)
+    after = _check_after(data.get("after"), folder, earlier, collector)
     lambdas_input = None
-    invoke_after_apply: tuple[str, ...] = ()
+    invoke_on_deploy: tuple[str, ...] = ()
     if isinstance(data.get("lambdas"), dict):
         lambdas_input = _check_lambdas(root, data["lambdas"], inputs, collector)
-        invoke_after_apply = _check_invoke(data["lambdas"], inputs, lambdas_input, collector)
+        invoke_on_deploy = _check_invoke(data["lambdas"], inputs, lambdas_input, collector)
 
     policy_skips = _check_policy(data.get("policy"), collector)
 
@@ -893,8 +895,9 @@ def _load_stack(
             dependencies=tuple(dependencies),
             description=description if isinstance(description, str) else "",
             database=database,
+            after=after,
             lambdas_input=lambdas_input,
-            invoke_after_apply=invoke_after_apply,
+            invoke_on_deploy=invoke_on_deploy,
             policy_skips=MappingProxyType(policy_skips),
         ),
         [],
@@ -994,19 +997,11 @@ def _check_reference(
     return Reference(upstream, output)
 
 
-DATABASE_TABLE = {
-    "migrations": Key(
-        _is_str, 'the folder of the migrations package, e.g. "lambdas/migrations"', True
-    ),
-}
-
-
 def _check_database(
-    root: Path, table: Mapping[str, Any], module: ModuleInfo | None, collector: _Collector
-) -> DatabaseSettings | None:
-    """Validate `[database]`: the package exists and the module has the outputs it needs."""
-    before = len(collector.issues)
-    collector.check_table(table, DATABASE_TABLE, prefix="database.")
+    table: Mapping[str, Any], module: ModuleInfo | None, collector: _Collector
+) -> None:
+    """Validate `[database]`: no keys, and the module has the outputs a database stack needs."""
+    collector.check_table(table, {}, prefix="database.")
     if module is not None:
         missing = [name for name in DATABASE_OUTPUTS if name not in module.outputs]
         if missing:
@@ -1015,43 +1010,40 @@ def _check_database(
                 f"module {module.name!r} lacks the outputs a database stack needs: "
                 f"{', '.join(missing)} (expected {', '.join(DATABASE_OUTPUTS)})",
             )
-    path = table.get("migrations")
-    if not isinstance(path, str):
-        return None
-    try:
-        package = (root / path).resolve()
-        sources = package / "src"
-        candidates = (
-            sorted(child.name for child in sources.iterdir() if (child / "__main__.py").is_file())
-            if sources.is_dir()
-            else []
-        )
-        is_package = (package / "pyproject.toml").is_file() and len(candidates) == 1
-    except (OSError, ValueError) as error:  # a NUL, a name too long: not a path at all
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        collector.add(
-            "database.migrations",
-            f"{_quote(path)} is not a migrations package: expected the path of its folder, "
-            f'e.g. "lambdas/migrations" ({reason})',
-        )
-        return None
-    if not is_package:
-        collector.add(
-            "database.migrations",
-            f"{_quote(path)} is not a migrations package: expected a folder with pyproject.toml "
-            "and src/<package>/__main__.py",
-        )
-        return None
-    if len(collector.issues) > before:
-        return None
-    return DatabaseSettings(migrations=package, module=candidates[0])
+
+
+def _check_after(
+    value: object,
+    folder: Path,
+    earlier: Mapping[str, tuple[int, ModuleInfo | None]],
+    collector: _Collector,
+) -> tuple[str, ...]:
+    """`after`: names of earlier stacks of this environment."""
+    if not isinstance(value, list):
+        return ()  # absent, or already reported by the schema check
+    names: list[str] = []
+    for name in value:
+        if not isinstance(name, str):
+            continue
+        if name in earlier:
+            names.append(name)
+        elif name == folder.name:
+            collector.add("after", "a stack cannot wait for itself")
+        elif _is_dir(folder.parent / name):
+            collector.add(
+                "after",
+                f"stack {name!r} is not earlier than this one (it must have a lower number)",
+            )
+        else:
+            collector.add("after", f"stack {_quote(name)} does not exist in this environment")
+    return tuple(dict.fromkeys(names))
 
 
 LAMBDAS_TABLE = {
     "input": Key(_is_str, "the name of the module input that lists the functions", True),
-    "invoke_after_apply": Key(
+    "invoke_on_deploy": Key(
         lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
-        "an array of function names (keys of the functions input) to invoke after each apply",
+        "an array of function names (keys of the functions input) to invoke on every deploy",
     ),
 }
 
@@ -1062,15 +1054,15 @@ def _check_invoke(
     lambdas_input: str | None,
     collector: _Collector,
 ) -> tuple[str, ...]:
-    """`invoke_after_apply`: names among the functions this stack deploys."""
-    names = table.get("invoke_after_apply", [])
+    """`invoke_on_deploy`: names among the functions this stack deploys."""
+    names = table.get("invoke_on_deploy", [])
     if not isinstance(names, list) or lambdas_input is None:
         return ()
     functions = inputs.get(lambdas_input) or {}
     unknown = [name for name in names if name not in functions]
     if unknown:
         collector.add(
-            "lambdas.invoke_after_apply",
+            "lambdas.invoke_on_deploy",
             f"{', '.join(map(repr, unknown))} not among the functions of inputs.{lambdas_input} "
             f"({', '.join(sorted(functions))})",
         )

@@ -4,7 +4,6 @@
       backend and provider settings), the values passed to it from upstream outputs,
     every file of its module and of the local modules that module calls,
     the terraform version and the provider selections (.terraform.lock.hcl),
-    the migrations package of a [database] stack,
     and the serial of its state in the backend (so a change made by any other run, or a state
     that was lost, never matches).
 
@@ -50,9 +49,6 @@ def compute(
     for module_dir in sorted(module_tree(stack.module.path)):
         for path in _files(module_dir):
             add(str(path.relative_to(module_dir.parent)), path.read_bytes())
-    if stack.database is not None:
-        for path in _files(stack.database.migrations):
-            add(str(path), path.read_bytes())
     add("terraform", terraform_version(terraform_binary()).encode())
     add("state", state_serial.encode())
     return digest.hexdigest()

@@ -370,7 +370,6 @@ class _StackRun:
         workspace.render(stack, sensitive)
         state = read_state(workspace, stack, self.s3)
         current = fingerprint.compute(workspace, stack, variables, serial_of(state))
-        previous: Outputs = {}
         if (
             not self.force
             and state is not None
@@ -384,15 +383,16 @@ class _StackRun:
             fingerprint.forget(workspace, stack)
             with database.server_started_meanwhile(workspace, stack):
                 stack_report = _apply_stack(workspace, stack, variables)
-            previous = outputs_of(state, stack.module)
             state = read_state(workspace, stack, self.s3)
         stack_outputs = outputs_of(state, stack.module)
         self.outputs[stack.name] = stack_outputs
-        skipped = stack_report.status == "skipped"
-        if stack.database is not None:
-            database.after_apply(workspace, stack, stack_outputs, skipped=skipped)
-        if stack.invoke_after_apply and not skipped:
-            invoke.after_apply(workspace, stack, stack_outputs, previous)
+        if stack.database:
+            database.after_apply(workspace, stack, stack_outputs)
+        if stack.invoke_on_deploy:
+            # on every deploy, also when the stack was unchanged: a failed invoke (a migration
+            # that failed) is retried by the next deploy, and a stack that waits for this one
+            # (`after`) starts only when it succeeded
+            invoke.on_deploy(workspace, stack, stack_outputs)
         if stack_report.status != "skipped":
             # Recorded last: a stack whose later steps failed is planned again next time.
             fingerprint.record(

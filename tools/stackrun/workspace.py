@@ -48,6 +48,22 @@ class Workspace:
         self.cache_dir = root / self.target.name / self.environment.name
         self.base_env = self.target.subprocess_env()
         self.base_env.update(cli_config_env(root, self.environment.project.provider_mirror))
+        if self.target.local:
+            self._register_with_emulator()
+
+    def _register_with_emulator(self) -> None:
+        """Tell the emulator where this environment's local files are: its Lambda Invoke runs
+        the account's functions with them (emulator/invoke.py)."""
+        from stackrun.emulator.invoke import register
+        from stackrun.localapi.serve import runtimes_dir
+
+        assert self.target.ca_bundle is not None
+        register(
+            self.target.ca_bundle,
+            self.environment.account_id,
+            self.cache_dir,
+            runtimes_dir(self.environment.project.root),
+        )
 
     @property
     def effective_lock_timeout(self) -> str:

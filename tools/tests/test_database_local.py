@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pg8000.exceptions
 import pg8000.native
 import pytest
 
@@ -26,13 +27,14 @@ pytestmark = pytest.mark.terraform
 SCHEMA_TABLES = {"team", "app_user", "project", "device", "model", "app", "schema_migrations"}
 
 
-def _connect(repo, env: str) -> pg8000.native.Connection:
-    """Connect as a client would: endpoint of the local server, credentials from the secret."""
+def _connect(repo, env: str, secret_arn: str | None = None) -> pg8000.native.Connection:
+    """Connect as a client would: endpoint of the local server, credentials from the secret
+    (default: the master user's)."""
     endpoint = json.loads((repo.cache(env) / "database.json").read_text())
     secret = json.loads(
-        repo.client(env, "secretsmanager").get_secret_value(SecretId=endpoint["secret_arn"])[
-            "SecretString"
-        ]
+        repo.client(env, "secretsmanager").get_secret_value(
+            SecretId=secret_arn or endpoint["secret_arn"]
+        )["SecretString"]
     )
     return pg8000.native.Connection(
         user=secret["username"],
@@ -110,6 +112,19 @@ def _integration(repo, env: str, *pytest_args: str) -> subprocess.CompletedProce
     )
 
 
+MIGRATIONS = ["0001_core.sql", "0002_devices.sql", "0003_created_by.sql", "0004_roles.sql"]
+# the database role each API function connects as
+ROLES = {
+    "create_project": "fleet_writer",
+    "list_devices": "fleet_reader",
+    "register_device": "fleet_writer",
+}
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
 def _migrations_dir(repo):
     return repo.root / "lambdas/migrations/src/fleet_migrations/sql"
 
@@ -122,7 +137,11 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     text = first.stdout
     assert text.index("000_bootstrap: creating") < text.index("deploying 010_network")
     assert text.index("deploying 010_network") < text.index("deploying 020_postgres")
-    assert "migrations applied: 0001_core.sql, 0002_devices.sql, 0003_created_by.sql" in text
+    # the migrations function ran (through Lambda's Invoke API, in the local runtime) after the
+    # database and before the API was deployed
+    answered = text.index("027_migrations: migrations (version 1) answered in")
+    assert text.index("deploying 020_postgres") < answered < text.index("deploying 030_api")
+    assert f'"applied": {json.dumps(MIGRATIONS)}' in text
 
     outputs = repo.outputs("dev")
     network, database = outputs["010_network"], outputs["020_postgres"]
@@ -154,15 +173,25 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert _tables(connection) >= SCHEMA_TABLES
     assert connection.run("select current_database()") == [[database["db_name"]]]
     versions = connection.run("select version from schema_migrations order by version")
-    assert versions == [[1], [2], [3]]
+    assert versions == [[1], [2], [3], [4]]
     connection.close()
 
     # the functions: built from lambdas/, published, behind a "live" alias the API routes to
     api = outputs["030_api"]
     lambda_client = repo.client("dev", "lambda")
     functions = api["functions"]
-    assert set(functions) == {"create_project", "list_devices", "register_device", "migrations"}
-    for name, function in functions.items():
+    assert set(functions) == {"create_project", "list_devices", "register_device"}
+    migrations = outputs["027_migrations"]["functions"]["migrations"]
+    assert outputs["027_migrations"].get("api_id") is None  # no API: not reachable from outside
+    # the emulator's Lambda Invoke runs the deployed function, as a client of AWS calls it
+    reply = lambda_client.invoke(FunctionName=migrations["alias_arn"], Payload=b"{}")
+    assert "FunctionError" not in reply
+    assert json.loads(reply["Payload"].read()) == {
+        "applied": [],
+        "current_version": 4,
+        "roles": ["fleet_reader", "fleet_writer"],
+    }
+    for name, function in {**functions, "migrations": migrations}.items():
         alias = lambda_client.get_alias(FunctionName=function["function_name"], Name="live")
         assert alias["FunctionVersion"] == "1", name
         configuration = lambda_client.get_function_configuration(
@@ -171,11 +200,31 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         manifest = json.loads((repo.root / "dist/lambdas" / f"{name}.json").read_text())
         assert configuration["CodeSha256"] == manifest["base64_sha256"]
         assert configuration["Architectures"] == ["arm64"]
-        assert (
-            configuration["Environment"]["Variables"]["DB_SECRET_ARN"]
-            == (database["master_user_secret_arn"])
+        # each function connects with its own database role's secret; only the migrations
+        # function with the master user's
+        expected = (
+            database["role_secret_arns"][ROLES[name]]
+            if name in ROLES
+            else database["master_user_secret_arn"]
         )
+        assert configuration["Environment"]["Variables"]["DB_SECRET_ARN"] == expected, name
         assert set(configuration["VpcConfig"]["SubnetIds"]) == set(network["private_subnet_ids"])
+        # ... and its IAM policy lets it read that one database secret: no function but the
+        # migrations function may read the master secret
+        iam = repo.client("dev", "iam")
+        role_name = function["role_arn"].rsplit("/", 1)[1]
+        document = iam.get_role_policy(RoleName=role_name, PolicyName="least-privilege")
+        readable = {
+            resource
+            for statement in document["PolicyDocument"]["Statement"]
+            if statement["Effect"] == "Allow"
+            and "secretsmanager:GetSecretValue" in _as_list(statement["Action"])
+            for resource in _as_list(statement["Resource"])
+        }
+        if name == "migrations":
+            assert database["master_user_secret_arn"] in readable
+        else:
+            assert readable == {expected}, name
     gateway = repo.client("dev", "apigatewayv2")
     routes = {r["RouteKey"] for r in gateway.get_routes(ApiId=api["api_id"])["Items"]}
     assert routes == {
@@ -219,13 +268,37 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     status, headers, body = _http("GET", url + "projects/pumps/devices", token=read_token)
     assert status == 200, body
     assert [device["name"] for device in body["devices"]] == ["p-1"]
+    # with the functions' own credentials: list_devices' role cannot write, the write role
+    # cannot delete or change the schema (lambdas/migrations/tests/test_migrations_roles.py
+    # goes through every statement)
+    reader = _connect(repo, "dev", database["role_secret_arns"]["fleet_reader"])
+    writer = _connect(repo, "dev", database["role_secret_arns"]["fleet_writer"])
+    try:
+        assert reader.run("select count(*) from device") == [[1]]
+        for connection, statement in (
+            (reader, "insert into team (name) values ('intruder')"),
+            (reader, "update device set serial = 'x'"),
+            (reader, "delete from device"),
+            (writer, "delete from device"),
+            (writer, "alter table device add column x int"),
+            (writer, "drop table device"),
+        ):
+            with pytest.raises(pg8000.exceptions.DatabaseError) as refused:
+                connection.run(statement)
+            assert refused.value.args[0]["C"] == "42501", statement  # insufficient_privilege
+    finally:
+        reader.close()
+        writer.close()
     assert headers["x-stackrun-function"] == "fleet-dev-list_devices:1"
     assert "x-fleet-revision" not in headers
 
     again = repo.run("deploy", "dev", "--local")
     assert again.returncode == 0, again.text
-    for stack in ("000_bootstrap", "010_network", "020_postgres", "025_identity", "030_api"):
+    stacks = ("000_bootstrap", "010_network", "020_postgres", "025_identity", "027_migrations")
+    for stack in (*stacks, "030_api"):
         assert f"{stack:<24} skipped" in again.stdout
+    # ... and the migrations still run, answering at once that there is nothing to do
+    assert '"applied": [], "current_version": 4' in again.stdout
     assert "build list_devices: unchanged (cached)" in again.stdout
 
     # a changed function publishes a new version of that function only; the answer changes
@@ -243,17 +316,11 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         ]
         for name, function in functions.items()
     }
-    assert versions == {
-        "create_project": "1",
-        "list_devices": "2",
-        "register_device": "1",
-        "migrations": "1",
-    }
+    assert versions == {"create_project": "1", "list_devices": "2", "register_device": "1"}
     status, headers, body = _http("GET", url + "projects/pumps/devices", token=read_token)
     assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:2")
     assert headers["x-fleet-revision"] == "2"
     assert [device["name"] for device in body["devices"]] == ["p-1"]
-    assert "migrations applied" not in again.stdout  # skipped: nothing changed since
     plan = repo.run("plan", "dev", "--local", "--detailed-exitcode")
     assert plan.returncode == 0, plan.text
 
@@ -268,40 +335,72 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     lambda_client.update_alias(FunctionName=register, Name="live", FunctionVersion=version)
     failing = _integration(repo, "dev", "-k", "test_register_list_and_idempotent_retry")
     assert failing.returncode == 1, failing.stdout[-3000:]
-    assert "Runtime.ImportModuleError" in failing.stdout
-    assert "No module named 'nope'" in failing.stdout
+    assert "Runtime.ImportModuleError" in failing.stdout, failing.stdout[-3000:]
+    assert "No module named 'nope'" in failing.stdout, failing.stdout[-3000:]
     assert repo.run("plan", "dev", "--local", "--detailed-exitcode").returncode == 2
     repaired = repo.run("deploy", "dev", "--local", "--all")
     assert repaired.returncode == 0, repaired.text
     assert "030_api                  applied" in repaired.stdout
     assert _integration(repo, "dev", "-k", "register").returncode == 0
 
-    # a new migration is applied once, on the next deploy only
-    (_migrations_dir(repo) / "0004_device_notes.sql").write_text(
+    # a new migration and new API code in one deploy: the migration is applied (by the
+    # migration function's new version) before the API's alias moves to the new code
+    (_migrations_dir(repo) / "0005_device_notes.sql").write_text(
         "alter table device add column notes text;\n"
+    )
+    handler.write_text(
+        handler.read_text().replace('"x-fleet-revision"] = "2"', '"x-fleet-revision"] = "3"')
     )
     third = repo.run("deploy", "dev", "--local")
     assert third.returncode == 0, third.text
-    assert "migrations applied: 0004_device_notes.sql" in third.stdout
-    # the deployed migration function was published anew with the file, and invoked
-    assert "030_api: migrations answered" in third.stdout
+    answered = third.stdout.index("027_migrations: migrations (version 2) answered in")
+    assert '"applied": ["0005_device_notes.sql"], "current_version": 5' in third.stdout
+    assert answered < third.stdout.index("deploying 030_api")
+    assert "030_api                  applied" in third.stdout
+    status, headers, _ = _http("GET", url + "projects/pumps/devices", token=read_token)
+    assert (headers["x-stackrun-function"], headers["x-fleet-revision"]) == (
+        "fleet-dev-list_devices:3",
+        "3",
+    )
     fourth = repo.run("deploy", "dev", "--local", "--all")
-    assert "migrations applied: none (schema up to date)" in fourth.stdout
+    assert '"applied": [], "current_version": 5' in fourth.stdout
 
     # a failing migration rolls back and stops the deploy, naming it
-    (_migrations_dir(repo) / "0005_broken.sql").write_text(
+    (_migrations_dir(repo) / "0006_broken.sql").write_text(
         "create table half_done (id int);\nselect 1 / 0;\n"
     )
     broken = repo.run("deploy", "dev", "--local")
     assert broken.returncode == 1
-    assert "stack 020_postgres failed at migrations" in broken.stderr
-    assert "error: migration 0005_broken.sql failed: " in broken.stderr
+    assert "stack 027_migrations failed at invoke migrations" in broken.stderr
+    assert "migration 0006_broken.sql failed: " in broken.stderr
+    assert "030_api                  not started" in broken.stdout
     connection = _connect(repo, "dev")
     assert "half_done" not in _tables(connection)
-    assert connection.run("select max(version) from schema_migrations") == [[4]]
+    assert connection.run("select max(version) from schema_migrations") == [[5]]
     connection.close()
-    (_migrations_dir(repo) / "0005_broken.sql").unlink()
-    assert repo.run("deploy", "dev", "--local").returncode == 0
+    (_migrations_dir(repo) / "0006_broken.sql").unlink()
+
+    # a migration that fails on its first invoke (its table is locked by a long transaction:
+    # it gives up after lock_timeout instead of queueing the API's queries) stops the deploy;
+    # the next deploy, with nothing changed, runs it again and it is applied
+    (_migrations_dir(repo) / "0006_device_tags.sql").write_text(
+        "alter table device add column tags text[];\n"
+    )
+    blocker = _connect(repo, "dev")
+    blocker.run("begin")
+    blocker.run("select count(*) from device")
+    try:
+        blocked = repo.run("deploy", "dev", "--local")
+    finally:
+        blocker.run("commit")
+        blocker.close()
+    assert blocked.returncode == 1, blocked.text
+    assert "stack 027_migrations failed at invoke migrations" in blocked.stderr
+    assert "migration 0006_device_tags.sql failed" in blocked.stderr
+    assert "lock_timeout" in blocked.stderr
+    retried = repo.run("deploy", "dev", "--local")
+    assert retried.returncode == 0, retried.text
+    assert '"applied": ["0006_device_tags.sql"], "current_version": 6' in retried.stdout
 
     # the password of the database never appears in anything stackrun wrote or printed
     secret = json.loads(
@@ -320,9 +419,17 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         )["client_secret"]
         for client in outputs["025_identity"]["clients"].values()
     ]
-    secrets = [password, token, read_token, *client_secrets]
+    # ... nor the database roles' passwords (set by the migrations function)
+    role_passwords = [
+        json.loads(
+            repo.client("dev", "secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+        )["password"]
+        for arn in database["role_secret_arns"].values()
+    ]
+    secrets = [password, token, read_token, *client_secrets, *role_passwords]
     # ... nor do AWS secret keys (the deploy role's, the functions' role credentials)
-    printed = [run.text for run in (first, again, third, fourth, broken, plan, repaired)]
+    runs = (first, again, third, fourth, broken, blocked, retried, plan, repaired)
+    printed = [run.text for run in runs]
     printed += [run.stdout + run.stderr for run in (passing, failing)]
     printed += [token_run.stderr, read_run.stderr]
     for text in printed:
@@ -331,10 +438,10 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
         assert "SecretAccessKey" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     # ... and the functions' logs (which name the caller's sub and client_id) hold none of them
     pages = repo.client("dev", "logs").get_paginator("filter_log_events")
-    for function in functions.values():
+    for function in (*functions.values(), migrations):
         pages_of_group = pages.paginate(logGroupName=function["log_group_name"])
         logged = "\n".join(event["message"] for page in pages_of_group for event in page["events"])
-        assert caller in logged or function is functions["migrations"]
+        assert caller in logged or function is migrations
         for value in secrets:
             assert value not in logged, function["log_group_name"]
     for path in (repo.root / ".stackrun").rglob("*"):

@@ -1,5 +1,6 @@
 """Test fixtures: a fresh, empty PostgreSQL database per test, on the server named by
-FLEET_TEST_DATABASE_URL (postgresql://user:password@host:port/dbname; the user needs CREATEDB).
+FLEET_TEST_DATABASE_URL (postgresql://user:password@host:port/dbname; the user needs CREATEDB
+and CREATEROLE, as the RDS master user has: 0004_roles creates the job roles).
 
 The server, its URL parsing and the create/drop of scratch databases come from
 ``fleet_common.pytest_plugin`` (the ``test`` extra installs fleet-common); unlike its

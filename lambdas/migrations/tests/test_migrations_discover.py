@@ -16,6 +16,7 @@ def test_packaged_migrations_are_found_in_order():
         (1, "0001_core.sql"),
         (2, "0002_devices.sql"),
         (3, "0003_created_by.sql"),
+        (4, "0004_roles.sql"),
     ]
     sql_dir = resources.files("fleet_migrations") / "sql"
     for m in migrations:

@@ -22,7 +22,7 @@ from fleet_migrations import __main__ as cli
 from fleet_migrations import handler as h
 from fleet_migrations.runner import Migration, MigrationError, discover
 
-ALL = ["0001_core.sql", "0002_devices.sql", "0003_created_by.sql"]
+ALL = ["0001_core.sql", "0002_devices.sql", "0003_created_by.sql", "0004_roles.sql"]
 REGION = "eu-west-1"
 
 
@@ -111,8 +111,8 @@ def test_handler_applies_migrations_and_caches_the_secret(db, monkeypatch, log_s
     first = h.handler({}, FakeLambdaContext())
     second = h.handler({"anything": 1}, FakeLambdaContext())
 
-    assert first == {"applied": ALL, "current_version": 3}
-    assert second == {"applied": [], "current_version": 3}
+    assert first == {"applied": ALL, "current_version": 4, "roles": []}
+    assert second == {"applied": [], "current_version": 4, "roles": []}
     assert calls == [arn], "the secret should be fetched once and cached across invocations"
 
     logs = log_stream.getvalue()
@@ -127,19 +127,19 @@ def test_handler_failure_names_the_migration_and_keeps_the_password_out_of_logs(
 ):
     password = _password_for(db)
     _point_env_at(monkeypatch, db, _create_secret(db.user, password))
-    bad = Migration(4, "0004_bad.sql", "CREATE TABLE oops (id int); SELECT 1 / 0;")
+    bad = Migration(5, "0005_bad.sql", "CREATE TABLE oops (id int); SELECT 1 / 0;")
     monkeypatch.setattr(h, "discover", lambda: [*discover(), bad])
 
-    with pytest.raises(MigrationError, match=r"^migration 0004_bad\.sql failed"):
+    with pytest.raises(MigrationError, match=r"^migration 0005_bad\.sql failed"):
         h.handler({}, FakeLambdaContext())
 
     logs = log_stream.getvalue()
-    assert "0004_bad.sql" in logs
+    assert "0005_bad.sql" in logs
     assert password not in logs
 
     conn = db.connect()
     try:
-        assert conn.run("SELECT max(version) FROM schema_migrations") == [[3]]
+        assert conn.run("SELECT max(version) FROM schema_migrations") == [[4]]
     finally:
         conn.close()
 
@@ -178,7 +178,7 @@ def test_stale_cached_password_is_refreshed_against_the_real_server(db, monkeypa
     fleet_db._credentials[arn] = h.Credentials(db.user, "rotated-away")
     calls = _count_get_secret_value()
 
-    assert h.handler({}, FakeLambdaContext()) == {"applied": ALL, "current_version": 3}
+    assert h.handler({}, FakeLambdaContext()) == {"applied": ALL, "current_version": 4, "roles": []}
     assert calls == [arn]
     assert "rotated-away" not in log_stream.getvalue()
     assert db.password not in log_stream.getvalue()
@@ -201,12 +201,12 @@ def test_cli_prints_the_result_as_json(db, monkeypatch, capsys, log_stream):
     _point_env_at(monkeypatch, db, _create_secret(db.user, _password_for(db)))
     assert cli.main([]) == 0
     out, err = capsys.readouterr()
-    assert json.loads(out) == {"applied": ALL, "current_version": 3}
+    assert json.loads(out) == {"applied": ALL, "current_version": 4, "roles": []}
     assert "applying migration 0001_core.sql" in err  # the log went to stderr
 
     assert cli.main([]) == 0
     out, _ = capsys.readouterr()
-    assert json.loads(out) == {"applied": [], "current_version": 3}
+    assert json.loads(out) == {"applied": [], "current_version": 4, "roles": []}
 
 
 # --- no database needed ------------------------------------------------------------------

@@ -18,9 +18,14 @@ from fleet_migrations.runner import (
     discover,
 )
 
-ALL = ["0001_core.sql", "0002_devices.sql", "0003_created_by.sql"]
-RECORDED = [(1, "0001_core.sql"), (2, "0002_devices.sql"), (3, "0003_created_by.sql")]
-LATEST = 3
+ALL = ["0001_core.sql", "0002_devices.sql", "0003_created_by.sql", "0004_roles.sql"]
+RECORDED = [
+    (1, "0001_core.sql"),
+    (2, "0002_devices.sql"),
+    (3, "0003_created_by.sql"),
+    (4, "0004_roles.sql"),
+]
+LATEST = 4
 TABLES = {"team", "app_user", "project", "device", "model", "app", "schema_migrations"}
 
 
@@ -275,15 +280,15 @@ def test_current_version_of_an_empty_database_is_zero(conn):
 def test_new_migration_is_applied_once(conn):
     apply_migrations(conn)
     extra = Migration(
-        version=4,
-        name="0004_device_owner.sql",
+        version=5,
+        name="0005_device_owner.sql",
         sql="ALTER TABLE device ADD COLUMN owner text;",
     )
     migrations = [*discover(), extra]
-    assert apply_migrations(conn, migrations) == ["0004_device_owner.sql"]
+    assert apply_migrations(conn, migrations) == ["0005_device_owner.sql"]
     assert apply_migrations(conn, migrations) == []
-    assert _recorded(conn)[-1] == (4, "0004_device_owner.sql")
-    assert current_version(conn) == 4
+    assert _recorded(conn)[-1] == (5, "0005_device_owner.sql")
+    assert current_version(conn) == 5
 
 
 def test_migrations_are_applied_in_version_order_whatever_the_list_order(conn):
@@ -314,8 +319,8 @@ def test_multi_statement_file_with_dollar_quoting_runs_whole(conn):
 
 def test_failing_migration_rolls_back_entirely_and_names_the_file(conn):
     bad = Migration(
-        version=4,
-        name="0004_bad.sql",
+        version=5,
+        name="0005_bad.sql",
         sql="""
         CREATE TABLE half_done (id int);
         ALTER TABLE device ADD COLUMN half_done_col text;
@@ -327,11 +332,11 @@ def test_failing_migration_rolls_back_entirely_and_names_the_file(conn):
     with pytest.raises(MigrationError) as excinfo:
         apply_migrations(conn, [*discover(), bad])
     message = str(excinfo.value)
-    assert message.startswith("migration 0004_bad.sql failed:")
+    assert message.startswith("migration 0005_bad.sql failed:")
     assert "division by zero" in message
     assert "22012" in message
 
-    # The migrations before it were committed; nothing of 0004 survives.
+    # The migrations before it were committed; nothing of 0005 survives.
     assert _recorded(conn) == RECORDED
     assert not _regclass_exists(conn, "half_done")
     assert not _regclass_exists(conn, "never_reached")
@@ -340,9 +345,9 @@ def test_failing_migration_rolls_back_entirely_and_names_the_file(conn):
     ) == [[0]]
     assert current_version(conn) == LATEST
 
-    # The connection is usable afterwards, and a fixed 0004 goes in.
-    fixed = Migration(version=4, name="0004_bad.sql", sql="CREATE TABLE half_done (id int);")
-    assert apply_migrations(conn, [*discover(), fixed]) == ["0004_bad.sql"]
+    # The connection is usable afterwards, and a fixed 0005 goes in.
+    fixed = Migration(version=5, name="0005_bad.sql", sql="CREATE TABLE half_done (id int);")
+    assert apply_migrations(conn, [*discover(), fixed]) == ["0005_bad.sql"]
 
 
 def test_failing_migration_stops_the_run(conn):
@@ -395,12 +400,12 @@ def test_pending_migration_older_than_an_applied_one_is_refused(conn):
 
 def test_database_ahead_of_the_code_is_a_warning(conn, caplog):
     apply_migrations(conn)
-    newer = Migration(4, "0004_newer.sql", "SELECT 1;")
+    newer = Migration(5, "0005_newer.sql", "SELECT 1;")
     apply_migrations(conn, [*discover(), newer])
     with caplog.at_level(logging.WARNING, logger="fleet_migrations"):
         assert apply_migrations(conn) == []
-    assert "0004_newer.sql" in caplog.text
-    assert current_version(conn) == 4
+    assert "0005_newer.sql" in caplog.text
+    assert current_version(conn) == 5
 
 
 def test_duplicate_versions_in_an_injected_list_are_refused(conn):
@@ -412,8 +417,8 @@ def test_duplicate_versions_in_an_injected_list_are_refused(conn):
 # --- concurrency -------------------------------------------------------------------------
 
 SLOW = Migration(
-    version=4,
-    name="0004_slow.sql",
+    version=5,
+    name="0005_slow.sql",
     sql="SELECT pg_sleep(0.5); CREATE TABLE slow_marker (id int);",
 )
 
@@ -446,8 +451,8 @@ def test_concurrent_runners_apply_each_migration_exactly_once(db, conn):
     for r in results:
         assert isinstance(r, list), r
     applied = [name for r in results for name in r]
-    assert sorted(applied) == [*ALL, "0004_slow.sql"]
-    assert _recorded(conn) == [*RECORDED, (4, "0004_slow.sql")]
+    assert sorted(applied) == [*ALL, "0005_slow.sql"]
+    assert _recorded(conn) == [*RECORDED, (5, "0005_slow.sql")]
 
 
 def test_runner_waits_for_the_lock(db, conn):
@@ -474,3 +479,50 @@ def test_runner_waits_for_the_lock(db, conn):
     assert result == [ALL]
     # And the runner released the lock when done.
     assert conn.run("SELECT pg_try_advisory_lock(:k)", k=LOCK_KEY)[0][0] is True
+
+
+def test_runner_gives_up_waiting_for_the_lock_and_names_the_holder(db, conn):
+    conn.run("SELECT pg_advisory_lock(:k)", k=LOCK_KEY)
+    holder = conn.run("SELECT pg_backend_pid()")[0][0]
+    other = db.connect()
+    try:
+        started = time.monotonic()
+        with pytest.raises(MigrationError) as caught:
+            apply_migrations(other, lock_wait_seconds=0.5)
+        waited = time.monotonic() - started
+    finally:
+        other.close()
+        conn.run("SELECT pg_advisory_unlock(:k)", k=LOCK_KEY)
+    message = str(caught.value)
+    assert "held the migration lock for more than 0.5 s" in message
+    assert f"pid {holder}" in message
+    assert "nothing was applied" in message
+    assert waited < 10
+    assert not _regclass_exists(conn, "schema_migrations")
+
+
+def test_a_migration_waits_for_its_table_lock_only_within_lock_timeout(db, conn):
+    """DDL behind a long transaction fails after lock_timeout (instead of queueing every query
+    of the table behind it), is rolled back, and applies on the next run."""
+    apply_migrations(conn)
+    version = LATEST + 1
+    notes = Migration(version, f"{version:04d}_notes.sql", "ALTER TABLE device ADD notes text;")
+    reader = db.connect()
+    reader.run("BEGIN")
+    reader.run("SELECT count(*) FROM device")  # holds ACCESS SHARE on device until COMMIT
+    runner = db.connect()
+    try:
+        with pytest.raises(MigrationError) as caught:
+            apply_migrations(runner, [*discover(), notes], lock_timeout_seconds=0.5)
+        message = str(caught.value)
+        assert f"migration {notes.name} failed" in message
+        assert "55P03" in message and "lock_timeout" in message
+        assert "the next deploy runs it again" in message
+        assert _recorded(conn) == RECORDED
+    finally:
+        reader.run("COMMIT")
+        reader.close()
+    assert apply_migrations(runner, [*discover(), notes]) == [notes.name]
+    # the session's lock_timeout does not outlive the run
+    assert runner.run("SHOW lock_timeout") == [["0"]]
+    runner.close()

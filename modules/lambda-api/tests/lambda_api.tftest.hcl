@@ -131,10 +131,10 @@ run "every_route_requires_the_jwt_authorizer_and_its_scopes" {
 
   assert {
     condition = (
-      aws_apigatewayv2_authorizer.jwt.authorizer_type == "JWT" &&
-      aws_apigatewayv2_authorizer.jwt.identity_sources == toset(["$request.header.Authorization"]) &&
-      aws_apigatewayv2_authorizer.jwt.jwt_configuration[0].issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool01" &&
-      aws_apigatewayv2_authorizer.jwt.jwt_configuration[0].audience == toset(["client-a", "client-b"])
+      aws_apigatewayv2_authorizer.jwt[0].authorizer_type == "JWT" &&
+      aws_apigatewayv2_authorizer.jwt[0].identity_sources == toset(["$request.header.Authorization"]) &&
+      aws_apigatewayv2_authorizer.jwt[0].jwt_configuration[0].issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool01" &&
+      aws_apigatewayv2_authorizer.jwt[0].jwt_configuration[0].audience == toset(["client-a", "client-b"])
     )
     error_message = "The API must have one JWT authorizer reading the Authorization header, with the given issuer and audience."
   }
@@ -303,7 +303,7 @@ run "api_integrations_use_payload_v2_and_the_alias" {
   command = plan
 
   assert {
-    condition     = aws_apigatewayv2_api.this.protocol_type == "HTTP" && aws_apigatewayv2_api.this.name == "fleet-test"
+    condition     = aws_apigatewayv2_api.this[0].protocol_type == "HTTP" && aws_apigatewayv2_api.this[0].name == "fleet-test"
     error_message = "The API must be an HTTP API named after the prefix."
   }
 
@@ -346,7 +346,7 @@ run "api_integrations_use_payload_v2_and_the_alias" {
   }
 
   assert {
-    condition     = length(aws_apigatewayv2_api.this.cors_configuration) == 0
+    condition     = length(aws_apigatewayv2_api.this[0].cors_configuration) == 0
     error_message = "No CORS configuration may be planned when cors_allow_origins is empty."
   }
 }
@@ -372,7 +372,7 @@ run "stage_is_throttled_and_logged" {
   command = plan
 
   assert {
-    condition     = aws_apigatewayv2_stage.this.name == "$default" && aws_apigatewayv2_stage.this.auto_deploy
+    condition     = aws_apigatewayv2_stage.this[0].name == "$default" && aws_apigatewayv2_stage.this[0].auto_deploy
     error_message = "The stage must be $default with auto_deploy by default."
   }
 
@@ -380,35 +380,35 @@ run "stage_is_throttled_and_logged" {
     # try(): an unset limit is null in the plan, and must fail the assertion
     # rather than the comparison.
     condition = try(
-      aws_apigatewayv2_stage.this.default_route_settings[0].throttling_rate_limit == 50 &&
-      aws_apigatewayv2_stage.this.default_route_settings[0].throttling_burst_limit == 100 &&
-      aws_apigatewayv2_stage.this.default_route_settings[0].throttling_rate_limit > 0 &&
-      aws_apigatewayv2_stage.this.default_route_settings[0].throttling_burst_limit > 0,
+      aws_apigatewayv2_stage.this[0].default_route_settings[0].throttling_rate_limit == 50 &&
+      aws_apigatewayv2_stage.this[0].default_route_settings[0].throttling_burst_limit == 100 &&
+      aws_apigatewayv2_stage.this[0].default_route_settings[0].throttling_rate_limit > 0 &&
+      aws_apigatewayv2_stage.this[0].default_route_settings[0].throttling_burst_limit > 0,
       false
     )
     error_message = "Throttling must be set explicitly and non-zero on the stage (unset means 0: every request 429)."
   }
 
   assert {
-    condition     = aws_apigatewayv2_stage.this.default_route_settings[0].detailed_metrics_enabled
+    condition     = aws_apigatewayv2_stage.this[0].default_route_settings[0].detailed_metrics_enabled
     error_message = "Detailed (per-route) metrics must be on."
   }
 
   assert {
-    condition     = aws_apigatewayv2_stage.this.access_log_settings[0].destination_arn == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/apigateway/fleet-test/access"
+    condition     = aws_apigatewayv2_stage.this[0].access_log_settings[0].destination_arn == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/apigateway/fleet-test/access"
     error_message = "Access logs must go to the module's access log group."
   }
 
   assert {
     condition = alltrue([
       for field in ["requestId", "ip", "requestTime", "httpMethod", "routeKey", "status", "protocol", "responseLength", "integrationErrorMessage"] :
-      contains(keys(jsondecode(aws_apigatewayv2_stage.this.access_log_settings[0].format)), field)
+      contains(keys(jsondecode(aws_apigatewayv2_stage.this[0].access_log_settings[0].format)), field)
     ])
     error_message = "The access log format must be JSON with requestId, ip, requestTime, httpMethod, routeKey, status, protocol, responseLength, integrationErrorMessage."
   }
 
   assert {
-    condition     = aws_cloudwatch_log_group.access.name == "/aws/apigateway/fleet-test/access" && aws_cloudwatch_log_group.access.retention_in_days == 30 && output.access_log_group_name == "/aws/apigateway/fleet-test/access"
+    condition     = aws_cloudwatch_log_group.access[0].name == "/aws/apigateway/fleet-test/access" && aws_cloudwatch_log_group.access[0].retention_in_days == 30 && output.access_log_group_name == "/aws/apigateway/fleet-test/access"
     error_message = "The access log group must have a 30-day default retention."
   }
 }
@@ -495,8 +495,8 @@ run "cors_follows_route_methods" {
 
   assert {
     condition = (
-      aws_apigatewayv2_api.this.cors_configuration[0].allow_origins == toset(["https://fleet.example.com"]) &&
-      aws_apigatewayv2_api.this.cors_configuration[0].allow_methods == toset(["GET", "POST"])
+      aws_apigatewayv2_api.this[0].cors_configuration[0].allow_origins == toset(["https://fleet.example.com"]) &&
+      aws_apigatewayv2_api.this[0].cors_configuration[0].allow_methods == toset(["GET", "POST"])
     )
     error_message = "CORS must allow the given origins and exactly the methods of the routes."
   }
@@ -514,9 +514,9 @@ run "throttling_and_stage_are_configurable" {
 
   assert {
     condition = (
-      aws_apigatewayv2_stage.this.name == "v1" &&
-      aws_apigatewayv2_stage.this.default_route_settings[0].throttling_rate_limit == 5.5 &&
-      aws_apigatewayv2_stage.this.default_route_settings[0].throttling_burst_limit == 10
+      aws_apigatewayv2_stage.this[0].name == "v1" &&
+      aws_apigatewayv2_stage.this[0].default_route_settings[0].throttling_rate_limit == 5.5 &&
+      aws_apigatewayv2_stage.this[0].default_route_settings[0].throttling_burst_limit == 10
     )
     error_message = "stage_name and the throttling limits must reach the stage."
   }
@@ -525,7 +525,7 @@ run "throttling_and_stage_are_configurable" {
     condition = (
       aws_lambda_function.this["api"].kms_key_arn == "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555" &&
       aws_cloudwatch_log_group.function["api"].kms_key_id == "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555" &&
-      aws_cloudwatch_log_group.access.kms_key_id == "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+      aws_cloudwatch_log_group.access[0].kms_key_id == "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
     )
     error_message = "kms_key_arn must encrypt the environment variables and every log group."
   }
@@ -746,4 +746,130 @@ run "database_settings_reach_every_function" {
     condition     = contains(local.functions["teams"].secret_arns, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-9999-XyZ")
     error_message = "Every function may read the database secret."
   }
+}
+
+run "functions_only_without_the_http_api" {
+  command = plan
+
+  variables {
+    create_http_api = false
+    authorizer      = null
+    functions = {
+      migrations = {
+        zip_path         = "build/migrations.zip"
+        source_code_hash = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+        handler          = "fleet_migrations.handler.handler"
+        timeout          = 300
+      }
+    }
+  }
+
+  assert {
+    condition = (
+      length(aws_apigatewayv2_api.this) == 0 && length(aws_apigatewayv2_authorizer.jwt) == 0 &&
+      length(aws_apigatewayv2_stage.this) == 0 && length(aws_cloudwatch_log_group.access) == 0 &&
+      length(aws_lambda_permission.api) == 0 && output.api_id == null
+    )
+    error_message = "Without the HTTP API nothing of it is created and nothing may invoke the functions through it."
+  }
+
+  assert {
+    condition     = aws_lambda_alias.live["migrations"].name == "live" && aws_lambda_function.this["migrations"].publish
+    error_message = "A function without the API is still published behind its live alias."
+  }
+}
+
+run "functions_only_refuses_routes" {
+  command = plan
+
+  variables {
+    create_http_api = false
+    authorizer      = null
+  }
+
+  expect_failures = [var.create_http_api]
+}
+
+run "the_http_api_requires_an_authorizer" {
+  command = plan
+
+  variables {
+    authorizer = null
+  }
+
+  expect_failures = [var.authorizer]
+}
+
+run "each_function_reads_only_its_database_role_secret" {
+  command = plan
+
+  variables {
+    create_http_api = false
+    authorizer      = null
+    functions = {
+      reader = {
+        zip_path         = "build/reader.zip"
+        source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        handler          = "reader.handler.handler"
+        database_role    = "fleet_reader"
+      }
+      migrations = {
+        zip_path               = "build/migrations.zip"
+        source_code_hash       = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+        handler                = "fleet_migrations.handler.handler"
+        manages_database_roles = true
+      }
+    }
+    database = {
+      host       = "fleet.abc.eu-west-1.rds.amazonaws.com"
+      port       = 5432
+      name       = "fleet"
+      secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-9999-XyZ"
+      role_secret_arns = {
+        fleet_reader = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fleet/role/fleet_reader-AbC"
+        fleet_writer = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fleet/role/fleet_writer-DeF"
+      }
+    }
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this["reader"].environment[0].variables["DB_SECRET_ARN"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fleet/role/fleet_reader-AbC" &&
+      local.functions["reader"].secret_arns == tolist(["arn:aws:secretsmanager:eu-west-1:123456789012:secret:fleet/role/fleet_reader-AbC"]) &&
+      !contains(keys(aws_lambda_function.this["reader"].environment[0].variables), "DB_ROLE_SECRETS")
+    )
+    error_message = "A function with a database_role connects with that role's secret and may read no other (not the master secret)."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this["migrations"].environment[0].variables["DB_SECRET_ARN"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-9999-XyZ" &&
+      jsondecode(aws_lambda_function.this["migrations"].environment[0].variables["DB_ROLE_SECRETS"])["fleet_writer"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fleet/role/fleet_writer-DeF"
+    )
+    error_message = "The function that manages the roles connects with database.secret_arn and learns every role's secret."
+  }
+}
+
+run "a_database_role_must_have_a_secret" {
+  command = plan
+
+  variables {
+    functions = {
+      api = {
+        zip_path         = "build/api.zip"
+        source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        handler          = "fleet_api.handler.handler"
+        routes           = ["GET /projects"]
+        database_role    = "fleet_admin"
+      }
+    }
+    database = {
+      host             = "fleet.abc.eu-west-1.rds.amazonaws.com"
+      port             = 5432
+      name             = "fleet"
+      role_secret_arns = { fleet_reader = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fleet/role/fleet_reader-AbC" }
+    }
+  }
+
+  expect_failures = [var.database]
 }

@@ -368,3 +368,30 @@ run "rejects_reserved_db_name" {
 
   expect_failures = [var.db_name]
 }
+
+run "role_secrets_are_created_empty" {
+  command = plan
+
+  variables {
+    role_secrets = ["fleet_reader", "fleet_writer"]
+  }
+
+  assert {
+    condition = (
+      length(aws_secretsmanager_secret.role) == 2 &&
+      aws_secretsmanager_secret.role["fleet_reader"].name == "${var.identifier}/role/fleet_reader" &&
+      aws_secretsmanager_secret.role["fleet_writer"].recovery_window_in_days == 7
+    )
+    error_message = "Each role gets one secret named <identifier>/role/<role>, kept 7 days after deletion by default."
+  }
+}
+
+run "rejects_a_reserved_role_name" {
+  command = plan
+
+  variables {
+    role_secrets = ["pg_monitor"]
+  }
+
+  expect_failures = [var.role_secrets]
+}

@@ -91,6 +91,16 @@ h, i, j, k. Cognito user pools (``cognito.py``, documented there in full)
     ``UpdateResourceServer`` and ``DeleteResourceServer``, which moto lacks (the destroy of a
     resource server never finished).
 
+l. Lambda ``Invoke``
+    moto runs a function in a Docker container, and these machines have no Docker daemon: an
+    Invoke failed. Here ``LambdaFunction._invoke_lambda`` runs the version moto resolved (an
+    alias resolves to its version, as in Lambda) in the local runtime (``invoke.py``): the
+    deployed zip, the version's environment with the environment's local PostgreSQL behind the
+    emulated RDS address, the execution role's credentials, the function's log group. Clients
+    invoke exactly as in AWS (stackrun's deploy invokes the migrations function this way on
+    both targets); where a local environment keeps its files the emulator reads from the
+    registry stackrun writes beside the emulator's CA (``targets/<account>.json``).
+
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.
 """
@@ -98,6 +108,7 @@ health probe; no extra route is added.
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import contextvars
 import copy
@@ -111,6 +122,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from . import cognito
@@ -445,6 +457,29 @@ def install_patches() -> None:
     cognito.install_patches()
 
 
+def install_invoke(tls_dir: Path, host: str, port: int) -> None:
+    """Patch l: Lambda's Invoke runs the version in the local runtime (emulator/invoke.py)."""
+    from moto.awslambda.models import LambdaFunction
+
+    from stackrun.emulator.ca import certificate_paths
+    from stackrun.emulator.invoke import EmulatorEndpoint, LocalInvoker
+
+    address = f"[{host}]" if ":" in host else host
+    invoker = LocalInvoker(
+        EmulatorEndpoint(
+            tls_dir=tls_dir,
+            endpoint=f"https://{address}:{port}",
+            ca_bundle=certificate_paths(tls_dir).ca_cert,
+        )
+    )
+
+    def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        return invoker.invoke(self, event)
+
+    LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
+    atexit.register(invoker.close)
+
+
 # --- the server -------------------------------------------------------------------------------
 
 
@@ -501,6 +536,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # moto builds some URLs (SQS queue URLs, Lambda callbacks, ...) from MOTO_PORT.
     os.environ["MOTO_PORT"] = str(args.port)
+    # the CA beside the server certificate, and the registry of local environments beside it
+    install_invoke(Path(args.cert).resolve().parent, args.host, args.port)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
 

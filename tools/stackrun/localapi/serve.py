@@ -28,6 +28,7 @@ from stackrun.background import (
     terminate,
     wait_gone,
 )
+from stackrun.database import endpoint_file
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
 from stackrun.localapi.functions import LocalApiError, resolve, runtime_python, task_root
@@ -61,7 +62,7 @@ def make_context(workspace: Workspace, console: Any = None) -> LocalContext:
         with print_lock:
             print(line, file=out, flush=True)
 
-    database_file = workspace.cache_dir / "database.json"
+    database_file = endpoint_file(workspace)
     return LocalContext(
         environment_name=environment.name,
         account_id=environment.account_id,

@@ -25,6 +25,8 @@ environment:
   DB_SSLMODE     verify-full (default) | verify-ca | require | disable
   DB_CA_BUNDLE   PEM bundle to verify the server certificate (default: the RDS CA bundle
                  shipped in fleet_common; makes require verify-full)
+  DB_ROLE_SECRETS JSON object of database role -> ARN of its secret: each role's password
+                 is set from its secret (generated into it when empty); default: none
   AWS_ENDPOINT_URL, AWS_REGION, ... as usual for boto3 (e.g. a local emulator)
 """
 

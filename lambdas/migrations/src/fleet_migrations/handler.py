@@ -1,10 +1,12 @@
 """Lambda entry point: connect to the fleet-registry database and apply pending migrations.
 
-Configuration comes from the environment (:class:`fleet_common.config.Settings`); the database
-credentials come from the RDS-managed master secret in Secrets Manager, fetched once per
-execution environment and fetched again when the database rejects them (the secret was
-rotated), by :mod:`fleet_common.db`. Settings, TLS and credentials are that module's; this one
-adds the migration run and its result ``{"applied": [...], "current_version": N}``.
+Configuration comes from the environment (:class:`fleet_common.config.Settings`, and
+``DB_ROLE_SECRETS`` for the job roles' secrets, :mod:`.roles`); the database credentials come
+from the RDS-managed master secret in Secrets Manager (only this function may read it),
+fetched once per execution environment and fetched again when the database rejects them (the
+secret was rotated), by :mod:`fleet_common.db`. Settings, TLS and credentials are that
+module's; this one adds the migration run, the job roles' passwords and its result
+``{"applied": [...], "current_version": N, "roles": [...]}``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fleet_common import db as fleet_db
 from fleet_common.config import ConfigError, Settings, ssl_context_for
 from fleet_common.db import Credentials, get_credentials, reset_caches
 
+from .roles import provision_roles, role_secrets_from_env
 from .runner import MigrationError, apply_migrations, current_version, discover
 
 __all__ = [
@@ -49,17 +52,30 @@ def open_connection(settings: Settings) -> Any:
 
 
 def run(settings: Settings | None = None) -> dict[str, Any]:
-    """Apply pending migrations; return ``{"applied": [...], "current_version": N}``."""
+    """Apply pending migrations, then give each job's database role its password (from its
+    secret); return ``{"applied": [...], "current_version": N, "roles": [...]}``."""
     settings = Settings.from_env() if settings is None else settings
     migrations = discover()  # a malformed or duplicate file fails here, before any connection
+    role_secrets = role_secrets_from_env()  # so does a malformed DB_ROLE_SECRETS
     conn = open_connection(settings)
     try:
         applied = apply_migrations(conn, migrations, log=logger)
         version = current_version(conn)
+        roles = (
+            provision_roles(conn, role_secrets, _secrets_client(), logger) if role_secrets else []
+        )
     finally:
         conn.close()
-    logger.info("migrations done", extra={"applied": applied, "current_version": version})
-    return {"applied": applied, "current_version": version}
+    logger.info(
+        "migrations done", extra={"applied": applied, "current_version": version, "roles": roles}
+    )
+    return {"applied": applied, "current_version": version, "roles": roles}
+
+
+def _secrets_client() -> Any:
+    import boto3  # the Lambda runtime's copy
+
+    return boto3.client("secretsmanager")
 
 
 @logger.inject_lambda_context(clear_state=True)

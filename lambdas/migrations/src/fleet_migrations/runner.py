@@ -31,6 +31,8 @@ from typing import Any, Protocol
 __all__ = [
     "FILENAME_PATTERN",
     "LOCK_KEY",
+    "LOCK_TIMEOUT_SECONDS",
+    "LOCK_WAIT_SECONDS",
     "Migration",
     "MigrationError",
     "applied_versions",
@@ -42,6 +44,16 @@ __all__ = [
 #: Key of the session-level advisory lock that serialises runners on one database.
 #: (An arbitrary constant: the first 8 bytes of sha256(b"fleet_migrations"), as a signed bigint.)
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"fleet_migrations").digest()[:8], "big", signed=True)
+
+#: How long a run waits for another run's migration lock before it gives up (seconds).
+LOCK_WAIT_SECONDS = 60
+#: How long one statement of a migration waits for a table lock (``lock_timeout``, seconds):
+#: DDL queues behind a long transaction and every query of the table queues behind the DDL, so
+#: a migration that cannot get its lock soon fails instead of blocking the API's traffic.
+LOCK_TIMEOUT_SECONDS = 10
+
+# SQLSTATE lock_not_available: a lock_timeout expired.
+_LOCK_NOT_AVAILABLE = "55P03"
 
 #: ``NNNN_<name>.sql``: exactly four digits, an underscore, then a lower-case snake_case name.
 FILENAME_PATTERN = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
@@ -226,7 +238,47 @@ def _db_error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _apply_one(conn: Any, migration: Migration) -> None:
+def _sqlstate(exc: BaseException) -> str | None:
+    if exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("C")
+    return None
+
+
+def _set_lock_timeout(conn: Any, seconds: float) -> None:
+    conn.run(f"SET lock_timeout = '{max(1, round(seconds * 1000))}ms'")
+
+
+def _lock_holders(conn: Any) -> str:
+    """Who holds the migration lock: "pid 123 (fleet-migrations, since 12:00:01+00)"."""
+    try:
+        rows = conn.run(
+            "SELECT a.pid, a.application_name, a.xact_start::text FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+            "AND l.granted AND l.classid = :classid AND l.objid = :objid AND l.objsubid = 1",
+            classid=(LOCK_KEY >> 32) & 0xFFFFFFFF,
+            objid=LOCK_KEY & 0xFFFFFFFF,
+        )
+    except Exception:
+        return "another session"
+    held = [f"pid {pid} ({name or 'no application_name'})" for pid, name, _ in rows]
+    return ", ".join(held) or "another session"
+
+
+def _take_lock(conn: Any, wait_seconds: float) -> None:
+    """Take the session-level migration lock, waiting at most `wait_seconds` for it."""
+    _set_lock_timeout(conn, wait_seconds)
+    try:
+        conn.run("SELECT pg_advisory_lock(:key)", key=LOCK_KEY)
+    except Exception as exc:
+        if _sqlstate(exc) != _LOCK_NOT_AVAILABLE:
+            raise
+        raise MigrationError(
+            f"another migration run ({_lock_holders(conn)}) held the migration lock for more "
+            f"than {wait_seconds:g} s: nothing was applied; deploy again when it has finished"
+        ) from None
+
+
+def _apply_one(conn: Any, migration: Migration, lock_timeout_seconds: float) -> None:
     conn.run("BEGIN")
     try:
         # No parameters -> simple query protocol -> the whole file, all statements, in one go.
@@ -249,19 +301,32 @@ def _apply_one(conn: Any, migration: Migration) -> None:
             conn.run("ROLLBACK")
         if isinstance(exc, MigrationError):
             raise
-        raise MigrationError(f"migration {migration.name} failed: {_db_error_text(exc)}") from exc
+        text = f"migration {migration.name} failed: {_db_error_text(exc)}"
+        if _sqlstate(exc) == _LOCK_NOT_AVAILABLE:
+            text += (
+                f"; it waited more than {lock_timeout_seconds:g} s (lock_timeout) for a lock "
+                "held by another transaction (a long query on the table?) and was rolled back "
+                "without blocking traffic; the next deploy runs it again"
+            )
+        raise MigrationError(text) from exc
 
 
 def apply_migrations(
     conn: Any,
     migrations: Sequence[Migration] | None = None,
     log: _Logger | None = None,
+    *,
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+    lock_timeout_seconds: float = LOCK_TIMEOUT_SECONDS,
 ) -> list[str]:
     """Apply the pending ``migrations`` (default: :func:`discover`) on ``conn``, in order.
 
     ``conn`` is a :class:`pg8000.native.Connection` outside any transaction. A session-level
     advisory lock (:data:`LOCK_KEY`) is held for the whole run, so concurrent runners on the
-    same database queue up and the later one finds nothing left to do. Each migration runs as
+    same database queue up and the later one finds nothing left to do; a runner waits at most
+    ``lock_wait_seconds`` for it, and each statement of a migration waits at most
+    ``lock_timeout_seconds`` for a table lock (``lock_timeout``), each failing with a
+    :class:`MigrationError` that says so. Each migration runs as
     ``BEGIN; <file>; INSERT INTO schema_migrations ...; COMMIT`` and a failure rolls that
     migration back entirely and raises :class:`MigrationError` naming the file; migrations
     applied before it in the same run stay applied.
@@ -271,8 +336,9 @@ def apply_migrations(
     log = log if log is not None else logging.getLogger("fleet_migrations")
     ordered = _validate_sequence(discover() if migrations is None else migrations)
 
-    conn.run("SELECT pg_advisory_lock(:key)", key=LOCK_KEY)
+    _take_lock(conn, lock_wait_seconds)
     try:
+        _set_lock_timeout(conn, lock_timeout_seconds)
         conn.run(_CREATE_TABLE)
         pending = _plan(ordered, applied_versions(conn), log)
         if not pending:
@@ -281,13 +347,14 @@ def apply_migrations(
         applied: list[str] = []
         for migration in pending:
             log.info(f"applying migration {migration.name}")
-            _apply_one(conn, migration)
+            _apply_one(conn, migration, lock_timeout_seconds)
             applied.append(migration.name)
         log.info(f"applied {len(applied)} migration(s): {', '.join(applied)}")
         return applied
     finally:
         try:
             conn.run("SELECT pg_advisory_unlock(:key)", key=LOCK_KEY)
+            conn.run("RESET lock_timeout")
         except Exception as exc:
             # The connection is unusable; the server drops the lock with the session.
             log.warning(f"could not release the migration lock: {_db_error_text(exc)}")
