@@ -44,6 +44,8 @@ AWS_CREDENTIAL_VARIABLES = (
 )
 
 SESSION_NAME = "stackrun"
+# The stand-in for an account administrator's own credentials in an emulated account.
+LOCAL_ADMIN_ROLE = "stackrun-local-administrator"
 # A cached role session is used while it has more than this left (seconds); then assumed again.
 CREDENTIALS_MARGIN = 600
 
@@ -77,7 +79,13 @@ class Target:
 
     def role_arn(self, environment: Environment) -> str | None:
         """The role terraform and stackrun assume in this run (None: the caller's own)."""
-        return environment.role_arn(self.role)
+        arn = environment.role_arn(self.role)
+        if arn is None and self.local:
+            # The emulator's base credentials act in moto's default account, not in the
+            # environment's: an administrator of an emulated account is a session of a role
+            # in that account (moto does not check that the role exists).
+            return f"arn:aws:iam::{environment.account_id}:role/{LOCAL_ADMIN_ROLE}"
+        return arn
 
     def as_role(self, role: str) -> Target:
         """The same target acting as another role (its own role sessions and clients)."""

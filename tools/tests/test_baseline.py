@@ -152,6 +152,18 @@ def test_plan_renders_the_plan_role_and_the_baseline_no_role(repo):
     assert provider["allowed_account_ids"] == ["111111111111"]
 
 
+def test_the_emulators_administrator_is_a_session_in_the_emulated_account(repo):
+    repo.standard()
+    environment = load_environment(repo.root, "dev")
+    local = Target(endpoint="https://127.0.0.1:1", ca_bundle=Path("/ca.pem"))
+    admin = local.as_role("admin")
+    assert admin.role_arn(environment) == (
+        "arn:aws:iam::111111111111:role/stackrun-local-administrator"
+    )
+    assert local.role_arn(environment) == environment.deploy_role_arn
+    assert Target(role="admin").role_arn(environment) is None
+
+
 def test_the_workflows_plan_job_references_only_the_plan_role():
     yaml = pytest.importorskip("yaml")
     workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text())
