@@ -144,7 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         "artifact hashes, terraform and provider versions, the state's serial) with the one "
         "of its last apply and skip it when equal; otherwise init (when needed) and one "
         "`terraform apply`. Outputs are read from the state object in the backend. Stops at "
-        "the first failing stack; later stacks are left untouched.",
+        "the first failing stack; later stacks are left untouched. Acts as the environment's "
+        "deploy role (env.toml deploy_role). With --local, the account baseline (000_baseline: "
+        "OIDC provider, deploy and plan roles; see `stackrun baseline --help`) is applied into "
+        "the emulated account first, when missing or changed and live/project.toml has "
+        "[github].",
     )
     _add_env_arguments(deploy)
     _add_yes(deploy)
