@@ -1,7 +1,8 @@
 """The one entry point: `nox -l` lists the sessions, `nox -s <session> -- --help` explains one.
 
 Operations (each takes `-- <env> [--local] [options]`, see `nox -s deploy -- --help`):
-    deploy, plan, destroy, output, token, bootstrap, validate, unlock
+    deploy, plan, destroy, output, token, bootstrap, baseline (administrator, once per
+    account), validate, unlock
 Local API:        serve (a locally deployed environment's API on 127.0.0.1), integration
                   (integration-tests/ against a deployed environment, AWS or --local),
                   e2e (deploy + integration + destroy of every environment, locally)
@@ -247,8 +248,16 @@ def bootstrap(session: nox.Session) -> None:
 
 
 @nox.session(python=TOOLS_PYTHON)
+def baseline(session: nox.Session) -> None:
+    """Apply an account's baseline (OIDC provider, deploy and plan roles) with administrator
+    credentials, once per account: `nox -s baseline -- <env> [--local] [--yes]`."""
+    _stackrun(session, "baseline")
+
+
+@nox.session(python=TOOLS_PYTHON)
 def validate(session: nox.Session) -> None:
-    """Validate live/ without running anything: `nox -s validate [-- <env>]`."""
+    """Validate live/ without running anything: `nox -s validate [-- <env>] [--role plan|deploy]`
+    (`--role`: print that role's ARN last, for CI)."""
     _stackrun(session, "validate")
 
 

@@ -34,6 +34,7 @@ directories and per-stack logs are kept under .stackrun/<aws|local>/<env>/.
 EPILOG = """\
 examples:
   stackrun deploy dev --local              deploy dev into the local emulator
+  stackrun baseline prod                   apply prod's account baseline (administrator)
   stackrun plan prod --detailed-exitcode   exit 2 when any prod stack has changes
   stackrun output stage --local            all stage outputs as one JSON document
   stackrun token dev --local --scope fleet/read   an access token for dev's API
@@ -51,7 +52,10 @@ environment variables:
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
 
-signals (deploy, destroy, bootstrap):
+roles (live/<env>/env.toml): plan assumes plan_role; deploy, destroy, bootstrap, output,
+token and unlock assume deploy_role; baseline assumes none (administrator credentials).
+
+signals (deploy, destroy, bootstrap, baseline):
   Ctrl-C or SIGTERM lets terraform finish what it started, releases locks and exits 128+N.
   A second signal within 10 s (CI's SIGINT-then-SIGTERM) changes nothing; a third kills
   terraform, and stackrun still releases its state lock and the environment guard.
@@ -143,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
         "applied or skipped, the stack's `[lambdas] invoke_on_deploy` functions are invoked "
         "through their alias (the migrations: on every deploy, before any stack that lists "
         "it in `after` starts). Stops at the first failing stack or invocation; later stacks "
-        "are left untouched.",
+        "are left untouched. Acts as the environment's deploy role (env.toml deploy_role). "
+        "With --local, the account baseline (000_baseline: OIDC provider, deploy and plan "
+        "roles; see `stackrun baseline --help`) is applied into the emulated account first, "
+        "when missing or changed and live/project.toml has [github].",
     )
     _add_env_arguments(deploy)
     _add_yes(deploy)
@@ -173,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan every stack (the state backend included) against refreshed state "
         "and print a summary line per stack (to add / to change / to destroy). A plan writes no "
         "state: it takes neither the environment guard nor state locks, so it never waits for "
-        "a deploy.",
+        "a deploy. Terraform and stackrun act as the environment's plan role (env.toml "
+        "plan_role, default fleet-plan: read-only), never its deploy role.",
     )
     _add_env_arguments(plan)
     plan.add_argument(
@@ -268,6 +276,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_env_arguments(bootstrap)
 
+    baseline = commands.add_parser(
+        "baseline",
+        help="apply the account baseline (OIDC provider, deploy and plan roles): administrator",
+        description="Apply modules/account-baseline to <env>'s account as the stack "
+        "000_baseline, with the caller's own credentials (an administrator of the account; no "
+        "role is assumed, the roles do not exist before): GitHub's OIDC identity provider, "
+        "the deploy role (trusted by repo:<owner>/<repo>:environment:<env> only, with a "
+        "permissions boundary that denies changing the baseline) and the plan role (trusted "
+        "by the repository's pull-request tokens only; read-only plus the state lock). The "
+        "repository comes from live/project.toml [github], the role names from env.toml. "
+        "Creates the state backend first when missing; the baseline's state is "
+        "<env>/000_baseline/terraform.tfstate in it. Run it once per account, and again after "
+        "a change to the module or those settings. `deploy --local` applies it into the "
+        "emulated account by itself.",
+    )
+    baseline.add_argument("env", help="environment: a folder of live/ holding env.toml")
+    baseline.add_argument(
+        "--local", action="store_true", help="apply it into the local emulator's account"
+    )
+    baseline.add_argument("--port", type=int, help="emulator port (with --local)")
+    baseline.add_argument(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="how long to wait for a held state lock or environment guard, e.g. 30s, 5m",
+    )
+    _add_yes(baseline)
+
     validate = commands.add_parser(
         "validate",
         help="validate live/ (every environment, or one) without running anything",
@@ -278,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write every stack's inputs to DIR/<env>.<stack>.tfvars.json and print "
         "'<module dir> <var file> <skipped check ids>' per stack (for checkov --var-file)",
+    )
+    validate.add_argument(
+        "--role",
+        choices=("plan", "deploy"),
+        help="with <env>: print the ARN of its plan or deploy role (env.toml plan_role, "
+        "deploy_role) as the last line, e.g. for CI's role-to-assume",
     )
 
     emulator = commands.add_parser(
@@ -352,13 +393,18 @@ def _port(args: argparse.Namespace, root: Path) -> int:
     return load_project(root).local_port
 
 
+# The role each command acts as (config.ROLES); every other command acts as the deploy role.
+COMMAND_ROLES = {"plan": "plan", "baseline": "admin"}
+
+
 def _target(args: argparse.Namespace, root: Path) -> Target:
+    role = COMMAND_ROLES.get(args.command, "deploy")
     if not args.local:
-        return Target()
+        return Target(role=role)
     from stackrun.emulator import ensure_running
 
     emulator = ensure_running(emulator_dir(root), port=_port(args, root))
-    return Target(endpoint=emulator.endpoint, ca_bundle=emulator.ca_bundle)
+    return Target(endpoint=emulator.endpoint, ca_bundle=emulator.ca_bundle, role=role)
 
 
 def _environment(args: argparse.Namespace, root: Path) -> Environment:
@@ -385,16 +431,20 @@ def _workspace(
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = find_repo_root()
-    if args.command in ("deploy", "destroy", "plan", "bootstrap", "output", "unlock"):
+    if args.command in ("deploy", "destroy", "plan", "bootstrap", "baseline", "output", "unlock"):
         interrupts.install()
 
     if args.command == "validate":
+        if args.role and not args.env:
+            raise StackrunError("validate --role needs an environment: validate <env> --role ...")
         names = [args.env] if args.env else list_environments(root)
         for name in names:
             environment = load_environment(root, name)
             print(
                 f"{name}: ok ({len(environment.stacks)} stacks, account {environment.account_id})"
             )
+        if args.role:
+            print(load_environment(root, args.env).role_arn(args.role))
         if args.write_inputs:
             from stackrun.policy import write_stack_inputs
 
@@ -477,7 +527,7 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "unlock" and not args.guard and not (args.stack and args.lock_id):
         raise StackrunError("unlock needs <stack> <id> (a state lock) or --guard <id>")
     environment = _environment(args, root)
-    if args.command in ("deploy", "destroy"):
+    if args.command in ("deploy", "destroy", "baseline"):
         confirm_protected(environment, args.command, args.yes)
     workspace = _workspace(args, root, environment=environment)
     if args.command == "deploy":
@@ -488,6 +538,10 @@ def run(argv: list[str] | None = None) -> int:
             _serve_after_deploy(workspace)
     elif args.command == "bootstrap":
         runner.bootstrap(workspace)
+    elif args.command == "baseline":
+        from stackrun import baseline
+
+        baseline.run(workspace)
     elif args.command == "destroy":
         if args.lift_deletion_protection:
             workspace = _lift_deletion_protection(workspace)
@@ -589,6 +643,7 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
             url = served.get(api_id) if target.local else stack_outputs["api_endpoint"]["value"]
             if url:
                 api_urls[stack] = url
+    from stackrun import baseline
     from stackrun.identity import find_identity
 
     identity = find_identity(outputs)
@@ -597,6 +652,8 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
         "account_id": environment.account_id,
         "region": environment.region,
         "deploy_role_arn": environment.deploy_role_arn,
+        "plan_role_arn": environment.plan_role_arn,
+        "baseline": baseline.describe(environment),
         "aws_endpoint_url": target.endpoint,
         "ca_bundle": str(target.ca_bundle) if target.ca_bundle else None,
         "api_urls": api_urls,

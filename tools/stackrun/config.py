@@ -39,6 +39,12 @@ DEPENDENCY_PATTERN = re.compile(
     r"\A(?P<stack>[0-9]{3}_[a-z0-9][a-z0-9_-]*)\.(?P<output>[A-Za-z_][A-Za-z0-9_-]*)\Z"
 )
 LOCK_TIMEOUT_PATTERN = re.compile(r"\A[0-9]+[smh]\Z")
+# GitHub: an owner (user or organisation) of 1-39 letters, digits and '-', not starting with
+# '-'; a repository name of letters, digits, '.', '_' and '-' (not "." or "..").
+GITHUB_REPOSITORY_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}\Z")
+# A plain git branch name (a subset of git check-ref-format): no '..', '//', '@{', no trailing
+# '/' or '.lock', no leading '-' or '/'.
+BRANCH_PATTERN = re.compile(r"\A[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}\Z")
 # A key of the `[lambdas]` input: a folder of lambdas/ (build.discover skips names starting
 # with '.' or '_') that also makes an AWS Lambda function name (letters, digits, '_', '-').
 FUNCTION_NAME_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
@@ -152,6 +158,8 @@ class Project:
     provider_mirror: Path | None
     local_port: int
     tags: Mapping[str, str] = field(default_factory=dict)
+    # `[github]`: the repository whose CI assumes the roles of the account baseline.
+    github: GitHubSettings | None = None
 
     @property
     def live_dir(self) -> Path:
@@ -160,6 +168,19 @@ class Project:
     @property
     def modules_dir(self) -> Path:
         return self.root / "modules"
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    """`[github]` of project.toml: whose workflow runs the account baseline's roles trust."""
+
+    repository: str  # "owner/repo"
+    branch: str  # the branch deploys run from
+
+
+# The roles a run can act as: "deploy" (deploy, destroy, bootstrap, output, token, unlock),
+# "plan" (plan), "admin" (the account baseline: the caller's own credentials, no role).
+ROLES = ("deploy", "plan", "admin")
 
 
 @dataclass(frozen=True)
@@ -194,6 +215,14 @@ class Environment:
     path: Path
     lambda_architecture: str = "arm64"
     identity: ExternalIssuer | None = None
+    # env.toml plan_role (default "fleet-plan"): what `plan` assumes instead of the deploy role
+    plan_role_arn: str = ""
+
+    def role_arn(self, role: str) -> str | None:
+        """The ARN a run acting as `role` (ROLES) assumes; None: the caller's credentials."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
+        return {"deploy": self.deploy_role_arn, "plan": self.plan_role_arn, "admin": None}[role]
 
     def stack(self, name: str) -> Stack:
         for stack in self.stacks:
@@ -338,6 +367,7 @@ PROJECT_SCHEMA = {
     "backend": Key(_is_table, "a table [backend]"),
     "terraform": Key(_is_table, "a table [terraform]"),
     "local": Key(_is_table, "a table [local]"),
+    "github": Key(_is_table, 'a table [github] with repository = "owner/repo"'),
 }
 PROJECT_TABLE = {
     "name": Key(_is_str, "a string: lowercase letters, digits and '-', 3 to 32 chars", True),
@@ -358,6 +388,36 @@ TERRAFORM_TABLE = {
 LOCAL_TABLE = {
     "port": Key(_is_int, "a TCP port number between 1024 and 65535"),
 }
+GITHUB_TABLE = {
+    "repository": Key(_is_str, 'the GitHub repository as "owner/repo"', True),
+    "branch": Key(_is_str, 'the branch deploys run from, e.g. "main"'),
+}
+
+
+def _check_github(table: Mapping[str, Any], collector: _Collector) -> GitHubSettings | None:
+    before = len(collector.issues)
+    repository, branch = table.get("repository"), table.get("branch", "main")
+    if isinstance(repository, str):
+        name = repository.partition("/")[2]
+        if not GITHUB_REPOSITORY_PATTERN.fullmatch(repository) or name in (".", ".."):
+            collector.add(
+                "github.repository",
+                "expected \"owner/repo\" (owner: letters, digits and '-', up to 39; repo: "
+                f"letters, digits, '.', '_' and '-'), got {_quote(repository)}",
+            )
+    if isinstance(branch, str) and (
+        not BRANCH_PATTERN.fullmatch(branch)
+        or any(part in branch for part in ("..", "//", "@{"))
+        or branch.endswith(("/", ".lock"))
+    ):
+        collector.add(
+            "github.branch",
+            "expected a plain git branch name (letters, digits, '.', '_', '-', '/'; no '..', "
+            f"'//', trailing '/' or '.lock'), got {_quote(branch)}",
+        )
+    if len(collector.issues) > before or not table:
+        return None
+    return GitHubSettings(repository=repository, branch=branch)
 
 
 def load_project(root: Path) -> Project:
@@ -374,16 +434,19 @@ def load_project(root: Path) -> Project:
         ("backend", BACKEND_TABLE),
         ("terraform", TERRAFORM_TABLE),
         ("local", LOCAL_TABLE),
+        ("github", GITHUB_TABLE),
     ):
         table = data.get(name, {})
         tables[name] = table if isinstance(table, dict) else {}
-        collector.check_table(tables[name], schema, prefix=f"{name}.")
+        if name in data or name != "github":  # [github] is optional; when there, complete
+            collector.check_table(tables[name], schema, prefix=f"{name}.")
     project, backend, terraform, local = (
         tables["project"],
         tables["backend"],
         tables["terraform"],
         tables["local"],
     )
+    github = _check_github(tables["github"], collector) if "github" in data else None
     name = project.get("name", "")
     if isinstance(name, str) and name and not PROJECT_NAME_PATTERN.fullmatch(name):
         collector.add(
@@ -424,6 +487,7 @@ def load_project(root: Path) -> Project:
         provider_mirror=(root / mirror) if isinstance(mirror, str) else None,
         local_port=port,
         tags=MappingProxyType(dict(project.get("tags", {}))),
+        github=github,
     )
 
 
@@ -456,6 +520,7 @@ ENV_SCHEMA = {
     "account_id": Key(_is_str, 'a quoted string of 12 digits, e.g. "111111111111"', True),
     "region": Key(_is_str, 'an AWS region name such as "eu-west-1"'),
     "deploy_role": Key(_is_str, "an IAM role name or role ARN in this account", True),
+    "plan_role": Key(_is_str, "an IAM role name or role ARN in this account"),
     "protected": Key(_is_bool, "true or false"),
     "lambda_architecture": Key(
         lambda value: value in ("arm64", "x86_64"), '"arm64" (the default) or "x86_64"'
@@ -541,21 +606,46 @@ def _read_env_file(root: Path, env_name: str, collector: _Collector) -> dict[str
         collector.add(
             "region", f'expected an AWS region name such as "eu-west-1", got {_quote(region)}'
         )
-    role = data.get("deploy_role")
-    if isinstance(role, str):
+    for key in ROLE_KEYS:
+        role = data.get(key)
+        if not isinstance(role, str):
+            continue
         arn_match = ROLE_ARN_PATTERN.fullmatch(role)
         if role.startswith("arn:"):
             if not arn_match:
-                collector.add("deploy_role", f"expected an IAM role ARN, got {_quote(role)}")
+                collector.add(key, f"expected an IAM role ARN, got {_quote(role)}")
             elif isinstance(account, str) and arn_match.group(1) != account:
                 collector.add(
-                    "deploy_role",
+                    key,
                     f"the role's account {arn_match.group(1)} is not this environment's "
                     f"account_id {account}",
                 )
         elif not ROLE_NAME_PATTERN.fullmatch(role):
-            collector.add("deploy_role", f"expected an IAM role name, got {_quote(role)}")
+            collector.add(key, f"expected an IAM role name, got {_quote(role)}")
+    deploy, plan = data.get("deploy_role"), data.get("plan_role", DEFAULT_PLAN_ROLE)
+    if (
+        isinstance(deploy, str)
+        and isinstance(plan, str)
+        and isinstance(account, str)
+        and _role_arn(deploy, account) == _role_arn(plan, account)
+    ):
+        collector.add(
+            "plan_role",
+            f"the plan role must not be the deploy role ({_quote(deploy)}): plans of pull "
+            "requests run with read-only rights",
+        )
     return data
+
+
+# env.toml keys naming the roles of a run (validated alike), and the plan role's default: the
+# name modules/account-baseline gives it.
+ROLE_KEYS = ("deploy_role", "plan_role")
+DEFAULT_PLAN_ROLE = "fleet-plan"
+
+
+def _role_arn(role: str, account: str) -> str:
+    """A role name or ARN of env.toml as an ARN in `account`."""
+    return role if role.startswith("arn:") else f"arn:aws:iam::{account}:role/{role}"
 
 
 def load_environment(root: Path, env_name: str) -> Environment:
@@ -615,8 +705,6 @@ def load_environment(root: Path, env_name: str) -> Environment:
         raise ConfigError(issues)
 
     region = data.get("region", project.default_region)
-    role = data["deploy_role"]
-    role_arn = role if role.startswith("arn:") else f"arn:aws:iam::{account}:role/{role}"
     fields = {"project": project.name, "account_id": account, "region": region, "env": env_name}
     backend = BackendSettings(
         bucket=project.bucket_template.format(**fields),
@@ -632,7 +720,8 @@ def load_environment(root: Path, env_name: str) -> Environment:
         name=env_name,
         account_id=account,
         region=region,
-        deploy_role_arn=role_arn,
+        deploy_role_arn=_role_arn(data["deploy_role"], account),
+        plan_role_arn=_role_arn(data.get("plan_role", DEFAULT_PLAN_ROLE), account),
         tags=MappingProxyType(dict(data.get("tags", {}))),
         protected=data.get("protected", False),
         backend=backend,

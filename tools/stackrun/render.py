@@ -3,8 +3,8 @@
     main.tf.json      terraform settings, the module call with its inputs, the root variables
                       that carry upstream outputs, and the module's outputs re-exported
     backend.tf.json   the S3 backend: key <env>/<stack>/terraform.tfstate, DynamoDB lock table
-                      and S3 lockfile both on, the deploy role to assume
-    provider.tf.json  region, default tags, deploy role, allowed_account_ids
+                      and S3 lockfile both on, the run's role to assume (Target.role_arn)
+    provider.tf.json  region, default tags, the run's role, allowed_account_ids
 
 Upstream outputs never get written into these files: they are passed to terraform as TF_VAR_*
 environment variables (see `dependency_variables`), so a sensitive upstream value stays out of
@@ -119,8 +119,10 @@ def render_backend(environment: Environment, stack_name: str, target: Target) ->
         # S3 lockfile. Drop dynamodb_table once every user runs terraform >= 1.10.
         "dynamodb_table": backend.lock_table,
         "use_lockfile": True,
-        "assume_role": {"role_arn": environment.deploy_role_arn, "session_name": SESSION_NAME},
     }
+    role_arn = target.role_arn(environment)
+    if role_arn is not None:
+        settings["assume_role"] = {"role_arn": role_arn, "session_name": SESSION_NAME}
     settings.update(target.backend_settings())
     return {"terraform": {"backend": {"s3": settings}}}
 
@@ -131,9 +133,11 @@ def render_provider(environment: Environment, stack_name: str, target: Target) -
     provider: dict[str, Any] = {
         "region": environment.region,
         "allowed_account_ids": [environment.account_id],
-        "assume_role": [{"role_arn": environment.deploy_role_arn, "session_name": SESSION_NAME}],
         "default_tags": [{"tags": tags}],
     }
+    role_arn = target.role_arn(environment)
+    if role_arn is not None:
+        provider["assume_role"] = [{"role_arn": role_arn, "session_name": SESSION_NAME}]
     provider.update(target.provider_settings())
     return {"provider": {"aws": [provider]}}
 

@@ -278,6 +278,14 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
     ensure_artifacts(workspace)
     report = RunReport("deploy", environment.name)
     with _backend_under_guard(workspace, "deploy") as (created, guard):
+        if workspace.target.local:
+            # The emulated account gets its baseline (OIDC provider, deploy and plan roles)
+            # before the first stack, as an administrator applies it in AWS; skipped while
+            # unchanged. Not part of the report: it is not a stack of the environment.
+            from stackrun import baseline
+
+            guard.check(f"applying {baseline.BASELINE_STACK}")
+            baseline.ensure_local(workspace)
         outputs: dict[str, Outputs] = {}
         # The backend is a stack too: a change to modules/tfstate-bootstrap or to the backend
         # settings is applied like any other (unless it was created a moment ago).

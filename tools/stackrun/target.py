@@ -2,8 +2,10 @@
 
 The same Environment deploys to either. The only differences are gathered here: endpoints and
 the CA bundle for terraform's provider and backend, the credentials handed to subprocesses, and
-the boto3 clients stackrun itself uses. In both cases stackrun and terraform assume the
-environment's deploy role, so each environment lands in its own (real or emulated) account.
+the boto3 clients stackrun itself uses. In both cases stackrun and terraform assume the role
+of the run (`Target.role`: the environment's deploy role, its plan role for `plan`, or none for
+the account baseline, applied with the caller's administrator credentials), so each
+environment lands in its own (real or emulated) account.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,8 @@ AWS_CREDENTIAL_VARIABLES = (
 )
 
 SESSION_NAME = "stackrun"
+# The stand-in for an account administrator's own credentials in an emulated account.
+LOCAL_ADMIN_ROLE = "stackrun-local-administrator"
 # A cached role session is used while it has more than this left (seconds); then assumed again.
 CREDENTIALS_MARGIN = 600
 
@@ -59,6 +63,9 @@ class Target:
 
     endpoint: str | None = None
     ca_bundle: Path | None = None
+    # Which of the environment's roles this run acts as: "deploy", "plan" or "admin" (no role
+    # assumed; config.ROLES). The one place that choice is made for terraform and boto3 alike.
+    role: str = "deploy"
     # Role credentials and clients of this target, shared by the whole run (one command).
     _cache: _ClientCache = field(default_factory=lambda: _ClientCache(), compare=False, repr=False)
 
@@ -69,6 +76,20 @@ class Target:
     @property
     def name(self) -> str:
         return "local" if self.local else "aws"
+
+    def role_arn(self, environment: Environment) -> str | None:
+        """The role terraform and stackrun assume in this run (None: the caller's own)."""
+        arn = environment.role_arn(self.role)
+        if arn is None and self.local:
+            # The emulator's base credentials act in moto's default account, not in the
+            # environment's: an administrator of an emulated account is a session of a role
+            # in that account (moto does not check that the role exists).
+            return f"arn:aws:iam::{environment.account_id}:role/{LOCAL_ADMIN_ROLE}"
+        return arn
+
+    def as_role(self, role: str) -> Target:
+        """The same target acting as another role (its own role sessions and clients)."""
+        return replace(self, role=role, _cache=_ClientCache())
 
     # ---- terraform --------------------------------------------------------------------------
 
@@ -118,13 +139,13 @@ class Target:
     # ---- boto3 ------------------------------------------------------------------------------
 
     def client(self, environment: Environment, service: str, assume_role: bool = True) -> Any:
-        """A boto3 client in the environment's account (through its deploy role).
+        """A boto3 client in the environment's account (through the run's role).
 
         Clients are shared by everything that uses this Target (one per command; boto3
         clients are thread-safe) while the role credentials behind them have more than
         CREDENTIALS_MARGIN left: a run assumes the deploy role once, not once per call site.
         """
-        key = (environment.deploy_role_arn, environment.region, assume_role, service)
+        key = (self.role_arn(environment), environment.region, assume_role, service)
         credentials, expires = self._credentials(environment, assume_role)
         with self._cache.lock:  # boto3 sessions are not thread-safe: one client at a time
             cached = self._cache.clients.get(key)
@@ -137,23 +158,24 @@ class Target:
         return client
 
     def session(self, environment: Environment, assume_role: bool = True) -> boto3.Session:
-        """A new session with the deploy role's (cached) credentials, for the caller alone."""
+        """A new session with the run role's (cached) credentials, for the caller alone."""
         credentials, _ = self._credentials(environment, assume_role)
         return self._session_from(credentials, environment.region)
 
     def _credentials(
         self, environment: Environment, assume_role: bool
     ) -> tuple[dict[str, str] | None, float]:
-        """The deploy role's credentials (None: the base credentials) and their expiry."""
-        if not assume_role:
+        """The run role's credentials (None: the base credentials) and their expiry."""
+        role_arn = self.role_arn(environment)
+        if not assume_role or role_arn is None:
             return None, float("inf")
-        key = (environment.deploy_role_arn, environment.region)
+        key = (role_arn, environment.region)
         with self._cache.lock:
             cached = self._cache.credentials.get(key)
             if cached is not None and cached[1] - time.time() > CREDENTIALS_MARGIN:
                 return cached
         sts = self.base_session(environment.region).client("sts", **self.client_args())
-        reply = sts.assume_role(RoleArn=environment.deploy_role_arn, RoleSessionName=SESSION_NAME)
+        reply = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)
         entry = (
             {
                 "aws_access_key_id": reply["Credentials"]["AccessKeyId"],
