@@ -135,7 +135,7 @@ def environment_guard(
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-        holder = read_guard(dynamodb, table, environment)
+        # `holder` was read just before the attempt: it names who holds the guard now
         if time.monotonic() >= deadline:
             raise LockHeld(
                 f"environment {environment!r} is being changed by another run and the wait of "
@@ -200,6 +200,7 @@ def _renew(
     """Push the guard's expiry forward until `stop`; mark it lost when it may not be ours."""
     renewed = time.monotonic()
     while not stop.wait(renew_seconds):
+        taken = False
         try:
             dynamodb.update_item(
                 TableName=table,
@@ -214,7 +215,8 @@ def _renew(
             renewed = time.monotonic()
             continue
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            taken = error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            if taken:
                 reason = "it was taken over after it expired, or released by `unlock`"
             else:
                 reason = str(error)
@@ -222,7 +224,7 @@ def _renew(
             reason = str(error)
         if stop.is_set():
             return
-        if reason.startswith("it was") or time.monotonic() - renewed >= ttl_seconds:
+        if taken or time.monotonic() - renewed >= ttl_seconds:
             print(
                 f"warning: the environment guard is no longer this run's ({reason}): the run "
                 "stops before its next step",

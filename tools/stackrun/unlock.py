@@ -89,7 +89,8 @@ def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> N
     try:
         item = _lock_item(workspace, stack_name)
         info = (item or {}).get("Info", {}).get("S", "")
-        if info and _taken_by_us(json.loads(info), since):
+        holder = json.loads(info) if info else None
+        if holder is not None and _taken_by_us(holder, since):
             workspace.target.client(environment, "dynamodb").delete_item(
                 TableName=backend.lock_table,
                 Key=_lock_key(workspace, stack_name),
@@ -97,8 +98,8 @@ def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> N
                 ExpressionAttributeValues={":info": {"S": info}},
             )
             released.append(f"dynamodb:{backend.lock_table}")
-        elif info:
-            foreign.append(json.loads(info))
+        elif holder is not None:
+            foreign.append(holder)
         s3 = workspace.target.client(environment, "s3")
         try:
             body = s3.get_object(Bucket=backend.bucket, Key=lockfile)["Body"].read()
@@ -106,11 +107,12 @@ def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> N
             if error.response["Error"]["Code"] not in ("NoSuchKey", "404", "NoSuchBucket"):
                 raise
         else:
-            if _taken_by_us(json.loads(body), since):
+            holder = json.loads(body)
+            if _taken_by_us(holder, since):
                 s3.delete_object(Bucket=backend.bucket, Key=lockfile)
                 released.append(f"s3://{backend.bucket}/{lockfile}")
             else:
-                foreign.append(json.loads(body))
+                foreign.append(holder)
     except (BotoCoreError, ClientError, ValueError) as error:
         if not (
             isinstance(error, ClientError)
