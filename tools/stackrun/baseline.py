@@ -20,11 +20,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import MappingProxyType
 
+from stackrun.bootstrap import module_stack
 from stackrun.config import ROLE_ARN_PATTERN, Environment, Stack
 from stackrun.errors import ConfigError, ConfigIssue, StackrunError
-from stackrun.modules import read_module
 from stackrun.workspace import Workspace
 
 BASELINE_STACK = "000_baseline"
@@ -63,32 +62,22 @@ def baseline_stack(environment: Environment) -> Stack:
                 )
             ]
         )
-    module_dir = environment.project.modules_dir / BASELINE_MODULE
-    module, problems = read_module(module_dir)
-    if module is None:
-        raise StackrunError(f"modules/{BASELINE_MODULE} is not usable: {'; '.join(problems)}")
     backend = environment.backend
-    return Stack(
-        number=0,
-        name=BASELINE_STACK,
-        path=module_dir,
-        module=module,
-        inputs=MappingProxyType(
-            {
-                "github_repository": github.repository,
-                "deploy_branch": github.branch,
-                "environment": environment.name,
-                "deploy_role_name": _role_name(
-                    environment, "deploy_role", environment.deploy_role_arn
-                ),
-                "plan_role_name": _role_name(environment, "plan_role", environment.plan_role_arn),
-                "state_bucket": backend.bucket,
-                "lock_table": backend.lock_table,
-                "baseline_state_key": backend.state_key(environment.name, BASELINE_STACK),
-            }
-        ),
-        dependencies=(),
-        description="Account baseline: GitHub OIDC provider, deploy and plan roles",
+    return module_stack(
+        environment,
+        BASELINE_MODULE,
+        BASELINE_STACK,
+        {
+            "github_repository": github.repository,
+            "deploy_branch": github.branch,
+            "environment": environment.name,
+            "deploy_role_name": _role_name(environment, "deploy_role", environment.deploy_role_arn),
+            "plan_role_name": _role_name(environment, "plan_role", environment.plan_role_arn),
+            "state_bucket": backend.bucket,
+            "lock_table": backend.lock_table,
+            "baseline_state_key": backend.state_key(environment.name, BASELINE_STACK),
+        },
+        "Account baseline: GitHub OIDC provider, deploy and plan roles",
     )
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stackrun.config import Stack
+from stackrun.config import Environment, Stack
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.modules import read_module
 from stackrun.render import render_backend, write_json
@@ -24,28 +25,43 @@ BOOTSTRAP_STACK = "000_bootstrap"
 BOOTSTRAP_MODULE = "tfstate-bootstrap"
 
 
-def bootstrap_stack(workspace: Workspace) -> Stack:
-    """The bootstrap as a stack: modules/tfstate-bootstrap with the backend's names."""
-    environment = workspace.environment
-    module_dir = environment.project.modules_dir / BOOTSTRAP_MODULE
+def module_stack(
+    environment: Environment,
+    module_name: str,
+    stack_name: str,
+    inputs: dict[str, Any],
+    description: str,
+) -> Stack:
+    """A module of modules/ applied as a stack of stackrun's own (not a folder of live/): the
+    state backend, the account baseline."""
+    module_dir = environment.project.modules_dir / module_name
     module, problems = read_module(module_dir)
     if module is None:
-        raise StackrunError(f"modules/{BOOTSTRAP_MODULE} is not usable: {'; '.join(problems)}")
-    backend = environment.backend
+        raise StackrunError(f"modules/{module_name} is not usable: {'; '.join(problems)}")
     return Stack(
         number=0,
-        name=BOOTSTRAP_STACK,
+        name=stack_name,
         path=module_dir,
         module=module,
-        inputs=MappingProxyType(
-            {
-                "bucket_name": backend.bucket,
-                "lock_table_name": backend.lock_table,
-                "deletion_protection": backend.deletion_protection,
-            }
-        ),
+        inputs=MappingProxyType(inputs),
         dependencies=(),
-        description="Terraform state bucket and lock table",
+        description=description,
+    )
+
+
+def bootstrap_stack(workspace: Workspace) -> Stack:
+    """The bootstrap as a stack: modules/tfstate-bootstrap with the backend's names."""
+    backend = workspace.environment.backend
+    return module_stack(
+        workspace.environment,
+        BOOTSTRAP_MODULE,
+        BOOTSTRAP_STACK,
+        {
+            "bucket_name": backend.bucket,
+            "lock_table_name": backend.lock_table,
+            "deletion_protection": backend.deletion_protection,
+        },
+        "Terraform state bucket and lock table",
     )
 
 
