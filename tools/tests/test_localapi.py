@@ -431,7 +431,7 @@ def jwt_api(emulator, tmp_path, monkeypatch):
     )
     invoked: list[dict] = []
     function = SimpleNamespace(name="localapi-jwt-fn", version="3")
-    monkeypatch.setattr(server, "resolve", lambda client, reference: function)
+    monkeypatch.setattr(server, "resolve", lambda client, reference, random_source: function)
 
     def invoke(function, event) -> Outcome:
         invoked.append(event)

@@ -1,11 +1,12 @@
 """Lambda's Invoke API in the emulator: the invoked version runs in the local runtime.
 
 moto runs Invoke in Docker, which the machines this runs on lack. Patched here, the version
-moto resolved (an alias is resolved to the version it points at, as Lambda does) runs as the
+invoked (an alias is resolved to its version, by its routing weights, as Lambda does) runs as the
 local API runs functions (stackrun.localapi): its deployed zip, its environment variables with
 the environment's local PostgreSQL behind the emulated RDS address, its execution role's
 credentials, its log group. So a client of the emulator (stackrun's deploy, the AWS SDK, the
-AWS CLI) invokes functions exactly as it would in AWS, through the same code path.
+AWS CLI) invokes functions exactly as it would in AWS, through the same code path, which also
+publishes each invocation's metrics to the emulated CloudWatch (localapi/metrics.py).
 
 The emulator learns where an account's local environment keeps its files (the extracted code,
 database.json) and the local runtimes from a registry beside its CA certificate (what every
@@ -15,6 +16,7 @@ client of this emulator knows, and trusts), written by stackrun for each local w
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import threading
@@ -23,6 +25,12 @@ from pathlib import Path
 from typing import Any
 
 REGISTRY_DIR = "targets"
+# The qualifier the client invoked (an alias, a version, or None), recorded by the patched
+# Invoke handler (LambdaResponse.invoke, server.py): moto hands `_invoke_lambda` only the
+# version it resolved.
+invoked_qualifier: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stackrun_invoked_qualifier", default=None
+)
 # What a failure of the local runtime itself (not of the function) reports as errorType.
 RUNTIME_ERROR_TYPE = "Stackrun.LocalRuntimeError"
 
@@ -71,9 +79,7 @@ class LocalInvoker:
 
         try:
             context = self._context(function.account_id, function.region, function.role)
-            version = resolve(
-                context.lambda_, f"{_unqualified(function.function_arn)}:{function.version}"
-            )
+            version = resolve(context.lambda_, _invoked_reference(function))
             outcome = context.invoke(version, _event(event))
         except (StackrunError, OSError) as error:
             document = {"errorType": RUNTIME_ERROR_TYPE, "errorMessage": str(error)}
@@ -174,6 +180,17 @@ def _database(cache_dir: Path) -> dict[str, Any] | None:
         return json.loads((cache_dir / ENDPOINT_FILE).read_text())
     except (OSError, ValueError):
         return None
+
+
+def _invoked_reference(function: Any) -> str:
+    """The ARN the client invoked: an alias ARN is resolved again, by its routing weights, as
+    Lambda does per invocation (moto resolves aliases to their primary version only); an
+    unqualified invocation stays unqualified ($LATEST), so its metrics are the function's."""
+    unqualified = _unqualified(function.function_arn)
+    qualifier = invoked_qualifier.get()
+    if qualifier is None and function.version != "$LATEST":
+        qualifier = function.version  # not invoked through the patched API (moto in-process)
+    return f"{unqualified}:{qualifier}" if qualifier else unqualified
 
 
 def _unqualified(arn: str) -> str:

@@ -93,13 +93,23 @@ h, i, j, k. Cognito user pools (``cognito.py``, documented there in full)
 
 l. Lambda ``Invoke``
     moto runs a function in a Docker container, and these machines have no Docker daemon: an
-    Invoke failed. Here ``LambdaFunction._invoke_lambda`` runs the version moto resolved (an
-    alias resolves to its version, as in Lambda) in the local runtime (``invoke.py``): the
+    Invoke failed. Here ``LambdaFunction._invoke_lambda`` runs the invoked version in the local
+    runtime (``invoke.py``; an alias resolves to its version by its routing weights, as in
+    Lambda, where moto would take the alias's primary version, and would ignore the
+    ``Qualifier`` query parameter altogether, running ``$LATEST``: the Invoke handler records
+    the qualifier the client asked for), and publishes the invocation's metrics to
+    CloudWatch as Lambda does (``localapi/metrics.py``): the
     deployed zip, the version's environment with the environment's local PostgreSQL behind the
     emulated RDS address, the execution role's credentials, the function's log group. Clients
     invoke exactly as in AWS (stackrun's deploy invokes the migrations function this way on
     both targets); where a local environment keeps its files the emulator reads from the
     registry stackrun writes beside the emulator's CA (``targets/<account>.json``).
+
+m. CloudWatch metric statistics (``cloudwatch.py``, documented there)
+    GetMetricStatistics matches the data by its exact dimension set, as CloudWatch does (moto
+    counts every datum whose dimensions include the query's: Lambda's [FunctionName] would
+    count each invocation three times), and GetMetricData's dimension matching no longer depends
+    on the order the dimensions are listed in.
 
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.
@@ -124,8 +134,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from . import cognito
+from . import cloudwatch, cognito
 from .common import is_loopback
 
 _SECURE_TRANSPORT_KEY = "aws:securetransport"
@@ -455,11 +466,13 @@ def install_patches() -> None:
     if not getattr(LambdaFunction.get_code, "__stackrun_patched__", False):
         LambdaFunction.get_code = _patch_get_code(LambdaFunction.get_code)  # type: ignore[method-assign]
     cognito.install_patches()
+    cloudwatch.install_patches()
 
 
 def install_invoke(tls_dir: Path, host: str, port: int) -> None:
     """Patch l: Lambda's Invoke runs the version in the local runtime (emulator/invoke.py)."""
     from moto.awslambda.models import LambdaFunction
+    from moto.awslambda.responses import LambdaResponse
 
     from stackrun.emulator.ca import certificate_paths
     from stackrun.emulator.invoke import EmulatorEndpoint, LocalInvoker
@@ -477,7 +490,30 @@ def install_invoke(tls_dir: Path, host: str, port: int) -> None:
         return invoker.invoke(self, event)
 
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
+    if not getattr(LambdaResponse.invoke, "__stackrun_patched__", False):
+        LambdaResponse.invoke = _record_invoked_qualifier(LambdaResponse.invoke)  # type: ignore[method-assign]
     atexit.register(invoker.close)
+
+
+def _record_invoked_qualifier(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Wrap moto's Invoke handler: the qualifier the client asked for (the `Qualifier` query
+    parameter, else the one in the function name), for invoke.py. moto reads the parameter
+    as `qualifier` and so runs $LATEST for `Qualifier=live`, and hands `_invoke_lambda` only the
+    version it resolved."""
+    from stackrun.emulator.invoke import invoked_qualifier
+    from stackrun.localapi.functions import split_function_arn
+
+    def invoke(self: Any) -> Any:
+        function_name = unquote(self.path.rsplit("/", 2)[-2])
+        asked = (self.querystring.get("Qualifier") or [None])[0]
+        token = invoked_qualifier.set(asked or split_function_arn(function_name)[1])
+        try:
+            return original(self)
+        finally:
+            invoked_qualifier.reset(token)
+
+    invoke.__stackrun_patched__ = True  # type: ignore[attr-defined]
+    return invoke
 
 
 # --- the server -------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A deployed function version as the emulator holds it: configuration, code, runtime.
 
 Everything comes from the emulator's Lambda API, as a client of AWS would see it: the alias
-an integration points to is resolved to its version (GetAlias), the version's configuration
+an integration points to is resolved to its version (GetAlias, on every invocation; a weighted
+alias picks the version per invocation, see routing.py), the version's configuration
 and code location are read (GetFunction), and the zip is downloaded from that location and
 checked against CodeSha256 before it is extracted. Nothing is taken from the working tree, so
 what runs is what was deployed.
@@ -14,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import re
 import shutil
 import ssl
@@ -26,6 +28,7 @@ from typing import Any
 
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
+from stackrun.localapi.routing import AliasRouting, RandomSource
 
 # What the Lambda Python runtimes provide besides the function's zip: the runtime interface
 # client and the AWS SDK (the builder leaves boto3/botocore out of the zips for that reason).
@@ -80,14 +83,20 @@ def split_function_arn(reference: str) -> tuple[str, str | None]:
     return name, qualifier or None
 
 
-def resolve(lambda_client: Any, reference: str) -> FunctionVersion:
-    """The version `reference` (an alias ARN, a version ARN or a name) runs right now."""
+def resolve(
+    lambda_client: Any, reference: str, random_source: RandomSource = random.random
+) -> FunctionVersion:
+    """The version `reference` (an alias ARN, a version ARN or a name) runs right now.
+
+    An alias is read with every call (no cache: a moved alias serves the next invocation); a
+    weighted alias gives one of its versions, drawn by weight with `random_source`.
+    """
     name, qualifier = split_function_arn(reference)
     version = qualifier or "$LATEST"
     try:
         if qualifier and qualifier != "$LATEST" and not qualifier.isdigit():
             alias = lambda_client.get_alias(FunctionName=name, Name=qualifier)
-            version = alias["FunctionVersion"]
+            version = AliasRouting.from_alias(alias).choose_version(random_source)
         response = lambda_client.get_function(FunctionName=name, Qualifier=version)
     except lambda_client.exceptions.ResourceNotFoundException as error:
         raise LocalApiError(f"function {reference} is not deployed: {error}") from error

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,13 +35,19 @@ from stackrun.localapi.functions import (
     host_architecture,
     resolve,
     runtime_python,
+    split_function_arn,
     task_root,
 )
 from stackrun.localapi.logs import LogShipper, lambda_stream_name
+from stackrun.localapi.metrics import InvocationRecord, MetricPublisher
+from stackrun.localapi.routing import RandomSource
 from stackrun.localapi.runtime import FunctionProcess, Outcome, ProcessSpec, clean_environment
 
 # API Gateway's integration timeout for HTTP APIs.
 INTEGRATION_TIMEOUT_SECONDS = 30
+# Execution environments kept warm per function: the versions a weighted alias splits between
+# (two) and one more; the least recently used beyond that is stopped.
+WARM_VERSIONS_PER_FUNCTION = 3
 # Answered by the server itself (never routed to a function): is this server up?
 HEALTH_PATH = "/_stackrun/health"
 
@@ -59,8 +67,14 @@ class LocalContext:
     runtimes_dir: Path
     database: dict[str, Any] | None  # emulated address -> local server (database.json)
     console: Callable[[str], None]
-    processes: dict[str, tuple[tuple[str, ...], FunctionProcess]] = field(default_factory=dict)
+    # (function name, version) -> (the configuration it was started with, its environment),
+    # least recently used first
+    processes: dict[tuple[str, str], tuple[tuple[str, ...], FunctionProcess]] = field(
+        default_factory=dict
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The draw that picks a weighted alias's version per request (routing.py).
+    random_source: RandomSource = random.random
     # issuer -> its JSON Web Key Set, for JWT authorizers. Default: the issuer's OpenID
     # configuration and jwks_uri, fetched through the emulator (authorizer.discover_jwks).
     jwks_fetcher: authorizer.JwksFetcher | None = None
@@ -69,6 +83,7 @@ class LocalContext:
         self.apigateway = self.client("apigatewayv2")
         self.lambda_ = self.client("lambda")
         self.shipper = LogShipper(self.client("logs"), self.console)
+        self.metrics = MetricPublisher(self.client("cloudwatch"), self.console)
         self.warned_architecture: set[str] = set()
         fetcher = self.jwks_fetcher or functools.partial(
             authorizer.discover_jwks, endpoint=self.endpoint, ca_bundle=self.ca_bundle
@@ -81,10 +96,17 @@ class LocalContext:
     # -- execution environments ------------------------------------------------------------
 
     def process_for(self, function: FunctionVersion) -> FunctionProcess:
-        """The warm environment of `function`, or a new one when the version changed."""
+        """The warm environment of `function`'s version, or a new one.
+
+        Each version has its own (two versions behind a weighted alias are warm at once); a
+        version whose configuration changed ($LATEST) gets a new one, and beyond
+        WARM_VERSIONS_PER_FUNCTION the least recently used version's is stopped.
+        """
+        slot = (function.name, function.version)
         with self.lock:
-            current = self.processes.get(function.name)
+            current = self.processes.pop(slot, None)
             if current is not None and current[0] == function.key:
+                self.processes[slot] = current  # now the most recently used
                 return current[1]
             if current is not None:
                 current[1].stop()
@@ -92,8 +114,14 @@ class LocalContext:
             process = FunctionProcess(
                 self._process_spec(function, stream), self._function_log(function, stream)
             )
-            self.processes[function.name] = (function.key, process)
+            self.processes[slot] = (function.key, process)
+            self._stop_least_recently_used(function.name)
             return process
+
+    def _stop_least_recently_used(self, name: str) -> None:
+        slots = [slot for slot in self.processes if slot[0] == name]
+        for slot in slots[: max(0, len(slots) - WARM_VERSIONS_PER_FUNCTION)]:
+            self.processes.pop(slot)[1].stop()
 
     def _process_spec(self, function: FunctionVersion, stream: str) -> ProcessSpec:
         if function.architecture != host_architecture() and function.name not in (
@@ -168,14 +196,29 @@ class LocalContext:
         return clean_environment(variables)
 
     def invoke(self, function: FunctionVersion, event: dict[str, Any]) -> Outcome:
+        """Run `event` in the version's environment; its metrics go to CloudWatch."""
         trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
-        return self.process_for(function).invoke(json.dumps(event).encode(), trace)
+        process = self.process_for(function)
+        started = datetime.now(UTC)
+        outcome = process.invoke(json.dumps(event).encode(), trace)
+        self.metrics.record(
+            InvocationRecord(
+                function_name=function.name,
+                qualifier=split_function_arn(function.invoked_arn)[1],
+                executed_version=function.version,
+                started=started,
+                duration_ms=outcome.duration_ms,
+                failed=outcome.failed,
+            )
+        )
+        return outcome
 
     def close(self) -> None:
         with self.lock:
             for _, process in self.processes.values():
                 process.stop()
             self.processes.clear()
+        self.metrics.close()
         self.shipper.close()
 
 
@@ -293,7 +336,7 @@ def _answer(
         return (*gateway.INTERNAL_ERROR, "", note)
     try:
         reference = gateway.function_of_integration(integration["IntegrationUri"])
-        function = resolve(context.lambda_, reference)
+        function = resolve(context.lambda_, reference, context.random_source)
         event = gateway.build_event(
             request,
             route,
