@@ -262,6 +262,20 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session(python=TOOLS_PYTHON)
+def rollback(session: nox.Session) -> None:
+    """Move a function's live alias back one version (or `--to N`) in seconds, and pin it:
+    `nox -s rollback -- <env> <function> [--to N] [--local]`."""
+    _stackrun(session, "rollback")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def unpin(session: nox.Session) -> None:
+    """Release a rollback's pin; the next deploy moves live to the newest version:
+    `nox -s unpin -- <env> <function> [--local]`."""
+    _stackrun(session, "unpin")
+
+
+@nox.session(python=TOOLS_PYTHON)
 def unlock(session: nox.Session) -> None:
     """Release a lock left by a killed run: `-- <env> <stack> <id> [--local]` (a state lock)
     or `-- <env> --guard <id> [--local]` (the environment guard); asks for confirmation."""

@@ -32,8 +32,9 @@ locals {
     })
   }
 
-  # The alias API Gateway invokes. It always points at the newest published
-  # version, so the API never runs $LATEST (unpublished, mutable code).
+  # The alias API Gateway invokes. It points at the newest published version
+  # (or the one a rollback pinned, live_version), so the API never runs $LATEST
+  # (unpublished, mutable code).
   alias_name = "live"
 
   function_names = { for k, f in var.functions : k => "${var.name}-${k}" }
@@ -295,9 +296,9 @@ resource "aws_lambda_alias" "live" {
   for_each = local.functions
 
   name             = local.alias_name
-  description      = "Newest published version of ${local.function_names[each.key]}; what the HTTP API invokes"
+  description      = "What the HTTP API invokes: the newest published version of ${local.function_names[each.key]}, or the version a rollback pinned"
   function_name    = aws_lambda_function.this[each.key].function_name
-  function_version = aws_lambda_function.this[each.key].version
+  function_version = coalesce(each.value.live_version, aws_lambda_function.this[each.key].version)
 }
 
 ################################################################################

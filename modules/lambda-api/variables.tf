@@ -62,6 +62,10 @@ variable "functions" {
       reserved_concurrency reserved concurrent executions; -1 (default) = unreserved,
                            0 = throttle the function completely
       log_retention_days   retention of /aws/lambda/<name>-<key>, default 30
+      live_version         the published version the "live" alias points at; default null
+                           = the newest published version. The deploy tooling sets it while
+                           a function is pinned by a rollback: a new zip is then published
+                           but takes no traffic until the pin is released.
   EOT
   type = map(object({
     zip_path               = string
@@ -79,7 +83,15 @@ variable "functions" {
     route_scopes           = optional(map(list(string)), {})
     reserved_concurrency   = optional(number, -1)
     log_retention_days     = optional(number, 30)
+    live_version           = optional(string)
   }))
+
+  validation {
+    condition = var.functions == null ? false : alltrue([
+      for k, f in var.functions : f.live_version == null || can(regex("^[1-9][0-9]*$", f.live_version))
+    ])
+    error_message = "live_version must be null (follow the newest published version) or a published version number such as \"3\" (not $LATEST, not an alias)."
+  }
 
   validation {
     condition     = try(length(var.functions) >= 1, false)

@@ -36,6 +36,7 @@ examples:
   stackrun deploy dev --local              deploy dev into the local emulator
   stackrun baseline prod                   apply prod's account baseline (administrator)
   stackrun plan prod --detailed-exitcode   exit 2 when any prod stack has changes
+  stackrun rollback prod list_devices      move live back one version, in seconds (pinned)
   stackrun output stage --local            all stage outputs as one JSON document
   stackrun token dev --local --scope fleet/read   an access token for dev's API
   stackrun serve dev                       serve dev's locally deployed API (foreground)
@@ -53,7 +54,8 @@ environment variables:
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
 
 roles (live/<env>/env.toml): plan assumes plan_role; deploy, destroy, bootstrap, output,
-token and unlock assume deploy_role; baseline assumes none (administrator credentials).
+token, rollback, unpin and unlock assume deploy_role; baseline assumes none (administrator
+credentials).
 
 signals (deploy, destroy, bootstrap, baseline):
   Ctrl-C or SIGTERM lets terraform finish what it started, releases locks and exits 128+N.
@@ -376,6 +378,42 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.add_argument("lock_id", nargs="?", metavar="id", help="the state lock's ID")
     unlock.add_argument("--guard", metavar="ID", help="release the environment guard ID instead")
     unlock.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="move a function's live alias back to its previous version, in seconds, and pin it",
+        description="Move <function>'s `live` alias (what the HTTP API invokes) back to the "
+        "newest published version older than the one it points at, or to --to VERSION, with "
+        "one Lambda UpdateAlias call (canary routing, if any, is cleared); no terraform runs. "
+        "The function is then pinned: the pin is recorded in the environment's state bucket "
+        "(<env>/_stackrun/pins.json), every deploy and plan keeps the alias on that version "
+        "(terraform sees no drift) and says so, and a newly deployed version is published but "
+        "takes no traffic. Release the pin with `stackrun unpin <env> <function>`; the next "
+        "deploy then moves live to the newest version. Acts as the deploy role, under the "
+        "environment guard (it waits for a running deploy).",
+        epilog="examples:\n"
+        "  stackrun rollback prod list_devices          back to the version before live's\n"
+        "  stackrun rollback dev list_devices --to 3    to version 3\n"
+        "  stackrun unpin prod list_devices             release; the next deploy moves live",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_env_arguments(rollback)
+    rollback.add_argument("function", help="a function of the environment (a folder of lambdas/)")
+    rollback.add_argument(
+        "--to",
+        metavar="VERSION",
+        help="the published version to move live to (default: the one before live's)",
+    )
+    _add_yes(rollback)
+
+    unpin = commands.add_parser(
+        "unpin",
+        help="release a function's rollback pin (the next deploy moves live to the newest)",
+        description="Release the pin `stackrun rollback` put on <function>. Nothing moves "
+        "now: the next deploy moves the function's live alias to its newest published version.",
+    )
+    _add_env_arguments(unpin)
+    unpin.add_argument("function", help="a function of the environment (a folder of lambdas/)")
     return parser
 
 
@@ -527,7 +565,7 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "unlock" and not args.guard and not (args.stack and args.lock_id):
         raise StackrunError("unlock needs <stack> <id> (a state lock) or --guard <id>")
     environment = _environment(args, root)
-    if args.command in ("deploy", "destroy", "baseline"):
+    if args.command in ("deploy", "destroy", "baseline", "rollback"):
         confirm_protected(environment, args.command, args.yes)
     workspace = _workspace(args, root, environment=environment)
     if args.command == "deploy":
@@ -554,6 +592,14 @@ def run(argv: list[str] | None = None) -> int:
         report = runner.plan(workspace)
         if args.detailed_exitcode and report.has_changes:
             return 2
+    elif args.command == "rollback":
+        from stackrun.rollback import rollback
+
+        rollback(workspace, args.function, args.to)
+    elif args.command == "unpin":
+        from stackrun.rollback import unpin
+
+        unpin(workspace, args.function)
     elif args.command == "unlock":
         if args.guard:
             return _unlock(workspace, args.guard, args.yes)

@@ -141,6 +141,10 @@ class BackendSettings:
     def state_key(self, environment: str, stack: str) -> str:
         return f"{environment}/{stack}/terraform.tfstate"
 
+    def record_key(self, environment: str, record: str) -> str:
+        """Where stackrun keeps an environment's own records (pins), beside its states."""
+        return f"{environment}/_stackrun/{record}.json"
+
 
 @dataclass(frozen=True)
 class Project:
@@ -1193,6 +1197,12 @@ def _check_lambdas(
         for filled in ("zip_path", "source_code_hash", "handler"):
             if filled in settings:
                 collector.add(f"{key}.{filled}", "set by stackrun from the build; remove it")
+        if "live_version" in settings:
+            collector.add(
+                f"{key}.live_version",
+                "set by stackrun while `stackrun rollback` pins the function; remove it (to "
+                "hold a function on a version: stackrun rollback <env> <function> --to N)",
+            )
     return name if len(collector.issues) == before else None
 
 

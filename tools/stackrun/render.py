@@ -46,12 +46,17 @@ def terraform_settings(environment: Environment) -> dict[str, Any]:
 
 
 def artifact_inputs(
-    stack: Stack, workdir: Path, manifests: Mapping[str, Mapping[str, Any]], artifact_dir: Path
+    stack: Stack,
+    workdir: Path,
+    manifests: Mapping[str, Mapping[str, Any]],
+    artifact_dir: Path,
+    live_versions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The stack's functions input, each entry completed from its build manifest.
 
     The zip path is relative to the working dir, so the plan does not change between machines;
     the hash is what the Lambda API reports as CodeSha256, so an unchanged zip changes nothing.
+    `live_versions` holds the pinned functions' versions (pins.py): their alias stays there.
     """
     assert stack.lambdas_input is not None
     functions = {}
@@ -64,6 +69,8 @@ def artifact_inputs(
             "handler": manifest["handler"],
             "architecture": manifest["architecture"],
         }
+        if live_versions and name in live_versions:
+            functions[name]["live_version"] = live_versions[name]
     return functions
 
 

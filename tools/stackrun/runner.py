@@ -232,6 +232,20 @@ def _print(workspace: Workspace, text: str) -> None:
     print(text, file=workspace.console, flush=True)
 
 
+def _pinned(workspace: Workspace, stack: Stack) -> str:
+    """Say which of the stack's functions a rollback pinned; the report's note ("" if none)."""
+    pinned = {name: pin for name, pin in workspace.pins().items() if name in stack.functions}
+    for name, pin in sorted(pinned.items()):
+        _print(workspace, f"    note: {pin.notice(workspace.environment.name, name)}")
+    return ", ".join(f"{name} pinned to {pin.version}" for name, pin in sorted(pinned.items()))
+
+
+def _with_note(report: StackReport, note: str) -> StackReport:
+    if note:
+        report.note = f"{report.note}; {note}" if report.note else note
+    return report
+
+
 def _announce(workspace: Workspace, index: int, total: int, stack: Stack, verb: str) -> None:
     _print(workspace, f"\n==> [{index}/{total}] {verb} {stack.name} (module {stack.module.name})")
 
@@ -313,7 +327,7 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
     return report
 
 
-def _guard(workspace: Workspace, operation: str) -> AbstractContextManager[HeldGuard]:
+def guard_of(workspace: Workspace, operation: str) -> AbstractContextManager[HeldGuard]:
     environment = workspace.environment
     return environment_guard(
         workspace.target.client(environment, "dynamodb"),
@@ -337,10 +351,10 @@ def _backend_under_guard(
     """
     if not backend_status(workspace)[1]:
         created = ensure_backend(workspace, converge=converge)
-        with _guard(workspace, operation) as guard:
+        with guard_of(workspace, operation) as guard:
             yield created, guard
         return
-    with _guard(workspace, operation) as guard:
+    with guard_of(workspace, operation) as guard:
         yield ensure_backend(workspace, converge=converge), guard
 
 
@@ -376,6 +390,7 @@ class _StackRun:
             )
         variables, sensitive = _upstream_inputs(stack, self.outputs)
         workspace.render(stack, sensitive)
+        pinned = _pinned(workspace, stack)
         state = read_state(workspace, stack, self.s3)
         current = fingerprint.compute(workspace, stack, variables, serial_of(state))
         if (
@@ -407,6 +422,7 @@ class _StackRun:
                 workspace, stack, fingerprint.compute(workspace, stack, variables, serial_of(state))
             )
         stack_report.seconds = time.monotonic() - started
+        _with_note(stack_report, pinned)
         _print(workspace, f"<== {stack_report.line()}")
         return stack_report
 
@@ -493,6 +509,7 @@ def plan(workspace: Workspace) -> RunReport:
             continue
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
         tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs, lock=False)
+        _with_note(stack_report, _pinned(workspace, stack))
         (tf.workdir / "tfplan").unlink(missing_ok=True)
         outputs[stack.name] = outputs_of(read_state(workspace, stack), stack.module)
         stack_report.seconds = time.monotonic() - started
@@ -514,7 +531,7 @@ def destroy(workspace: Workspace) -> RunReport:
         _print(workspace, f"no state backend for {environment.name}: nothing to destroy")
         return report
     _refuse_protected_destroy(workspace)
-    with _guard(workspace, "destroy") as guard:
+    with guard_of(workspace, "destroy") as guard:
         outputs = collect_outputs(workspace, announce=False)
         stacks = list(reversed(environment.stacks))
         for index, stack in enumerate(stacks, start=1):

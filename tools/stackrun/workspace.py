@@ -20,6 +20,8 @@ from stackrun.config import Environment, Stack
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
 from stackrun.paths import artifact_dir, cache_root
+from stackrun.pins import Pin
+from stackrun.pins import read as read_pins
 from stackrun.render import artifact_inputs, render_stack
 from stackrun.target import Target
 from stackrun.terraform import Result, Terraform, cli_config_env
@@ -46,6 +48,7 @@ class Workspace:
     def __post_init__(self) -> None:
         root = cache_root(self.environment.project.root)
         self.cache_dir = root / self.target.name / self.environment.name
+        self._pins: dict[str, Pin] | None = None
         self.base_env = self.target.subprocess_env()
         self.base_env.update(cli_config_env(root, self.environment.project.provider_mirror))
         if self.target.local:
@@ -99,9 +102,18 @@ class Workspace:
         workdir = self.workdir(stack.name)
         functions = None
         if stack.lambdas_input is not None:
-            functions = artifact_inputs(stack, workdir, self.manifests(stack), self.artifact_dir)
+            pinned = {name: pin.version for name, pin in self.pins().items()}
+            functions = artifact_inputs(
+                stack, workdir, self.manifests(stack), self.artifact_dir, pinned
+            )
         render_stack(self.environment, stack, self.target, workdir, sensitive_inputs, functions)
         return workdir
+
+    def pins(self) -> dict[str, Pin]:
+        """The environment's pinned functions (read once per run; pins.py)."""
+        if self._pins is None:
+            self._pins = read_pins(self.environment, self.target.client(self.environment, "s3"))
+        return self._pins
 
     @property
     def artifact_dir(self) -> Path:

@@ -11,6 +11,7 @@ import os
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -323,6 +324,39 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert [device["name"] for device in body["devices"]] == ["p-1"]
     plan = repo.run("plan", "dev", "--local", "--detailed-exitcode")
     assert plan.returncode == 0, plan.text
+
+    # one command moves list_devices' alias back to version 1 in seconds (no terraform runs)
+    # and pins it: the local API serves version 1 right after; the next deploy keeps it there
+    # and says so, plan sees no drift; unpin and a deploy move it to the newest version again
+    def live_version(name: str) -> str:
+        function = functions[name]["function_name"]
+        return lambda_client.get_alias(FunctionName=function, Name="live")["FunctionVersion"]
+
+    started = time.monotonic()
+    rolled = repo.run("rollback", "dev", "list_devices", "--local")
+    rollback_seconds = time.monotonic() - started
+    assert rolled.returncode == 0, rolled.text
+    assert rollback_seconds < 5, rollback_seconds
+    assert "fleet-dev-list_devices: live moved from version 2 to 1" in rolled.stdout
+    assert live_version("list_devices") == "1"
+    status, headers, _ = _http("GET", url + "projects/pumps/devices", token=read_token)
+    assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:1")
+    assert "x-fleet-revision" not in headers
+    kept = repo.run("deploy", "dev", "--local")
+    assert kept.returncode == 0, kept.text
+    assert "list_devices is pinned to version 1 (rolled back from 2" in kept.stdout
+    assert "stackrun unpin dev list_devices" in kept.stdout
+    assert "list_devices pinned to 1" in kept.stdout  # the summary line of 030_api
+    assert live_version("list_devices") == "1"
+    plan = repo.run("plan", "dev", "--local", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.text
+    assert "list_devices pinned to 1" in plan.stdout
+    released = repo.run("unpin", "dev", "list_devices", "--local")
+    assert released.returncode == 0, released.text
+    assert repo.run("deploy", "dev", "--local").returncode == 0
+    assert live_version("list_devices") == "2"
+    status, headers, _ = _http("GET", url + "projects/pumps/devices", token=read_token)
+    assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:2")
 
     # the integration suite passes against the deployment; a broken handler setting (changed
     # outside terraform) makes it fail with the cause; plan sees the drift (deploy's fingerprint

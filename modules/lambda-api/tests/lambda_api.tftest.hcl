@@ -873,3 +873,52 @@ run "a_database_role_must_have_a_secret" {
 
   expect_failures = [var.database]
 }
+
+run "a_pinned_function_keeps_its_alias_on_the_pinned_version" {
+  command = plan
+
+  variables {
+    functions = {
+      api = {
+        zip_path         = "build/api.zip"
+        source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        handler          = "fleet_api.handler.handler"
+        routes           = ["GET /projects"]
+        live_version     = "2"
+      }
+      teams = {
+        zip_path         = "build/teams.zip"
+        source_code_hash = "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+        handler          = "fleet_teams.handler.handler"
+        routes           = ["ANY /teams/{proxy+}"]
+      }
+    }
+  }
+
+  assert {
+    condition     = aws_lambda_alias.live["api"].function_version == "2" && output.functions["api"].version == "2"
+    error_message = "A function with live_version must keep its alias on that version (a rollback's pin)."
+  }
+
+  assert {
+    condition     = aws_lambda_alias.live["teams"].function_version == "3"
+    error_message = "A function without live_version must follow its newest published version."
+  }
+}
+
+run "live_version_must_be_a_published_version_number" {
+  command = plan
+
+  variables {
+    functions = {
+      api = {
+        zip_path         = "build/api.zip"
+        source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        handler          = "fleet_api.handler.handler"
+        live_version     = "$LATEST"
+      }
+    }
+  }
+
+  expect_failures = [var.functions]
+}
