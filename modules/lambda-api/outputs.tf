@@ -24,17 +24,18 @@ output "routes" {
 }
 
 output "functions" {
-  description = "Per function key: function_name, arn (unqualified), alias_arn and alias_name (what the API invokes), version (the published version the alias points at), role_arn, log_group_name, invoke_arn (of the alias)."
+  description = "Per function key: function_name, arn (unqualified), alias_arn and alias_name (what the API invokes), version (the published version the alias points at), published_version (the newest published version; differs from version while live_version holds the alias back), role_arn, log_group_name, invoke_arn (of the alias)."
   value = {
     for k, f in aws_lambda_function.this : k => {
-      function_name  = f.function_name
-      arn            = f.arn
-      alias_arn      = aws_lambda_alias.live[k].arn
-      alias_name     = aws_lambda_alias.live[k].name
-      version        = aws_lambda_alias.live[k].function_version
-      role_arn       = aws_iam_role.function[k].arn
-      log_group_name = aws_cloudwatch_log_group.function[k].name
-      invoke_arn     = aws_lambda_alias.live[k].invoke_arn
+      function_name     = f.function_name
+      arn               = f.arn
+      alias_arn         = aws_lambda_alias.live[k].arn
+      alias_name        = aws_lambda_alias.live[k].name
+      version           = aws_lambda_alias.live[k].function_version
+      published_version = f.version
+      role_arn          = aws_iam_role.function[k].arn
+      log_group_name    = aws_cloudwatch_log_group.function[k].name
+      invoke_arn        = aws_lambda_alias.live[k].invoke_arn
     }
   }
 }

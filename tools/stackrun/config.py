@@ -38,7 +38,15 @@ ROLE_ARN_PATTERN = re.compile(
 DEPENDENCY_PATTERN = re.compile(
     r"\A(?P<stack>[0-9]{3}_[a-z0-9][a-z0-9_-]*)\.(?P<output>[A-Za-z_][A-Za-z0-9_-]*)\Z"
 )
-LOCK_TIMEOUT_PATTERN = re.compile(r"\A[0-9]+[smh]\Z")
+LOCK_TIMEOUT_PATTERN = re.compile(r"\A[0-9]+[smh]\Z")  # a duration: "90s", "5m", "1h"
+
+
+def duration_seconds(duration: str) -> int:
+    """'90s', '5m', '1h' -> seconds."""
+    unit = {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+    return int(duration[:-1]) * unit
+
+
 # GitHub: an owner (user or organisation) of 1-39 letters, digits and '-', not starting with
 # '-'; a repository name of letters, digits, '.', '_' and '-' (not "." or "..").
 GITHUB_REPOSITORY_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}\Z")
@@ -112,6 +120,8 @@ class Stack:
     # `[lambdas] invoke_on_deploy`: functions invoked (through their alias) on every deploy,
     # after the stack is applied or found unchanged.
     invoke_on_deploy: tuple[str, ...] = ()
+    # `[lambdas.canary]`: function -> how a new version of it takes traffic (canary.py).
+    canary: Mapping[str, Canary] = field(default_factory=dict)
     # `[policy.skip]`: policy checks (checkov ids) that do not apply to this stack, with why.
     policy_skips: Mapping[str, str] = field(default_factory=dict)
 
@@ -127,6 +137,18 @@ class Stack:
         """Names of the stacks this stack waits for (whose outputs it consumes, and `after`)."""
         consumed = {ref.stack for dep in self.dependencies for ref in dep.references}
         return tuple(sorted(consumed | set(self.after)))
+
+
+@dataclass(frozen=True)
+class Canary:
+    """`[lambdas.canary]`: a new version first gets `share` of its live alias's traffic for
+    `seconds`; more than `max_errors` errors, or an error rate above `max_error_rate`, rolls
+    it back, otherwise the alias moves to it fully."""
+
+    share: float
+    seconds: int
+    max_error_rate: float
+    max_errors: int
 
 
 @dataclass(frozen=True)
@@ -969,9 +991,13 @@ def _load_stack(
     after = _check_after(data.get("after"), folder, earlier, collector)
     lambdas_input = None
     invoke_on_deploy: tuple[str, ...] = ()
+    canary: dict[str, Canary] = {}
     if isinstance(data.get("lambdas"), dict):
         lambdas_input = _check_lambdas(root, data["lambdas"], inputs, collector)
         invoke_on_deploy = _check_invoke(data["lambdas"], inputs, lambdas_input, collector)
+        if lambdas_input is not None and "canary" in data["lambdas"]:
+            functions = [name for name in inputs[lambdas_input] if name not in invoke_on_deploy]
+            canary = _check_canary(data["lambdas"]["canary"], functions, collector)
 
     policy_skips = _check_policy(data.get("policy"), collector)
 
@@ -991,6 +1017,7 @@ def _load_stack(
             after=after,
             lambdas_input=lambdas_input,
             invoke_on_deploy=invoke_on_deploy,
+            canary=MappingProxyType(canary),
             policy_skips=MappingProxyType(policy_skips),
         ),
         [],
@@ -1134,11 +1161,81 @@ def _check_after(
 
 LAMBDAS_TABLE = {
     "input": Key(_is_str, "the name of the module input that lists the functions", True),
+    "canary": Key(_is_table, "a table [lambdas.canary] (share, duration, max_error_rate, ...)"),
     "invoke_on_deploy": Key(
         lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
         "an array of function names (keys of the functions input) to invoke on every deploy",
     ),
 }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+CANARY_SETTINGS = {
+    "share": Key(
+        lambda v: _is_number(v) and 0 < v < 1,
+        "the share of the alias's traffic the new version gets, a number between 0 and 1 "
+        "exclusive (e.g. 0.25)",
+    ),
+    "duration": Key(
+        lambda v: isinstance(v, str) and bool(LOCK_TIMEOUT_PATTERN.fullmatch(v)),
+        'how long the new version is watched, a duration such as "90s" or "5m"',
+    ),
+    "max_error_rate": Key(
+        lambda v: _is_number(v) and 0 <= v < 1,
+        "the highest share of the new version's invocations that may fail, 0 <= rate < 1",
+    ),
+    "max_errors": Key(
+        lambda v: _is_int(v) and v >= 0, "the most errors the new version may have, an integer"
+    ),
+}
+CANARY_FUNCTION_SETTINGS = {
+    **CANARY_SETTINGS,
+    "enabled": Key(_is_bool, "true or false (false: the function's versions take all traffic)"),
+}
+
+
+def _check_canary(table: Any, functions: list[str], collector: _Collector) -> dict[str, Canary]:
+    """`[lambdas.canary]` (every function's settings, all four required) and its optional
+    `[lambdas.canary.functions.<name>]` overrides (or `enabled = false`)."""
+    prefix = "lambdas.canary."
+    if not isinstance(table, dict):
+        return {}
+    before = len(collector.issues)
+    defaults = {key: value for key, value in table.items() if key != "functions"}
+    schema = {key: Key(spec.check, spec.expected, True) for key, spec in CANARY_SETTINGS.items()}
+    collector.check_table(defaults, schema, prefix)
+    overrides = table.get("functions", {})
+    if not isinstance(overrides, dict):
+        collector.add(f"{prefix}functions", "expected a table of function name -> settings")
+        overrides = {}
+    for name, settings in overrides.items():
+        key = f"{prefix}functions.{name}"
+        if name not in functions:
+            collector.add(
+                key,
+                f"not a function that takes traffic in this stack ({', '.join(functions)}; "
+                "functions of invoke_on_deploy have no canary)",
+            )
+        elif not isinstance(settings, dict):
+            collector.add(key, f"expected a table of settings, got {_describe(settings)}")
+        else:
+            collector.check_table(settings, CANARY_FUNCTION_SETTINGS, f"{key}.")
+    if len(collector.issues) != before:
+        return {}
+    canary = {}
+    for name in functions:
+        settings = {**defaults, **overrides.get(name, {})}
+        if settings.pop("enabled", True):
+            canary[name] = Canary(
+                share=float(settings["share"]),
+                seconds=duration_seconds(settings["duration"]),
+                max_error_rate=float(settings["max_error_rate"]),
+                max_errors=int(settings["max_errors"]),
+            )
+    return canary
 
 
 def _check_invoke(

@@ -11,11 +11,11 @@ released. A deploy says which functions are pinned and how to release them.
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from stackrun import records
 from stackrun.errors import StackrunError
 
 RECORD = "pins"
@@ -44,33 +44,19 @@ def actor() -> str:
     return f"github:{github}" if github else getpass.getuser()
 
 
-def _location(environment: Any) -> tuple[str, str]:
-    backend = environment.backend
-    return backend.bucket, backend.record_key(environment.name, RECORD)
-
-
 def read(environment: Any, s3: Any) -> dict[str, Pin]:
     """The environment's pins ({} when none was ever recorded, or no backend exists yet)."""
-    bucket, key = _location(environment)
+    document = records.read(environment, s3, RECORD)
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
-        return {}
-    try:
-        document = json.loads(body)
-        return {name: Pin(**fields) for name, fields in document["pins"].items()}
-    except (ValueError, KeyError, TypeError) as error:
+        return {name: Pin(**fields) for name, fields in document.get("pins", {}).items()}
+    except (AttributeError, TypeError) as error:
+        bucket, key = records.location(environment, RECORD)
         raise StackrunError(
             f"s3://{bucket}/{key} is not a pin record ({error}); fix or delete it"
         ) from error
 
 
 def write(environment: Any, s3: Any, pins: dict[str, Pin]) -> None:
-    bucket, key = _location(environment)
-    document = {"pins": {name: asdict(pin) for name, pin in sorted(pins.items())}}
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=json.dumps(document, indent=2).encode(),
-        ContentType="application/json",
+    records.write(
+        environment, s3, RECORD, {"pins": {name: asdict(pin) for name, pin in pins.items()}}
     )

@@ -15,15 +15,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackrun import database
+from stackrun import canary, database
 from stackrun.bootstrap import backend_status, bootstrap_stack, ensure_backend
-from stackrun.config import Stack
+from stackrun.config import Stack, duration_seconds
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.guard import HeldGuard, environment_guard
 from stackrun.interrupts import Interrupted
 from stackrun.render import dependency_variables
 from stackrun.terraform import Result, Terraform
-from stackrun.workspace import Workspace, duration_seconds
+from stackrun.workspace import Workspace
 
 Outputs = dict[str, dict[str, Any]]  # output name -> {"value", "sensitive", "type"}
 
@@ -148,6 +148,7 @@ def _plan_stack(
     outputs: Mapping[str, Outputs],
     destroy: bool = False,
     lock: bool = True,
+    held: dict[str, str] | None = None,
 ) -> tuple[Terraform, dict[str, str], StackReport, int]:
     """Render, init and plan one stack into `tfplan`. Returns the plan's detailed exit code.
 
@@ -155,7 +156,7 @@ def _plan_stack(
     needs no lock, and never waits for (or blocks) a deploy.
     """
     variables, sensitive = _upstream_inputs(stack, outputs)
-    workspace.render(stack, sensitive)
+    workspace.render(stack, sensitive, held)
     tf = workspace.terraform(stack.name, fresh_log=True)
     _require(workspace.ensure_init(stack, tf), stack, "init", tf)
     args = [
@@ -389,9 +390,11 @@ class _StackRun:
                 stack.name, "plan", f"    upstream outputs missing: {', '.join(missing)}", None
             )
         variables, sensitive = _upstream_inputs(stack, self.outputs)
-        workspace.render(stack, sensitive)
-        pinned = _pinned(workspace, stack)
         state = read_state(workspace, stack, self.s3)
+        # canary functions: the apply publishes a new version, the alias stays (canary.py)
+        held = canary.held_versions(stack, outputs_of(state, stack.module))
+        workspace.render(stack, sensitive, held)
+        pinned = _pinned(workspace, stack)
         current = fingerprint.compute(workspace, stack, variables, serial_of(state))
         if (
             not self.force
@@ -416,6 +419,11 @@ class _StackRun:
             # that failed) is retried by the next deploy, and a stack that waits for this one
             # (`after`) starts only when it succeeded
             invoke.on_deploy(workspace, stack, stack_outputs)
+        watched = canary.candidates(workspace, stack, stack_outputs, held)
+        if stack_report.status != "skipped" and watched:
+            state = self._release(stack, stack_report, variables, sensitive, held, watched)
+            stack_outputs = outputs_of(state, stack.module)
+            self.outputs[stack.name] = stack_outputs
         if stack_report.status != "skipped":
             # Recorded last: a stack whose later steps failed is planned again next time.
             fingerprint.record(
@@ -424,7 +432,47 @@ class _StackRun:
         stack_report.seconds = time.monotonic() - started
         _with_note(stack_report, pinned)
         _print(workspace, f"<== {stack_report.line()}")
+        rolled_back = [c for c in watched if c.outcome == "rolled back"]
+        if stack_report.status != "skipped" and rolled_back:
+            raise StackFailed(
+                stack.name,
+                "canary",
+                "\n".join(
+                    f"    {c.key}: version {c.new} rolled back by its canary ({c.breached()}); "
+                    f"{c.alias} stays on version {c.stable}. Deploy a fixed version."
+                    for c in rolled_back
+                ),
+                None,
+                terraform=False,
+            )
         return stack_report
+
+    def _release(
+        self,
+        stack: Stack,
+        report: StackReport,
+        variables: dict[str, str],
+        sensitive: frozenset[str],
+        held: dict[str, str],
+        watched: list[canary.Candidate],
+    ) -> dict[str, Any] | None:
+        """Watch the new versions' canaries; apply the stack again with the promoted ones, so
+        terraform moves their alias (and its state says so). Returns the stack's state."""
+        from stackrun.state import read_state
+
+        workspace = self.workspace
+        self.guard.check(f"releasing {stack.name}")
+        canary.release(workspace, watched)
+        promoted = {c.key: c.new for c in watched if c.outcome == "promoted"}
+        if promoted:
+            workspace.render(stack, sensitive, {**held, **promoted})
+            moved = _apply_stack(workspace, stack, variables)
+            report.changed += moved.changed
+        _with_note(
+            report,
+            ", ".join(f"canary: {c.key} {c.new} {c.outcome}" for c in watched),
+        )
+        return read_state(workspace, stack, self.s3)
 
 
 def _deploy_side_by_side(
@@ -508,10 +556,12 @@ def plan(workspace: Workspace) -> RunReport:
             )
             continue
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
-        tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs, lock=False)
+        stack_outputs = outputs_of(read_state(workspace, stack), stack.module)
+        held = canary.held_versions(stack, stack_outputs)
+        tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs, lock=False, held=held)
         _with_note(stack_report, _pinned(workspace, stack))
         (tf.workdir / "tfplan").unlink(missing_ok=True)
-        outputs[stack.name] = outputs_of(read_state(workspace, stack), stack.module)
+        outputs[stack.name] = stack_outputs
         stack_report.seconds = time.monotonic() - started
         report.stacks.append(stack_report)
     _print(workspace, "\n" + report.summary())

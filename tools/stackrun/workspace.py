@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,12 +28,6 @@ from stackrun.target import Target
 from stackrun.terraform import Result, Terraform, cli_config_env
 
 INIT_MARKER = ".stackrun-init"
-
-
-def duration_seconds(duration: str) -> int:
-    """'90s', '5m', '1h' -> seconds."""
-    unit = {"s": 1, "m": 60, "h": 3600}[duration[-1]]
-    return int(duration[:-1]) * unit
 
 
 @dataclass
@@ -98,13 +93,20 @@ class Workspace:
             on_killed=release_state_lock,
         )
 
-    def render(self, stack: Stack, sensitive_inputs: frozenset[str] = frozenset()) -> Path:
+    def render(
+        self,
+        stack: Stack,
+        sensitive_inputs: frozenset[str] = frozenset(),
+        held: Mapping[str, str] | None = None,
+    ) -> Path:
+        """Write the stack's working directory. `held`: function -> the version its live alias
+        stays on for this render (a canary's stable version); a rollback's pin wins."""
         workdir = self.workdir(stack.name)
         functions = None
         if stack.lambdas_input is not None:
             pinned = {name: pin.version for name, pin in self.pins().items()}
             functions = artifact_inputs(
-                stack, workdir, self.manifests(stack), self.artifact_dir, pinned
+                stack, workdir, self.manifests(stack), self.artifact_dir, {**(held or {}), **pinned}
             )
         render_stack(self.environment, stack, self.target, workdir, sensitive_inputs, functions)
         return workdir

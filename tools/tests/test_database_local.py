@@ -20,7 +20,7 @@ import pg8000.exceptions
 import pg8000.native
 import pytest
 
-from emulated_repo import REPO_ROOT
+from emulated_repo import REPO_ROOT, Run
 from stackrun.localapi.authorizer import decode as decode_jwt
 
 pytestmark = pytest.mark.terraform
@@ -84,6 +84,49 @@ def _http(
     except urllib.error.HTTPError as error:
         status, headers, body = error.code, error.headers, error.read()
     return status, {k.lower(): v for k, v in headers.items()}, json.loads(body or b"null")
+
+
+CANARY = """input = "functions"
+
+[lambdas.canary]
+share = 0.25
+duration = "20s"
+max_error_rate = 0.5
+max_errors = 3
+"""
+
+# Appended to list_devices' handler module: a version that fails every call.
+RAISING_WRAPPER = """
+
+def handler(event, context):
+    raise RuntimeError("this version is broken")
+"""
+
+
+def _deploy_under_traffic(repo, url: str, token: str, limit: int = 1500):
+    """Deploy dev while calling `url` from the moment the canary starts until the deploy ends
+    (bounded: at most `limit` requests). Returns the run and (status, served by) per request."""
+    output = repo.root / "deploy-under-traffic.log"
+    errors = repo.root / "deploy-under-traffic.err"
+    with output.open("w") as stdout, errors.open("w") as stderr:
+        process = subprocess.Popen(
+            repo.command("deploy", "dev", "--local"),
+            cwd=repo.root,
+            env=repo.environ(),
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+        )
+        while process.poll() is None and "% of live's traffic" not in output.read_text():
+            time.sleep(0.2)
+        answers: list[tuple[int, str]] = []
+        while process.poll() is None and len(answers) < limit:
+            status, headers, _ = _http("GET", url, token=token)
+            answers.append((status, headers.get("x-stackrun-function", "")))
+            time.sleep(0.02)
+        process.wait(timeout=900)
+    run = Run(process.returncode, output.read_text(), errors.read_text())
+    return run, answers
 
 
 def _integration(repo, env: str, *pytest_args: str) -> subprocess.CompletedProcess[str]:
@@ -435,6 +478,53 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     retried = repo.run("deploy", "dev", "--local")
     assert retried.returncode == 0, retried.text
     assert '"applied": ["0006_device_tags.sql"], "current_version": 6' in retried.stdout
+
+    # canary releases: with [lambdas.canary] in 030_api, a version whose handler raises on
+    # every call gets 25% of live's traffic and is rolled back by itself within the window,
+    # with fewer than half of the requests sent meanwhile failed; the alias ends on the old
+    # version, the next plan is clean and the next deploy leaves it alone. A healthy version
+    # is promoted to all of the traffic, and terraform's state agrees
+    api_stack = repo.root / "live/dev/030_api/stack.toml"
+    plain_stack = api_stack.read_text()
+    api_stack.write_text(plain_stack.replace('input = "functions"\n', CANARY, 1))
+    working = handler.read_text()
+    handler.write_text(working + RAISING_WRAPPER)
+    devices_url = url + "projects/pumps/devices"
+    failing, answers = _deploy_under_traffic(repo, devices_url, read_token)
+    assert failing.returncode == 1, failing.text
+    assert "canary list_devices: version 4 gets 25% of live's traffic" in failing.stdout
+    assert "canary list_devices: version 4 rolled back after" in failing.stdout
+    assert "list_devices: version 4 rolled back by its canary" in failing.stderr
+    window = answers[[served for _, served in answers].index("fleet-dev-list_devices:4") :]
+    failed = [served for status, served in window if status != 200]
+    assert failed and set(failed) == {"fleet-dev-list_devices:4"}, answers
+    assert len(failed) < len(window) / 2, (len(failed), len(window))
+    alias = lambda_client.get_alias(FunctionName=functions["list_devices"]["function_name"],
+                                    Name="live")  # fmt: skip
+    assert alias["FunctionVersion"] == "3"
+    assert not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    status, headers, _ = _http("GET", devices_url, token=read_token)
+    assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:3")
+    plan = repo.run("plan", "dev", "--local", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.text
+    again = repo.run("deploy", "dev", "--local")
+    assert again.returncode == 0, again.text
+    assert "list_devices version 4 was rolled back by its canary" in again.stdout
+    assert live_version("list_devices") == "3"
+
+    handler.write_text(working.replace('"x-fleet-revision"] = "3"', '"x-fleet-revision"] = "5"'))
+    healthy, answers = _deploy_under_traffic(repo, devices_url, read_token)
+    assert healthy.returncode == 0, healthy.text
+    assert "canary list_devices: version 5 healthy for 20s" in healthy.stdout
+    assert {status for status, _ in answers} == {200}
+    assert {served for _, served in answers} == {
+        "fleet-dev-list_devices:3",
+        "fleet-dev-list_devices:5",
+    }
+    assert live_version("list_devices") == "5"
+    plan = repo.run("plan", "dev", "--local", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.text
+    api_stack.write_text(plain_stack)
 
     # the password of the database never appears in anything stackrun wrote or printed
     secret = json.loads(

@@ -86,7 +86,7 @@ def test_without_a_backend_there_are_no_pins(s3):
 
 
 def test_a_damaged_record_is_a_clear_error(s3):
-    s3.put_object(Bucket="state", Key="dev/_stackrun/pins.json", Body=b"{}")
+    s3.put_object(Bucket="state", Key="dev/_stackrun/pins.json", Body=b'{"pins": {"a": 1}}')
     with pytest.raises(StackrunError, match=r"dev/_stackrun/pins\.json is not a pin record"):
         pins.read(ENVIRONMENT, s3)
 
