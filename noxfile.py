@@ -1,8 +1,8 @@
 """The one entry point: `nox -l` lists the sessions, `nox -s <session> -- --help` explains one.
 
 Operations (each takes `-- <env> [--local] [options]`, see `nox -s deploy -- --help`):
-    deploy, plan, destroy, output, token, bootstrap, baseline (administrator, once per
-    account), validate, unlock
+    deploy, plan, destroy, output, token, release, bootstrap, baseline (administrator, once
+    per account), validate, unlock
 Local API:        serve (a locally deployed environment's API on 127.0.0.1), integration
                   (integration-tests/ against a deployed environment, AWS or --local),
                   e2e (deploy + integration + destroy of every environment, locally)
@@ -53,12 +53,15 @@ def _stackrun(session: nox.Session, command: str) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def deploy(session: nox.Session) -> None:
-    """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]`."""
+    """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]`
+    (--promote-from ENV: no build, no lambda tests; ENV's tested zips are deployed)."""
     arguments = [arg for arg in session.posargs if arg != "--skip-tests"]
+    promoted = any(arg.split("=")[0] == "--promote-from" for arg in arguments)
     if (
         "--help" not in arguments
         and "-h" not in arguments
         and "--skip-tests" not in session.posargs
+        and not promoted
     ):
         # What is deployed was tested first: every lambda's test session (the build happens in
         # stackrun deploy itself, cached by input hash).
@@ -86,6 +89,13 @@ def output(session: nox.Session) -> None:
 
 
 @nox.session(python=TOOLS_PYTHON)
+def release(session: nox.Session) -> None:
+    """An environment's release record: `nox -s release -- <env> [--local]`, or record a test
+    result: `-- <env> --tested passed|failed [--junit-xml PATH]`."""
+    _stackrun(session, "release")
+
+
+@nox.session(python=TOOLS_PYTHON)
 def token(session: nox.Session) -> None:
     """An access token for an environment's API, as the last line of the output:
     `nox -s token -- <env> [--local] [--client NAME] [--scope SCOPE ...]`."""
@@ -103,6 +113,9 @@ nox -s integration -- <env> [--local] [pytest arguments]
 Runs integration-tests/ (black-box) against the deployed <env>: the API URL, AWS endpoint and
 account come from `stackrun output <env> [--local]`. With --local the environment's local API
 server is started first when it does not run. Extra arguments go to pytest (e.g. -k pagination).
+Then `stackrun release <env> --tested passed|failed` records the result (with pytest's counts)
+in <env>'s release record, for the release live now; `deploy --promote-from <env>` promotes
+only a passed one.
 """
 
 
@@ -119,27 +132,57 @@ def integration(session: nox.Session) -> None:
 
 
 def _run_integration(session: nox.Session, env: str, local: bool, pytest_args: list[str]) -> None:
+    from nox.command import CommandFailed
+
     session.install("pytest>=8", "boto3", "cryptography")
     target_file = Path(session.create_tmp()) / f"target-{env}.json"
-    for _, command, extra_env in _integration_steps(env, local, target_file, pytest_args):
-        session.run(*command, env=extra_env)
+    for name, command, extra_env in _integration_steps(env, local, target_file, pytest_args):
+        try:
+            session.run(*command, env=extra_env)
+        except CommandFailed:
+            if name == "integration":  # the failure is recorded, then fails the session
+                session.run(*_release_command(env, local, target_file, passed=False))
+            raise
+    session.run(*_release_command(env, local, target_file, passed=True))
+
+
+def _junit_file(target_file: Path) -> Path:
+    return target_file.with_name(target_file.stem + ".junit.xml")
 
 
 def _integration_steps(
     env: str, local: bool, target_file: Path, pytest_args: list[str]
 ) -> list[tuple[str, list[str], dict[str, str]]]:
     """(name, command, extra environment) of an integration run against a deployed env:
-    the local API server (with --local), the target document, then pytest."""
+    the local API server (with --local), the target document, then pytest (its result is
+    recorded by _release_command)."""
     where = ["--local"] if local else []
     serve = [("serve", ["stackrun", "serve", env, "--background"], {})] if local else []
+    junit = _junit_file(target_file)
+    junit.unlink(missing_ok=True)
     return [
         *serve,
         ("output", ["stackrun", "output", env, *where, "--output-file", str(target_file)], {}),
         (
             "integration",
-            ["pytest", str(ROOT / "integration-tests"), *pytest_args],
+            ["pytest", str(ROOT / "integration-tests"), f"--junitxml={junit}", *pytest_args],
             {"FLEET_TARGET_FILE": str(target_file)},
         ),
+    ]
+
+
+def _release_command(env: str, local: bool, target_file: Path, passed: bool) -> list[str]:
+    """`stackrun release <env> --tested ...`: the integration result into env's release record
+    (with pytest's counts when it wrote its report)."""
+    junit = _junit_file(target_file)
+    return [
+        "stackrun",
+        "release",
+        env,
+        *(["--local"] if local else []),
+        "--tested",
+        "passed" if passed else "failed",
+        *(["--junit-xml", str(junit)] if junit.is_file() else []),
     ]
 
 
@@ -186,6 +229,7 @@ def _e2e_environment(session: nox.Session, env: str, tmp: Path) -> bool:
     steps = [
         ("deploy", ["stackrun", "deploy", env, "--local", "--yes"], {}),
         *_integration_steps(env, True, target_file, ["-p", "no:cacheprovider"]),
+        ("release", _release_command(env, True, target_file, passed=True), {}),
         (
             "destroy",
             ["stackrun", "destroy", env, "--local", "--yes", "--lift-deletion-protection"],
@@ -194,11 +238,11 @@ def _e2e_environment(session: nox.Session, env: str, tmp: Path) -> bool:
     ]
     log_file = tmp / f"{env}.log"
     with log_file.open("w") as log:
-        for name, command, extra in steps:
-            started = time.monotonic()
+
+        def run(command: list[str], extra: dict[str, str]) -> subprocess.CompletedProcess:
             log.write(f"\n$ {' '.join(command)}\n")
             log.flush()
-            result = subprocess.run(
+            return subprocess.run(
                 command,
                 cwd=ROOT,
                 env={**environ, **extra},
@@ -206,6 +250,14 @@ def _e2e_environment(session: nox.Session, env: str, tmp: Path) -> bool:
                 stderr=subprocess.STDOUT,
                 check=False,
             )
+
+        for name, command, extra in steps:
+            started = time.monotonic()
+            if name == "release":  # with the report pytest has written by now
+                command = _release_command(env, True, target_file, passed=True)
+            result = run(command, extra)
+            if name == "integration" and result.returncode != 0:  # recorded, then fails
+                run(_release_command(env, True, target_file, passed=False), {})
             seconds = time.monotonic() - started
             status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
             session.log(f"e2e {env}: {name} {status} in {seconds:.0f}s")

@@ -63,6 +63,10 @@ class Baseline:
     state_bucket: str
     lock_table: str
     state_key: str
+    # deploy --promote-from (env.toml promote_from): plan roles this deploy role may assume,
+    # and deploy roles of other accounts this plan role trusts
+    promotion_sources: tuple[str, ...] = ()
+    promotion_readers: tuple[str, ...] = ()
 
     @property
     def oidc_provider_arn(self) -> str:
@@ -146,12 +150,15 @@ def check_oidc_provider(iam: Any, baseline: Baseline) -> None:
     assert provider["ClientIDList"] == [AUDIENCE], provider
 
 
-def check_trust(iam: Any, role_arn: str, subject: str, baseline: Baseline) -> None:
+def check_trust(
+    iam: Any, role_arn: str, subject: str, baseline: Baseline, readers: tuple[str, ...] = ()
+) -> None:
     """The role trusts exactly one OIDC subject (with GitHub's audience) and otherwise only
-    itself (aws:PrincipalArn pinned to its own ARN)."""
+    itself (aws:PrincipalArn pinned to its own ARN) and, unconditionally, exactly the roles
+    of `readers` (the plan role: deploy roles of environments promoting from this one)."""
     role = iam.get_role(RoleName=_role_name(role_arn))["Role"]
     trust = _document(role["AssumeRolePolicyDocument"])
-    subjects = []
+    subjects, trusted = [], []
     for statement in _list(trust.get("Statement")):
         assert statement["Effect"] == "Allow", statement
         principal = statement["Principal"]
@@ -165,9 +172,15 @@ def check_trust(iam: Any, role_arn: str, subject: str, baseline: Baseline) -> No
         else:
             assert set(principal) == {"AWS"}, statement
             assert _list(statement["Action"]) == ["sts:AssumeRole"], statement
-            pinned = statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]
-            assert _list(pinned) == [role_arn], statement
+            if statement.get("Condition"):
+                pinned = statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]
+                assert _list(pinned) == [role_arn], statement
+            else:
+                trusted += _list(principal["AWS"])
     assert subjects == [subject], f"{role_arn} trusts {subjects}, expected only {subject!r}"
+    assert sorted(trusted) == sorted(readers), (
+        f"{role_arn} trusts {trusted} without condition, expected exactly {list(readers)}"
+    )
 
 
 def check_plan_role(iam: Any, baseline: Baseline) -> None:
@@ -222,11 +235,18 @@ def check_deploy_boundary(iam: Any, baseline: Baseline) -> None:
     # the rest of the state bucket stays writable: the deploy role keeps the stacks' states
     other = f"arn:aws:s3:::{baseline.state_bucket}/{baseline.environment}/010_x/terraform.tfstate"
     assert not denies(boundary, "s3:PutObject", other)
+    # it assumes no role but itself and the plan roles of the environments it promotes from
+    created = f"arn:aws:iam::{baseline.account_id}:role/fleet-x-lambda"
+    assert denies(boundary, "sts:AssumeRole", created), "boundary allows assuming other roles"
+    for source in (baseline.deploy_role_arn, *baseline.promotion_sources):
+        assert not denies(boundary, "sts:AssumeRole", source), f"boundary denies {source}"
 
 
 def check_baseline(iam: Any, baseline: Baseline) -> None:
     check_oidc_provider(iam, baseline)
     check_trust(iam, baseline.deploy_role_arn, baseline.deploy_subject, baseline)
-    check_trust(iam, baseline.plan_role_arn, baseline.plan_subject, baseline)
+    check_trust(
+        iam, baseline.plan_role_arn, baseline.plan_subject, baseline, baseline.promotion_readers
+    )
     check_plan_role(iam, baseline)
     check_deploy_boundary(iam, baseline)

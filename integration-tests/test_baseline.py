@@ -30,6 +30,8 @@ def baseline(target: Target) -> Baseline:
         state_bucket=document["state_bucket"],
         lock_table=document["lock_table"],
         state_key=document["state_key"],
+        promotion_sources=tuple(document.get("promotion_source_plan_role_arns") or ()),
+        promotion_readers=tuple(document.get("promotion_reader_role_arns") or ()),
     )
 
 

@@ -71,6 +71,17 @@ locals {
       ]
     }
   }
+  # The deploy roles of environments promoting from this one read it through the plan role
+  # (read-only): their release record and live function code.
+  promotion_readers = length(var.promotion_reader_role_arns) == 0 ? [] : [{
+    Sid       = "PromotionReaders"
+    Effect    = "Allow"
+    Action    = "sts:AssumeRole"
+    Principal = { AWS = var.promotion_reader_role_arns }
+  }]
+  plan_trust = merge(local.trust.plan, {
+    Statement = concat(local.trust.plan.Statement, local.promotion_readers)
+  })
 }
 
 ################################################################################
@@ -114,12 +125,13 @@ locals {
         Condition = { "ForAnyValue:StringEquals" = { "dynamodb:LeadingKeys" = local.baseline_lock_ids } }
       },
       # Roles the deploy creates (the functions' roles) cannot be used to step around this
-      # boundary by assuming them: the deploy role assumes no role but itself.
+      # boundary by assuming them: the deploy role assumes no role but itself, and the
+      # (read-only) plan roles of the environments it promotes from.
       {
         Sid         = "DenyAssumingOtherRoles"
         Effect      = "Deny"
         Action      = "sts:AssumeRole"
-        NotResource = local.deploy_role_arn
+        NotResource = concat([local.deploy_role_arn], var.promotion_source_plan_role_arns)
       },
     ]
   }
@@ -202,7 +214,7 @@ locals {
 resource "aws_iam_role" "plan" {
   name                 = var.plan_role_name
   description          = "Plans (read-only) of pull requests of ${var.github_repository}; takes and releases state locks only. Trusted by ${local.plan_subject} only."
-  assume_role_policy   = jsonencode(local.trust.plan)
+  assume_role_policy   = jsonencode(local.plan_trust)
   max_session_duration = 3600
 
   tags = var.tags

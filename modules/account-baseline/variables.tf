@@ -56,6 +56,30 @@ variable "plan_role_name" {
   }
 }
 
+variable "promotion_source_plan_role_arns" {
+  description = "Plan roles of other accounts (environments this one promotes from: `promote_from` in env.toml) that this account's deploy role may assume, to read their release record and live function code (`deploy <env> --promote-from <source>`). The boundary denies assuming every other role. Default: none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.promotion_source_plan_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@-]{1,64}$", arn))])
+    error_message = "promotion_source_plan_role_arns must be IAM role ARNs (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "promotion_reader_role_arns" {
+  description = "Deploy roles of other accounts (environments that promote from this one) that may assume this account's plan role (read-only) to read the release record and live function code. Default: none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.promotion_reader_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@-]{1,64}$", arn))])
+    error_message = "promotion_reader_role_arns must be IAM role ARNs (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
 variable "state_bucket" {
   description = "The environment's Terraform state bucket (modules/tfstate-bootstrap). The plan role may read its objects and write only *.tflock lock objects."
   type        = string

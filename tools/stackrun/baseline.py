@@ -20,9 +20,16 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from stackrun.bootstrap import module_stack
-from stackrun.config import ROLE_ARN_PATTERN, Environment, Stack
+from stackrun.config import (
+    ROLE_ARN_PATTERN,
+    Environment,
+    Stack,
+    list_environments,
+    load_environment,
+)
 from stackrun.errors import ConfigError, ConfigIssue, StackrunError
 from stackrun.workspace import Workspace
 
@@ -76,12 +83,31 @@ def baseline_stack(environment: Environment) -> Stack:
             "state_bucket": backend.bucket,
             "lock_table": backend.lock_table,
             "baseline_state_key": backend.state_key(environment.name, BASELINE_STACK),
+            **promotion_roles(environment),
         },
         "Account baseline: GitHub OIDC provider, deploy and plan roles",
     )
 
 
-def describe(environment: Environment) -> dict[str, str] | None:
+def promotion_roles(environment: Environment) -> dict[str, list[str]]:
+    """Who may read whom for `deploy --promote-from` (env.toml promote_from): this
+    environment's deploy role may assume the plan role of the one it promotes from, and the
+    deploy roles of the environments promoting from this one may assume its plan role."""
+    root = environment.project.root
+    sources = []
+    if environment.promote_from:
+        sources.append(load_environment(root, environment.promote_from).plan_role_arn)
+    readers = []
+    for name in list_environments(root):
+        if name == environment.name:
+            continue
+        other = load_environment(root, name)
+        if other.promote_from == environment.name:
+            readers.append(other.deploy_role_arn)
+    return {"promotion_source_plan_role_arns": sources, "promotion_reader_role_arns": readers}
+
+
+def describe(environment: Environment) -> dict[str, Any] | None:
     """What the baseline of the environment holds, for `stackrun output`'s target (None
     without [github]): the repository, the branch, the roles and the baseline's state key."""
     if environment.project.github is None:
@@ -95,6 +121,8 @@ def describe(environment: Environment) -> dict[str, str] | None:
         "state_bucket": inputs["state_bucket"],
         "lock_table": inputs["lock_table"],
         "state_key": inputs["baseline_state_key"],
+        "promotion_source_plan_role_arns": inputs["promotion_source_plan_role_arns"],
+        "promotion_reader_role_arns": inputs["promotion_reader_role_arns"],
     }
 
 

@@ -38,6 +38,10 @@ examples:
   stackrun plan prod --detailed-exitcode   exit 2 when any prod stack has changes
   stackrun rollback prod list_devices      move live back one version, in seconds (pinned)
   stackrun output stage --local            all stage outputs as one JSON document
+  stackrun release stage --tested passed --junit-xml report.xml
+                                           record stage's integration-test result
+  stackrun deploy prod --promote-from stage
+                                           deploy to prod the zips live and tested in stage
   stackrun token dev --local --scope fleet/read   an access token for dev's API
   stackrun serve dev                       serve dev's locally deployed API (foreground)
   stackrun emulator stop                   stop the local emulator
@@ -54,8 +58,9 @@ environment variables:
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
 
 roles (live/<env>/env.toml): plan assumes plan_role; deploy, destroy, bootstrap, output,
-token, rollback, unpin and unlock assume deploy_role; baseline assumes none (administrator
-credentials).
+token, release, rollback, unpin and unlock assume deploy_role; baseline assumes none
+(administrator credentials). deploy --promote-from ENV also assumes ENV's plan_role, to read
+ENV (read-only).
 
 signals (deploy, destroy, bootstrap, baseline):
   Ctrl-C or SIGTERM lets terraform finish what it started, releases locks and exits 128+N.
@@ -171,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
         "terraform's output lines are then prefixed with the stack's name",
     )
     deploy.add_argument(
+        "--promote-from",
+        metavar="ENV",
+        help="deploy no build: exactly the function zips live in ENV (e.g. stage), whose "
+        "integration tests passed there (ENV's release record, `stackrun release ENV`); "
+        "refuses before anything changes when ENV's tests did not pass for what is live, "
+        "when a live zip's sha256 differs from ENV's record or when the set of functions "
+        "differs, naming the function and both hashes. Reads ENV as ENV's plan role",
+    )
+    deploy.add_argument(
         "--no-serve",
         action="store_true",
         help="with --local: do not start the local API server and its smoke call at the end",
@@ -269,6 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--background", action="store_true", help="start (or keep) a detached server; print URLs"
     )
     mode.add_argument("--stop", action="store_true", help="stop the detached server")
+
+    release = commands.add_parser(
+        "release",
+        help="print the environment's release record, or record its integration-test result",
+        description="Every successful deploy writes the environment's release record into "
+        "its state bucket (<env>/_stackrun/release.json): the commit, and per function the "
+        "Lambda version its `live` alias serves and the sha256 of that version's zip, read "
+        "from Lambda. Without --tested: print the record as JSON. With --tested: record the "
+        "integration-test result of the release that is live now (the nox integration and "
+        "e2e sessions do this after pytest); refused when the record no longer matches what "
+        "is live. `deploy <env> --promote-from <this env>` promotes only a passed release.",
+    )
+    _add_env_arguments(release)
+    release.add_argument(
+        "--tested",
+        choices=("passed", "failed"),
+        help="record this integration-test result for the release live now",
+    )
+    release.add_argument(
+        "--junit-xml",
+        metavar="PATH",
+        help="with --tested: pytest's --junitxml report, for the passed/failed/skipped counts",
+    )
 
     bootstrap = commands.add_parser(
         "bootstrap",
@@ -567,13 +604,29 @@ def run(argv: list[str] | None = None) -> int:
     environment = _environment(args, root)
     if args.command in ("deploy", "destroy", "baseline", "rollback"):
         confirm_protected(environment, args.command, args.yes)
-    workspace = _workspace(args, root, environment=environment)
+    console = sys.stderr if args.command == "release" else None  # stdout: the record only
+    workspace = _workspace(args, root, console=console, environment=environment)
     if args.command == "deploy":
         if args.parallelism < 1:
             raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
+        promotion = None
+        if args.promote_from:
+            from dataclasses import replace
+
+            from stackrun import promote
+
+            promotion = promote.prepare(workspace, args.promote_from)
+            workspace = replace(workspace, promotion=promotion)
         runner.deploy(workspace, force=args.all, parallelism=args.parallelism)
+        if promotion is not None:
+            from stackrun import promote
+
+            promote.verify(workspace, promotion)
+            print(f"promoted: {environment.name} runs the zips live in {promotion.source}")
         if workspace.target.local and not args.no_serve:
             _serve_after_deploy(workspace)
+    elif args.command == "release":
+        return _release(workspace, args.tested, args.junit_xml)
     elif args.command == "bootstrap":
         runner.bootstrap(workspace)
     elif args.command == "baseline":
@@ -705,6 +758,29 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
         "api_urls": api_urls,
         "identity": identity.document() if identity else None,
     }
+
+
+def _release(workspace: Workspace, tested: str | None, junit_xml: str | None) -> int:
+    from stackrun import releases
+
+    environment = workspace.environment
+    if tested is None:
+        if junit_xml:
+            raise StackrunError("--junit-xml goes with --tested passed|failed")
+        release = releases.read(workspace.target, environment)
+        if release is None:
+            print(f"{environment.name} has no release record (not deployed yet)", file=sys.stderr)
+            return 1
+        print(json.dumps(release.document(), indent=2, sort_keys=True))
+        return 0
+    counts = releases.junit_counts(Path(junit_xml)) if junit_xml else None
+    release = releases.record_tested(workspace.target, environment, tested, counts)
+    print(
+        f"release of {environment.name} (commit {release.commit[:12]}, deployed "
+        f"{release.deployed_at}): integration tests {tested}"
+        + (f" ({', '.join(f'{k} {v}' for k, v in counts.items())})" if counts else "")
+    )
+    return 0
 
 
 def _unlock(workspace: Workspace, guard_id: str, yes: bool) -> int:

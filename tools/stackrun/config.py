@@ -164,7 +164,8 @@ class BackendSettings:
         return f"{environment}/{stack}/terraform.tfstate"
 
     def record_key(self, environment: str, record: str) -> str:
-        """Where stackrun keeps an environment's own records (pins), beside its states."""
+        """Where stackrun keeps one of its own records of the environment (JSON): pins,
+        canary outcomes, the release record."""
         return f"{environment}/_stackrun/{record}.json"
 
 
@@ -243,6 +244,8 @@ class Environment:
     identity: ExternalIssuer | None = None
     # env.toml plan_role (default "fleet-plan"): what `plan` assumes instead of the deploy role
     plan_role_arn: str = ""
+    # env.toml promote_from: the environment whose tested zips deploy --promote-from takes
+    promote_from: str | None = None
 
     def role_arn(self, role: str) -> str | None:
         """The ARN a run acting as `role` (ROLES) assumes; None: the caller's credentials."""
@@ -552,6 +555,12 @@ ENV_SCHEMA = {
         lambda value: value in ("arm64", "x86_64"), '"arm64" (the default) or "x86_64"'
     ),
     "tags": Key(_is_str_table, "a table of string tags"),
+    "promote_from": Key(
+        _is_str,
+        'the name of another environment, e.g. "stage": deploys of this one may take its '
+        "tested function zips (deploy --promote-from), and the account baselines let this "
+        "environment's deploy role read it",
+    ),
     "identity": Key(
         _is_table,
         'a table [identity] with issuer = "https://..." and audience = ["..."] (an external '
@@ -702,6 +711,13 @@ def load_environment(root: Path, env_name: str) -> Environment:
     data = _read_env_file(root, env_name, collector)
     identity = _check_identity(data.get("identity"), collector)
     account = data.get("account_id", "")
+    promote_from = data.get("promote_from")
+    if isinstance(promote_from, str) and (promote_from == env_name or promote_from not in known):
+        others = ", ".join(other for other in known if other != env_name) or "none"
+        collector.add(
+            "promote_from",
+            f"expected another environment of live/ ({others}), got {_quote(promote_from)}",
+        )
     issues = list(collector.issues)
 
     # Each environment is its own account: a shared account would share one state bucket and
@@ -755,6 +771,7 @@ def load_environment(root: Path, env_name: str) -> Environment:
         path=env_path.parent,
         lambda_architecture=data.get("lambda_architecture", "arm64"),
         identity=identity,
+        promote_from=promote_from,
     )
 
 

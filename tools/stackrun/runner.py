@@ -265,7 +265,7 @@ def ensure_artifacts(workspace: Workspace) -> None:
     """Build (or find cached) the zips of every function a stack of the environment deploys."""
     environment = workspace.environment
     names = sorted({name for stack in environment.stacks for name in stack.functions})
-    if not names:
+    if not names or workspace.promotion is not None:  # promoted: the source's zips, no build
         return
     from stackrun.build import build_all
 
@@ -324,8 +324,23 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
         except (StackFailed, Interrupted):
             _print(workspace, "\n" + report.summary())
             raise
+        _record_release(workspace, outputs)
     _print(workspace, "\n" + report.summary())
     return report
+
+
+def _record_release(workspace: Workspace, outputs: Mapping[str, Outputs]) -> None:
+    """The environment's release record: what is live now (stackrun.releases)."""
+    from stackrun import releases
+
+    promotion = workspace.promotion
+    releases.record_deploy(
+        workspace.target,
+        workspace.environment,
+        outputs,
+        promoted_from=promotion.provenance if promotion else None,
+        log=lambda line: _print(workspace, line),
+    )
 
 
 def guard_of(workspace: Workspace, operation: str) -> AbstractContextManager[HeldGuard]:

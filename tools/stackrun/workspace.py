@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from stackrun.config import Environment, Stack
 from stackrun.errors import StackrunError
@@ -26,6 +26,9 @@ from stackrun.pins import read as read_pins
 from stackrun.render import artifact_inputs, render_stack
 from stackrun.target import Target
 from stackrun.terraform import Result, Terraform, cli_config_env
+
+if TYPE_CHECKING:
+    from stackrun.promote import Promotion
 
 INIT_MARKER = ".stackrun-init"
 
@@ -39,6 +42,8 @@ class Workspace:
     console: IO[str] = field(default_factory=lambda: sys.stdout)
     lock_timeout: str | None = None
     prefix_output: bool = False
+    # deploy --promote-from: another environment's live zips, deployed instead of a build
+    promotion: Promotion | None = None
 
     def __post_init__(self) -> None:
         root = cache_root(self.environment.project.root)
@@ -119,6 +124,8 @@ class Workspace:
 
     @property
     def artifact_dir(self) -> Path:
+        if self.promotion is not None:
+            return self.promotion.artifact_dir
         return artifact_dir(self.environment.project.root, self.environment.lambda_architecture)
 
     def manifests(self, stack: Stack) -> dict[str, dict[str, Any]]:

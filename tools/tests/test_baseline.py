@@ -109,9 +109,35 @@ def test_the_baseline_stack_takes_everything_from_the_configuration(repo):
         "state_bucket": "fleet-tfstate-111111111111-eu-west-1",
         "lock_table": "fleet-tf-locks",
         "baseline_state_key": "dev/000_baseline/terraform.tfstate",
+        "promotion_source_plan_role_arns": [],
+        "promotion_reader_role_arns": [],
     }
     # every input is a variable of the module (no stack.toml checks it)
     assert set(stack.inputs) <= set(stack.module.variables)
+
+
+def test_promote_from_gives_the_baselines_their_promotion_roles(repo):
+    repo.standard()
+    repo.env("stage", "222222222222")
+    repo.env("prod", "333333333333", extra='promote_from = "stage"\nplan_role = "reader"\n')
+    _with_github(repo)
+    _with_baseline_module(repo)
+    stage = baseline_stack(load_environment(repo.root, "stage")).inputs
+    prod = baseline_stack(load_environment(repo.root, "prod")).inputs
+    dev = baseline_stack(load_environment(repo.root, "dev")).inputs
+    assert stage["promotion_reader_role_arns"] == ["arn:aws:iam::333333333333:role/deploy"]
+    assert stage["promotion_source_plan_role_arns"] == []
+    assert prod["promotion_source_plan_role_arns"] == ["arn:aws:iam::222222222222:role/fleet-plan"]
+    assert prod["promotion_reader_role_arns"] == []
+    assert dev["promotion_reader_role_arns"] == dev["promotion_source_plan_role_arns"] == []
+
+
+@pytest.mark.parametrize("value", ['"prod"', '"nowhere"'])
+def test_promote_from_names_another_environment(repo, value):
+    repo.standard()
+    repo.env("prod", "333333333333", extra=f"promote_from = {value}\n")
+    message = _errors(lambda: load_environment(repo.root, "prod"))
+    assert "key 'promote_from': expected another environment of live/ (dev)" in message
 
 
 def test_the_baseline_needs_the_github_repository(repo):

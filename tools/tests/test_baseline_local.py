@@ -70,6 +70,8 @@ def test_a_local_deploy_applies_the_baseline_first_and_its_policies_hold(local_r
         "state_bucket": baseline.state_bucket,
         "lock_table": baseline.lock_table,
         "state_key": baseline.state_key,
+        "promotion_source_plan_role_arns": [],
+        "promotion_reader_role_arns": [],
     }
     iam = repo.client("gamma", "iam")
     check_baseline(iam, baseline)

@@ -584,7 +584,7 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
 
 def test_prod_has_deletion_protection_and_multi_az(local_repo):
     repo = local_repo
-    repo.use_real_live("prod")
+    repo.use_real_live("prod", "stage")  # prod promotes from stage (env.toml promote_from)
     refused = repo.run("deploy", "prod", "--local")
     assert refused.returncode == 1
     assert "prod is protected" in refused.stderr

@@ -143,3 +143,66 @@ run "a_malformed_repository_is_refused" {
 
   expect_failures = [var.github_repository]
 }
+
+run "promotion_readers_and_sources" {
+  command = plan
+
+  variables {
+    promotion_reader_role_arns      = ["arn:aws:iam::333333333333:role/fleet-deploy"]
+    promotion_source_plan_role_arns = ["arn:aws:iam::222222222222:role/fleet-plan"]
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role.plan.assume_role_policy).Statement : s.Principal.AWS
+      if s.Sid == "PromotionReaders" && s.Action == "sts:AssumeRole" && !can(s.Condition)
+    ] == [["arn:aws:iam::333333333333:role/fleet-deploy"]]
+    error_message = "The plan role must trust exactly the promotion readers' deploy roles, unconditionally."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role.deploy.assume_role_policy).Statement : s
+      if try(s.Sid, "") == "PromotionReaders"
+    ] == []
+    error_message = "Promotion readers must never be trusted by the deploy role."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_policy.boundary.policy).Statement : s.NotResource
+      if try(s.Sid, "") == "DenyAssumingOtherRoles"
+    ] == [["arn:aws:iam::111111111111:role/fleet-deploy", "arn:aws:iam::222222222222:role/fleet-plan"]]
+    error_message = "The boundary must deny assuming any role but itself and the promotion sources' plan roles."
+  }
+}
+
+run "no_promotion_by_default" {
+  command = plan
+
+  assert {
+    condition = length([
+      for s in jsondecode(aws_iam_role.plan.assume_role_policy).Statement : s
+      if try(s.Sid, "") == "PromotionReaders"
+    ]) == 0
+    error_message = "Without promotion readers the plan role trusts no other account."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_policy.boundary.policy).Statement : s.NotResource
+      if try(s.Sid, "") == "DenyAssumingOtherRoles"
+    ] == [["arn:aws:iam::111111111111:role/fleet-deploy"]]
+    error_message = "By default the deploy role assumes no role but itself."
+  }
+}
+
+run "a_malformed_promotion_role_is_refused" {
+  command = plan
+
+  variables {
+    promotion_reader_role_arns = ["fleet-deploy"]
+  }
+
+  expect_failures = [var.promotion_reader_role_arns]
+}

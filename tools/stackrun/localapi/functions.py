@@ -125,13 +125,7 @@ def task_root(function: FunctionVersion, cache_dir: Path, ca_bundle: Path | None
     with file_lock(cache_dir / f"{function.name}.lock"):
         if (folder / ".complete").is_file():
             return folder
-        data = _download(function, ca_bundle)
-        actual = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        if function.code_sha256 and actual != function.code_sha256:
-            raise LocalApiError(
-                f"the code of {function.name}:{function.version} does not match its CodeSha256 "
-                f"({actual} != {function.code_sha256})"
-            )
+        data = download_code(function, ca_bundle)
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -140,6 +134,18 @@ def task_root(function: FunctionVersion, cache_dir: Path, ca_bundle: Path | None
         partial.rename(folder)
         (folder / ".complete").write_text(function.code_sha256 + "\n")
     return folder
+
+
+def download_code(function: FunctionVersion, ca_bundle: Path | None) -> bytes:
+    """The version's zip, from its code location, checked against its CodeSha256."""
+    data = _download(function, ca_bundle)
+    actual = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    if function.code_sha256 and actual != function.code_sha256:
+        raise LocalApiError(
+            f"the code of {function.name}:{function.version} does not match its CodeSha256 "
+            f"({actual} != {function.code_sha256})"
+        )
+    return data
 
 
 def _download(function: FunctionVersion, ca_bundle: Path | None) -> bytes:
