@@ -72,6 +72,22 @@ class RepoBuilder:
     def stack(self, env: str, folder: str, text: str) -> None:
         self.write(f"live/{env}/{folder}/stack.toml", text)
 
+    def functions_stack(self, env: str, functions: dict[str, str], lambdas: str = "") -> None:
+        """live/<env>/030_api deploying `functions` (name -> its settings, TOML lines) through
+        a module with a `functions` input, each a package of lambdas/; `lambdas`: more lines of
+        its [lambdas] table."""
+        self.env(env)
+        self.module("api", 'variable "functions" {\n  type = any\n}\n')
+        tables = ""
+        for name, settings in functions.items():
+            self.write(f"lambdas/{name}/pyproject.toml", "[project]\nname = 'x'\n")
+            tables += f"[inputs.functions.{name}]\n{textwrap.dedent(settings)}"
+        self.stack(
+            env,
+            "030_api",
+            'module = "api"\n[lambdas]\ninput = "functions"\n' + textwrap.dedent(lambdas) + tables,
+        )
+
     def standard(self) -> None:
         """dev with 010_net (networkish) and 020_app (consumer of 010's outputs)."""
         self.env("dev")

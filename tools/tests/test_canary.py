@@ -4,6 +4,7 @@ journey."""
 
 from __future__ import annotations
 
+import textwrap
 from datetime import UTC, datetime
 
 import boto3
@@ -36,23 +37,11 @@ def test_a_new_version_goes_back_on_too_many_errors_or_too_high_a_rate(invocatio
 
 
 def _api_stack(repo, canary: str) -> None:
-    repo.env("dev")
-    for name in ("list_devices", "migrations"):
-        repo.write(f"lambdas/{name}/pyproject.toml", "[project]\nname='x'\n")
-    repo.module("api", 'variable "functions" {\n  type = any\n}\n')
-    repo.stack(
-        "dev",
-        "030_api",
-        """
-        module = "api"
-        [lambdas]
-        input = "functions"
-        invoke_on_deploy = ["migrations"]
-        [inputs.functions.list_devices]
-        [inputs.functions.migrations]
-        """
-        + canary,
+    repo.functions_stack(
+        "dev", {"list_devices": "", "migrations": ""}, 'invoke_on_deploy = ["migrations"]\n'
     )
+    stack = repo.root / "live/dev/030_api/stack.toml"
+    stack.write_text(stack.read_text() + textwrap.dedent(canary))
 
 
 def test_canary_settings_apply_to_every_function_that_takes_traffic(repo):

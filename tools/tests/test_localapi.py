@@ -24,13 +24,13 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from stackrun.emulator import Emulator, ensure_running
+from emulated_repo import emulated_session
+from stackrun.emulator import Emulator
 from stackrun.localapi import authorizer as jwtauth
 from stackrun.localapi import gateway, server
 from stackrun.localapi.functions import runtime_python, split_function_arn
 from stackrun.localapi.runtime import FunctionProcess, Outcome, ProcessSpec, clean_environment
 from stackrun.localapi.server import LocalContext, serve_api
-from stackrun.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 
 ROUTES = [
     gateway.Route("GET /projects/{project}/devices", "integrations/list"),
@@ -342,20 +342,7 @@ class JwtApi:
 
 
 def _emulated_session(emulator) -> tuple[boto3.Session, dict, Emulator]:
-    state_dir, port = emulator
-    running = ensure_running(state_dir, port=port)  # the session's emulator, already up
-    client_args = {"endpoint_url": running.endpoint, "verify": str(running.ca_bundle)}
-    base = boto3.Session(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, region_name=JWT_REGION)
-    credentials = base.client("sts", **client_args).assume_role(
-        RoleArn=f"arn:aws:iam::{JWT_ACCOUNT}:role/deploy", RoleSessionName="localapi-jwt"
-    )["Credentials"]
-    session = boto3.Session(
-        credentials["AccessKeyId"],
-        credentials["SecretAccessKey"],
-        credentials["SessionToken"],
-        region_name=JWT_REGION,
-    )
-    return session, client_args, running
+    return emulated_session(emulator, JWT_ACCOUNT, JWT_REGION, "localapi-jwt")
 
 
 @pytest.fixture

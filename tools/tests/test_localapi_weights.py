@@ -24,10 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from stackrun.emulator import ensure_running
+from emulated_repo import emulated_session
 from stackrun.emulator.invoke import register
 from stackrun.localapi.metrics import (
     InvocationRecord,
@@ -37,7 +36,6 @@ from stackrun.localapi.metrics import (
 )
 from stackrun.localapi.routing import AliasRouting
 from stackrun.localapi.server import LocalContext, serve_api
-from stackrun.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 
 REGION = "eu-west-1"
 ACCOUNT = "135792468024"  # an account of its own in the shared emulator
@@ -195,22 +193,24 @@ class CanaryApi:
             self.served = None
 
 
+def _metric_total(cloudwatch: Any, since: datetime, metric: str, dimensions: dict) -> float:
+    """The Sum of an AWS/Lambda metric with exactly these dimensions since `since`."""
+    points = cloudwatch.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName=metric,
+        Dimensions=[{"Name": key, "Value": value} for key, value in dimensions.items()],
+        StartTime=since,
+        EndTime=datetime.now(UTC) + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(point["Sum"] for point in points)
+
+
 @pytest.fixture
 def canary_api(emulator, tmp_path):
     """`<function>:live` -> version 1, 25 % to version 2, behind GET /where, served locally."""
-    state_dir, port = emulator
-    running = ensure_running(state_dir, port=port)  # the session's emulator, already up
-    client_args = {"endpoint_url": running.endpoint, "verify": str(running.ca_bundle)}
-    base = boto3.Session(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, region_name=REGION)
-    credentials = base.client("sts", **client_args).assume_role(
-        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deploy", RoleSessionName="localapi-weights"
-    )["Credentials"]
-    session = boto3.Session(
-        credentials["AccessKeyId"],
-        credentials["SecretAccessKey"],
-        credentials["SessionToken"],
-        region_name=REGION,
-    )
+    session, client_args, running = emulated_session(emulator, ACCOUNT, REGION, "localapi-weights")
     iam = session.client("iam", **client_args)
     lambda_ = session.client("lambda", **client_args)
     apigateway = session.client("apigatewayv2", **client_args)
@@ -339,16 +339,7 @@ def test_the_invocations_metrics_are_in_cloudwatch_by_executed_version(canary_ap
     canary_api.stop()  # a clean shutdown sends what the answered requests measured
 
     def total(metric: str, **dimensions: str) -> float:
-        points = canary_api.cloudwatch.get_metric_statistics(
-            Namespace="AWS/Lambda",
-            MetricName=metric,
-            Dimensions=[{"Name": key, "Value": value} for key, value in dimensions.items()],
-            StartTime=since,
-            EndTime=datetime.now(UTC) + timedelta(minutes=1),
-            Period=60,
-            Statistics=["Sum", "SampleCount"],
-        )["Datapoints"]
-        return sum(point["Sum"] for point in points)
+        return _metric_total(canary_api.cloudwatch, since, metric, dimensions)
 
     name = canary_api.function
     for version in ("1", "2"):
@@ -419,16 +410,7 @@ def test_lambda_invoke_in_the_emulator_honours_the_weights_and_publishes_metrics
     resource = {"FunctionName": name, "Resource": f"{name}:live"}
 
     def total(metric: str, **dimensions: str) -> float:
-        points = canary_api.cloudwatch.get_metric_statistics(
-            Namespace="AWS/Lambda",
-            MetricName=metric,
-            Dimensions=[{"Name": key, "Value": value} for key, value in dimensions.items()],
-            StartTime=since,
-            EndTime=datetime.now(UTC) + timedelta(minutes=1),
-            Period=60,
-            Statistics=["Sum"],
-        )["Datapoints"]
-        return sum(point["Sum"] for point in points)
+        return _metric_total(canary_api.cloudwatch, since, metric, dimensions)
 
     deadline = time.monotonic() + 10  # published by the emulator's background thread
     while total("Invocations", **resource) < 12 and time.monotonic() < deadline:

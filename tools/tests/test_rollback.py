@@ -33,19 +33,7 @@ def test_the_version_before_is_the_newest_older_published_one(published, current
 
 
 def test_an_unknown_function_names_the_environments_functions(repo):
-    repo.env("dev")
-    repo.write("lambdas/list_devices/pyproject.toml", "[project]\nname='x'\n")
-    repo.module("api", 'variable "functions" {\n  type = any\n}\n')
-    repo.stack(
-        "dev",
-        "030_api",
-        """
-        module = "api"
-        [lambdas]
-        input = "functions"
-        [inputs.functions.list_devices]
-        """,
-    )
+    repo.functions_stack("dev", {"list_devices": ""})
     environment = load_environment(repo.root, "dev")
     assert stack_of(environment, "list_devices").name == "030_api"
     with pytest.raises(StackrunError, match=r"'nope' is not a function of dev.*list_devices"):
@@ -109,19 +97,6 @@ def test_a_pinned_function_is_rendered_with_its_live_version(tmp_path: Path):
 
 
 def test_live_version_is_not_a_setting_of_live(repo):
-    repo.env("dev")
-    repo.write("lambdas/list_devices/pyproject.toml", "[project]\nname='x'\n")
-    repo.module("api", 'variable "functions" {\n  type = any\n}\n')
-    repo.stack(
-        "dev",
-        "030_api",
-        """
-        module = "api"
-        [lambdas]
-        input = "functions"
-        [inputs.functions.list_devices]
-        live_version = "3"
-        """,
-    )
+    repo.functions_stack("dev", {"list_devices": 'live_version = "3"\n'})
     with pytest.raises(StackrunError, match=r"functions.list_devices.live_version.*rollback"):
         load_environment(repo.root, "dev")
