@@ -53,7 +53,8 @@ def _stackrun(session: nox.Session, command: str) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def deploy(session: nox.Session) -> None:
-    """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]`."""
+    """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]
+    [--report-file PATH] [--summary-file PATH]` (see `stackrun deploy --help`)."""
     arguments = [arg for arg in session.posargs if arg != "--skip-tests"]
     if (
         "--help" not in arguments
@@ -69,13 +70,15 @@ def deploy(session: nox.Session) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def plan(session: nox.Session) -> None:
-    """Plan an environment: `nox -s plan -- <env> [--local] [--detailed-exitcode]`."""
+    """Plan an environment: `nox -s plan -- <env> [--local] [--detailed-exitcode]
+    [--report-file PATH] [--summary-file PATH]` (see `stackrun plan --help`)."""
     _stackrun(session, "plan")
 
 
 @nox.session(python=TOOLS_PYTHON)
 def destroy(session: nox.Session) -> None:
-    """Destroy an environment's stacks in reverse order: `nox -s destroy -- <env> [--local]`."""
+    """Destroy an environment's stacks in reverse order: `nox -s destroy -- <env> [--local]
+    [--report-file PATH] [--summary-file PATH]`."""
     _stackrun(session, "destroy")
 
 

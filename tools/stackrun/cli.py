@@ -20,6 +20,7 @@ from stackrun.config import (
 from stackrun.errors import StackrunError
 from stackrun.interrupts import Interrupted
 from stackrun.paths import artifact_dir, cache_root
+from stackrun.report import RunReport
 from stackrun.target import Target
 from stackrun.workspace import Workspace
 
@@ -101,6 +102,23 @@ def _add_env_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_report_files(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report-file",
+        metavar="PATH",
+        help="write the run report as JSON to PATH (per stack: status, counts, resources "
+        "[address, action], seconds, fingerprint, artifact sha256s; schema: "
+        "schemas/run-report.schema.json), also when the run fails",
+    )
+    parser.add_argument(
+        "--summary-file",
+        metavar="PATH",
+        help="write a Markdown summary to PATH (a table of the stacks, each stack's resource "
+        "changes in a collapsible list, replacements and destroys called out; for a CI job "
+        "summary or PR comment), also when the run fails",
+    )
+
+
 def _add_yes(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--yes",
@@ -168,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run up to N stacks side by side when no dependency path links them (default 1); "
         "terraform's output lines are then prefixed with the stack's name",
     )
+    _add_report_files(deploy)
     deploy.add_argument(
         "--no-serve",
         action="store_true",
@@ -184,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plan_role, default fleet-plan: read-only), never its deploy role.",
     )
     _add_env_arguments(plan)
+    _add_report_files(plan)
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -198,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_env_arguments(destroy)
     _add_yes(destroy)
+    _add_report_files(destroy)
     destroy.add_argument(
         "--lift-deletion-protection",
         action="store_true",
@@ -526,34 +547,18 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.command == "unlock" and not args.guard and not (args.stack and args.lock_id):
         raise StackrunError("unlock needs <stack> <id> (a state lock) or --guard <id>")
+    if args.command in ("deploy", "destroy", "plan"):
+        return _run_reported(args, root)
     environment = _environment(args, root)
-    if args.command in ("deploy", "destroy", "baseline"):
+    if args.command == "baseline":
         confirm_protected(environment, args.command, args.yes)
     workspace = _workspace(args, root, environment=environment)
-    if args.command == "deploy":
-        if args.parallelism < 1:
-            raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
-        runner.deploy(workspace, force=args.all, parallelism=args.parallelism)
-        if workspace.target.local and not args.no_serve:
-            _serve_after_deploy(workspace)
-    elif args.command == "bootstrap":
+    if args.command == "bootstrap":
         runner.bootstrap(workspace)
     elif args.command == "baseline":
         from stackrun import baseline
 
         baseline.run(workspace)
-    elif args.command == "destroy":
-        if args.lift_deletion_protection:
-            workspace = _lift_deletion_protection(workspace)
-        runner.destroy(workspace)
-        if workspace.target.local:
-            from stackrun.localapi import serve
-
-            serve.stop_background(workspace)
-    elif args.command == "plan":
-        report = runner.plan(workspace)
-        if args.detailed_exitcode and report.has_changes:
-            return 2
     elif args.command == "unlock":
         if args.guard:
             return _unlock(workspace, args.guard, args.yes)
@@ -563,6 +568,47 @@ def run(argv: list[str] | None = None) -> int:
             return args.yes or input(question).strip() == "yes"
 
         return 0 if force_unlock(workspace, args.stack, args.lock_id, confirm) else 1
+    return 0
+
+
+def _run_reported(args: argparse.Namespace, root: Path) -> int:
+    """deploy, destroy or plan, with the run report written (--report-file, --summary-file)
+    whatever happens: after a failure it holds the failed stack, the rest and the error."""
+    report = RunReport(args.command, args.env)
+    try:
+        environment = _environment(args, root)
+        report.account_id = environment.account_id
+        report.target = "local" if args.local else "aws"
+        if args.command in ("deploy", "destroy"):
+            confirm_protected(environment, args.command, args.yes)
+        workspace = _workspace(args, root, environment=environment)
+        return _run_command(args, workspace, report)
+    except (StackrunError, Interrupted) as error:
+        report.error = str(error)
+        raise
+    finally:
+        report.write(args.report_file, args.summary_file)
+
+
+def _run_command(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
+    if args.command == "deploy":
+        if args.parallelism < 1:
+            raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
+        runner.deploy(workspace, force=args.all, parallelism=args.parallelism, report=report)
+        if workspace.target.local and not args.no_serve:
+            _serve_after_deploy(workspace)
+    elif args.command == "destroy":
+        if args.lift_deletion_protection:
+            workspace = _lift_deletion_protection(workspace)
+        runner.destroy(workspace, report=report)
+        if workspace.target.local:
+            from stackrun.localapi import serve
+
+            serve.stop_background(workspace)
+    elif args.command == "plan":
+        runner.plan(workspace, report=report)
+        if args.detailed_exitcode and report.has_changes:
+            return 2
     return 0
 
 

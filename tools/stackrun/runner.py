@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from stackrun import database
@@ -22,57 +22,11 @@ from stackrun.errors import StackFailed, StackrunError
 from stackrun.guard import HeldGuard, environment_guard
 from stackrun.interrupts import Interrupted
 from stackrun.render import dependency_variables
+from stackrun.report import RunReport, StackReport
 from stackrun.terraform import Result, Terraform
 from stackrun.workspace import Workspace, duration_seconds
 
 Outputs = dict[str, dict[str, Any]]  # output name -> {"value", "sensitive", "type"}
-
-
-@dataclass
-class StackReport:
-    name: str
-    status: str  # applied | unchanged | changes | pending | destroyed | failed | not started
-    seconds: float = 0.0
-    added: int = 0
-    changed: int = 0
-    destroyed: int = 0
-    outputs_changed: bool = False
-    note: str = ""
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.added or self.changed or self.destroyed or self.outputs_changed) or (
-            self.status == "pending"
-        )
-
-    def line(self) -> str:
-        counts = f"{self.added} to add, {self.changed} to change, {self.destroyed} to destroy"
-        if self.status in ("applied", "destroyed"):
-            counts = f"{self.added} added, {self.changed} changed, {self.destroyed} destroyed"
-        text = f"{self.name:<24} {self.status:<12} {counts}"
-        if self.outputs_changed:
-            text += ", outputs change"
-        if self.note:
-            text += f"  ({self.note})"
-        if self.seconds:
-            text += f"  [{self.seconds:.1f}s]"
-        return text
-
-
-@dataclass
-class RunReport:
-    command: str
-    environment: str
-    stacks: list[StackReport] = field(default_factory=list)
-
-    @property
-    def has_changes(self) -> bool:
-        return any(report.has_changes for report in self.stacks)
-
-    def summary(self) -> str:
-        lines = [f"{self.command} {self.environment}: summary"]
-        lines += ["  " + report.line() for report in self.stacks]
-        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,17 +85,6 @@ def _missing_upstream(stack: Stack, outputs: Mapping[str, Outputs]) -> list[str]
     ]
 
 
-def plan_counts_from_output(text: str) -> tuple[int, int, int, bool]:
-    """(add, change, destroy, outputs change) from the summary terraform prints after a plan.
-
-    Read from the plan's own output rather than `terraform show -json`, which would start
-    terraform again and load every provider schema (seconds per stack).
-    """
-    found = re.search(r"^Plan: (\d+) to add, (\d+) to change, (\d+) to destroy", text, re.M)
-    added, changed, destroyed = (int(n) for n in found.groups()) if found else (0, 0, 0)
-    return added, changed, destroyed, "Changes to Outputs:" in text
-
-
 def _plan_stack(
     workspace: Workspace,
     stack: Stack,
@@ -165,6 +108,7 @@ def _plan_stack(
         _lock_flag(workspace) if lock else "-lock=false",
         "-out=tfplan",
         "-detailed-exitcode",
+        "-json",
     ]
     if destroy:
         args.append("-destroy")
@@ -174,17 +118,30 @@ def _plan_stack(
         raise StackFailed(
             stack.name, "plan" + (" -destroy" if destroy else ""), detail, tf.log_file
         )
-    counts = plan_counts_from_output(result.output) if result.returncode == 2 else (0, 0, 0, False)
-    added, changed, destroyed, outputs_changed = counts
-    report = StackReport(
-        stack.name,
-        "changes" if result.returncode == 2 else "unchanged",
-        added=added,
-        changed=changed,
-        destroyed=destroyed,
-        outputs_changed=outputs_changed,
-    )
+    report = _report_of(stack.name, "changes" if result.returncode == 2 else "unchanged", result)
+    report.artifacts = _artifacts(workspace, stack)
     return tf, variables, report, result.returncode
+
+
+def _report_of(name: str, status: str, result: Result) -> StackReport:
+    """A stack's report from terraform's JSON UI events: counts and resources."""
+    changes = result.changes
+    return StackReport(
+        name,
+        status,
+        added=changes.added,
+        changed=changes.changed,
+        destroyed=changes.destroyed,
+        outputs_changed=changes.outputs_changed,
+        resources=changes.resources,
+    )
+
+
+def _artifacts(workspace: Workspace, stack: Stack) -> dict[str, str]:
+    """sha256 of each function zip the stack deploys (from the build manifests)."""
+    if not stack.functions:
+        return {}
+    return {name: str(item["sha256"]) for name, item in workspace.manifests(stack).items()}
 
 
 def _apply_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) -> StackReport:
@@ -197,35 +154,35 @@ def _apply_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) 
         "-input=false",
         "-no-color",
         _lock_flag(workspace),
+        "-json",
         extra_env=variables,
     )
     _require(result, stack, "apply", tf)
-    found = re.search(
-        r"^Apply complete! Resources: (\d+) added, (\d+) changed, (\d+) destroyed",
-        result.output,
-        re.M,
-    )
-    added, changed, destroyed = (int(n) for n in found.groups()) if found else (0, 0, 0)
-    outputs_changed = "Changes to Outputs:" in result.output
-    status = "applied" if added or changed or destroyed or outputs_changed else "unchanged"
-    return StackReport(
-        stack.name,
-        status,
-        added=added,
-        changed=changed,
-        destroyed=destroyed,
-        outputs_changed=outputs_changed,
-    )
+    changes = result.changes
+    changed = changes.added or changes.changed or changes.destroyed or changes.outputs_changed
+    return _report_of(stack.name, "applied" if changed else "unchanged", result)
 
 
 def _apply_plan(
-    workspace: Workspace, stack: Stack, tf: Terraform, variables: dict[str, str], step: str
-) -> None:
-    """Apply the saved plan `tfplan` of a stack (exactly what was planned, nothing more)."""
+    workspace: Workspace,
+    stack: Stack,
+    tf: Terraform,
+    variables: dict[str, str],
+    step: str,
+    plan_file: str = "tfplan",
+) -> Result:
+    """Apply a saved plan of a stack (exactly what was planned, nothing more)."""
     result = tf.run(
-        "apply", "-input=false", "-no-color", _lock_flag(workspace), "tfplan", extra_env=variables
+        "apply",
+        "-input=false",
+        "-no-color",
+        _lock_flag(workspace),
+        "-json",
+        plan_file,
+        extra_env=variables,
     )
     _require(result, stack, step, tf)
+    return result
 
 
 def _print(workspace: Workspace, text: str) -> None:
@@ -240,9 +197,12 @@ def _fail(
     report: RunReport, failed: str, remaining: list[Stack], error: StackFailed | Interrupted
 ) -> None:
     if isinstance(error, Interrupted):
-        report.stacks.append(StackReport(failed, "interrupted", note=str(error)))
+        report.stacks.append(StackReport(failed, "interrupted", note=str(error), error=str(error)))
     else:
-        report.stacks.append(StackReport(failed, "failed", note=error.step))
+        detail = "\n".join(line.strip() for line in error.detail.strip().splitlines())
+        report.stacks.append(
+            StackReport(failed, "failed", note=error.step, error=detail or str(error))
+        )
     report.stacks += [StackReport(stack.name, "not started") for stack in remaining]
 
 
@@ -268,7 +228,23 @@ def ensure_artifacts(workspace: Workspace) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> RunReport:
+def new_report(workspace: Workspace, command: str) -> RunReport:
+    """An empty report of one run of `command` in the workspace's environment."""
+    environment = workspace.environment
+    return RunReport(
+        command,
+        environment.name,
+        account_id=environment.account_id,
+        target="local" if workspace.target.local else "aws",
+    )
+
+
+def deploy(
+    workspace: Workspace,
+    force: bool = False,
+    parallelism: int = 1,
+    report: RunReport | None = None,
+) -> RunReport:
     """Ensure the backend, then plan and apply every stack whose fingerprint changed.
 
     Stacks run in directory-number order; with `parallelism` > 1, stacks with no dependency
@@ -276,7 +252,7 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
     """
     environment = workspace.environment
     ensure_artifacts(workspace)
-    report = RunReport("deploy", environment.name)
+    report = report if report is not None else new_report(workspace, "deploy")
     with _backend_under_guard(workspace, "deploy") as (created, guard):
         if workspace.target.local:
             # The emulated account gets its baseline (OIDC provider, deploy and plan roles)
@@ -403,9 +379,10 @@ class _StackRun:
             invoke.on_deploy(workspace, stack, stack_outputs)
         if stack_report.status != "skipped":
             # Recorded last: a stack whose later steps failed is planned again next time.
-            fingerprint.record(
-                workspace, stack, fingerprint.compute(workspace, stack, variables, serial_of(state))
-            )
+            current = fingerprint.compute(workspace, stack, variables, serial_of(state))
+            fingerprint.record(workspace, stack, current)
+        stack_report.fingerprint = current
+        stack_report.artifacts = _artifacts(workspace, stack)
         stack_report.seconds = time.monotonic() - started
         _print(workspace, f"<== {stack_report.line()}")
         return stack_report
@@ -465,13 +442,14 @@ def _deploy_side_by_side(
         raise failure
 
 
-def plan(workspace: Workspace) -> RunReport:
+def plan(workspace: Workspace, report: RunReport | None = None) -> RunReport:
     """Plan every stack (refreshing state); a stack whose upstream was never applied is pending."""
-    from stackrun.state import outputs_of, read_state
+    from stackrun import fingerprint
+    from stackrun.state import outputs_of, read_state, serial_of
 
     environment = workspace.environment
     ensure_artifacts(workspace)
-    report = RunReport("plan", environment.name)
+    report = report if report is not None else new_report(workspace, "plan")
     outputs: dict[str, Outputs] = {}
     stacks = [bootstrap_stack(workspace), *environment.stacks]
     if not _bootstrap_ready(workspace):
@@ -485,16 +463,22 @@ def plan(workspace: Workspace) -> RunReport:
         started = time.monotonic()
         missing = _missing_upstream(stack, outputs)
         if missing:
-            report.stacks.append(
-                StackReport(
-                    stack.name, "pending", note=f"upstream not applied yet: {', '.join(missing)}"
-                )
-            )
+            note = f"upstream not applied yet: {', '.join(missing)}"
+            report.stacks.append(StackReport(stack.name, "pending", note=note))
             continue
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
-        tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs, lock=False)
+        try:
+            state = read_state(workspace, stack)
+            tf, variables, stack_report, _ = _plan_stack(workspace, stack, outputs, lock=False)
+        except (StackFailed, Interrupted) as error:
+            _fail(report, stack.name, stacks[index + 1 :], error)
+            _print(workspace, "\n" + report.summary())
+            raise
+        stack_report.fingerprint = fingerprint.compute(
+            workspace, stack, variables, serial_of(state)
+        )
         (tf.workdir / "tfplan").unlink(missing_ok=True)
-        outputs[stack.name] = outputs_of(read_state(workspace, stack), stack.module)
+        outputs[stack.name] = outputs_of(state, stack.module)
         stack_report.seconds = time.monotonic() - started
         report.stacks.append(stack_report)
     _print(workspace, "\n" + report.summary())
@@ -505,11 +489,11 @@ def _bootstrap_ready(workspace: Workspace) -> bool:
     return all(backend_status(workspace))
 
 
-def destroy(workspace: Workspace) -> RunReport:
+def destroy(workspace: Workspace, report: RunReport | None = None) -> RunReport:
     """Destroy every stack in reverse order. The state backend is kept."""
     environment = workspace.environment
     ensure_artifacts(workspace)
-    report = RunReport("destroy", environment.name)
+    report = report if report is not None else new_report(workspace, "destroy")
     if not _bootstrap_ready(workspace):
         _print(workspace, f"no state backend for {environment.name}: nothing to destroy")
         return report
