@@ -54,7 +54,8 @@ def _stackrun(session: nox.Session, command: str) -> None:
 @nox.session(python=TOOLS_PYTHON)
 def deploy(session: nox.Session) -> None:
     """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]
-    [--report-file PATH] [--summary-file PATH]` (see `stackrun deploy --help`)."""
+    [--plan DIR] [--report-file PATH] [--summary-file PATH]` (see `stackrun deploy --help`;
+    --plan DIR applies exactly the plans `plan --out DIR` saved, or refuses)."""
     arguments = [arg for arg in session.posargs if arg != "--skip-tests"]
     if (
         "--help" not in arguments
@@ -70,8 +71,9 @@ def deploy(session: nox.Session) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def plan(session: nox.Session) -> None:
-    """Plan an environment: `nox -s plan -- <env> [--local] [--detailed-exitcode]
-    [--report-file PATH] [--summary-file PATH]` (see `stackrun plan --help`)."""
+    """Plan an environment: `nox -s plan -- <env> [--local] [--detailed-exitcode] [--out DIR]
+    [--report-file PATH] [--summary-file PATH]` (see `stackrun plan --help`; --out DIR saves
+    the plans and their manifest for `deploy --plan DIR`)."""
     _stackrun(session, "plan")
 
 

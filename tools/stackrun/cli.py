@@ -37,6 +37,8 @@ examples:
   stackrun deploy dev --local              deploy dev into the local emulator
   stackrun baseline prod                   apply prod's account baseline (administrator)
   stackrun plan prod --detailed-exitcode   exit 2 when any prod stack has changes
+  stackrun plan prod --out plan/ --summary-file plan.md   save prod's plans for review
+  stackrun deploy prod --plan plan/        apply exactly those plans (or refuse)
   stackrun output stage --local            all stage outputs as one JSON document
   stackrun token dev --local --scope fleet/read   an access token for dev's API
   stackrun serve dev                       serve dev's locally deployed API (foreground)
@@ -53,8 +55,9 @@ environment variables:
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
 
-roles (live/<env>/env.toml): plan assumes plan_role; deploy, destroy, bootstrap, output,
-token and unlock assume deploy_role; baseline assumes none (administrator credentials).
+roles (live/<env>/env.toml): plan assumes plan_role (plan --out: deploy_role); deploy,
+destroy, bootstrap, output, token and unlock assume deploy_role; baseline assumes none
+(administrator credentials).
 
 signals (deploy, destroy, bootstrap, baseline):
   Ctrl-C or SIGTERM lets terraform finish what it started, releases locks and exits 128+N.
@@ -188,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_report_files(deploy)
     deploy.add_argument(
+        "--plan",
+        metavar="DIR",
+        help="apply exactly the plans `plan <env> --out DIR` saved (terraform apply <planfile> "
+        "per stack with changes; stacks planned without changes are skipped). Refuses before "
+        "applying anything when the plan is of another environment or account, a stack was "
+        "pending, a stack's state changed since (serial/lineage), a plan file was altered, a "
+        "function zip, a stack's inputs or configuration differ; stops, naming the stack that "
+        "needs a new plan, when an upstream apply gives other outputs than the plan was made with",
+    )
+    deploy.add_argument(
         "--no-serve",
         action="store_true",
         help="with --local: do not start the local API server and its smoke call at the end",
@@ -200,10 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
         "and print a summary line per stack (to add / to change / to destroy). A plan writes no "
         "state: it takes neither the environment guard nor state locks, so it never waits for "
         "a deploy. Terraform and stackrun act as the environment's plan role (env.toml "
-        "plan_role, default fleet-plan: read-only), never its deploy role.",
+        "plan_role, default fleet-plan: read-only), never its deploy role; except with --out, "
+        "whose saved plans are made as the deploy role that `deploy --plan` applies them with.",
     )
     _add_env_arguments(plan)
     _add_report_files(plan)
+    plan.add_argument(
+        "--out",
+        metavar="DIR",
+        help="save each stack's plan file into DIR with manifest.json (environment, account, "
+        "commit; per stack: state serial and lineage, sha256 of the upstream values and of the "
+        "function zips, fingerprint, plan file sha256) for `deploy <env> --plan DIR`. A saved "
+        "plan carries the provider and backend settings it is applied with, so `plan --out` "
+        "acts as the deploy role (env.toml deploy_role), not the plan role",
+    )
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -420,6 +443,8 @@ COMMAND_ROLES = {"plan": "plan", "baseline": "admin"}
 
 def _target(args: argparse.Namespace, root: Path) -> Target:
     role = COMMAND_ROLES.get(args.command, "deploy")
+    if args.command == "plan" and getattr(args, "out", None):
+        role = "deploy"  # the saved plan's provider settings are those it is applied with
     if not args.local:
         return Target(role=role)
     from stackrun.emulator import ensure_running
@@ -594,7 +619,14 @@ def _run_command(args: argparse.Namespace, workspace: Workspace, report: RunRepo
     if args.command == "deploy":
         if args.parallelism < 1:
             raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
-        runner.deploy(workspace, force=args.all, parallelism=args.parallelism, report=report)
+        if args.plan:
+            if args.all or args.parallelism != 1:
+                raise StackrunError(
+                    "deploy --plan applies the saved plan as it is: no --all, no --parallelism"
+                )
+            runner.deploy_saved(workspace, Path(args.plan), report=report)
+        else:
+            runner.deploy(workspace, force=args.all, parallelism=args.parallelism, report=report)
         if workspace.target.local and not args.no_serve:
             _serve_after_deploy(workspace)
     elif args.command == "destroy":
@@ -606,7 +638,7 @@ def _run_command(args: argparse.Namespace, workspace: Workspace, report: RunRepo
 
             serve.stop_background(workspace)
     elif args.command == "plan":
-        runner.plan(workspace, report=report)
+        runner.plan(workspace, report=report, out=Path(args.out) if args.out else None)
         if args.detailed_exitcode and report.has_changes:
             return 2
     return 0

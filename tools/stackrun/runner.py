@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from stackrun import database
@@ -23,7 +24,7 @@ from stackrun.guard import HeldGuard, environment_guard
 from stackrun.interrupts import Interrupted
 from stackrun.render import dependency_variables
 from stackrun.report import RunReport, StackReport
-from stackrun.terraform import Result, Terraform
+from stackrun.terraform import Result, Terraform, terraform_binary
 from stackrun.workspace import Workspace, duration_seconds
 
 Outputs = dict[str, dict[str, Any]]  # output name -> {"value", "sensitive", "type"}
@@ -442,9 +443,15 @@ def _deploy_side_by_side(
         raise failure
 
 
-def plan(workspace: Workspace, report: RunReport | None = None) -> RunReport:
-    """Plan every stack (refreshing state); a stack whose upstream was never applied is pending."""
-    from stackrun import fingerprint
+def plan(
+    workspace: Workspace, report: RunReport | None = None, out: Path | None = None
+) -> RunReport:
+    """Plan every stack (refreshing state); a stack whose upstream was never applied is pending.
+
+    With `out`, each stack's plan file is kept in that folder with a manifest of what it was
+    made from (stackrun.saved_plan), for `deploy --plan` to apply exactly.
+    """
+    from stackrun import fingerprint, saved_plan
     from stackrun.state import outputs_of, read_state, serial_of
 
     environment = workspace.environment
@@ -452,11 +459,21 @@ def plan(workspace: Workspace, report: RunReport | None = None) -> RunReport:
     report = report if report is not None else new_report(workspace, "plan")
     outputs: dict[str, Outputs] = {}
     stacks = [bootstrap_stack(workspace), *environment.stacks]
+    manifest = None
+    if out is not None:
+        report.saved_plan = str(out)
+        manifest = saved_plan.Manifest.new(
+            out, environment, fingerprint.terraform_version(terraform_binary())
+        )
     if not _bootstrap_ready(workspace):
         report.stacks = [
             StackReport(stack.name, "pending", note="state backend not created yet")
             for stack in stacks
         ]
+        if manifest is not None:
+            for stack in stacks:
+                manifest.add_pending(stack.name, "state backend not created yet")
+            manifest.save()
         _print(workspace, "\n" + report.summary())
         return report
     for index, stack in enumerate(stacks):
@@ -465,11 +482,13 @@ def plan(workspace: Workspace, report: RunReport | None = None) -> RunReport:
         if missing:
             note = f"upstream not applied yet: {', '.join(missing)}"
             report.stacks.append(StackReport(stack.name, "pending", note=note))
+            if manifest is not None:
+                manifest.add_pending(stack.name, note)
             continue
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
         try:
             state = read_state(workspace, stack)
-            tf, variables, stack_report, _ = _plan_stack(workspace, stack, outputs, lock=False)
+            tf, variables, stack_report, code = _plan_stack(workspace, stack, outputs, lock=False)
         except (StackFailed, Interrupted) as error:
             _fail(report, stack.name, stacks[index + 1 :], error)
             _print(workspace, "\n" + report.summary())
@@ -477,10 +496,146 @@ def plan(workspace: Workspace, report: RunReport | None = None) -> RunReport:
         stack_report.fingerprint = fingerprint.compute(
             workspace, stack, variables, serial_of(state)
         )
+        if manifest is not None:
+            manifest.add(
+                stack.name,
+                stack_report.status,
+                state,
+                variables,
+                stack_report.artifacts,
+                stack_report.fingerprint,
+                tf.workdir / "tfplan" if code == 2 else None,
+                stack_report.document(),
+            )
         (tf.workdir / "tfplan").unlink(missing_ok=True)
         outputs[stack.name] = outputs_of(state, stack.module)
         stack_report.seconds = time.monotonic() - started
         report.stacks.append(stack_report)
+    if manifest is not None:
+        manifest.save()
+        _print(workspace, f"\nsaved plan: {out} ({manifest.describe()})")
+    _print(workspace, "\n" + report.summary())
+    return report
+
+
+def deploy_saved(workspace: Workspace, folder: Path, report: RunReport | None = None) -> RunReport:
+    """Apply exactly the plans saved by `plan --out folder`, or refuse before applying any.
+
+    Every stack is checked first (stackrun.saved_plan.check): a manifest of another
+    environment, a pending stack, a changed state, an altered plan file, a different zip, other
+    upstream values or another configuration refuse the whole plan, naming each stack and why.
+    Then stacks with changes are applied in order (`terraform apply <planfile>`); stacks planned
+    without changes are skipped. After each apply, the next stack's upstream values are
+    compared with those its plan was made with: when they differ the run stops there.
+    """
+    from stackrun import fingerprint, invoke, saved_plan
+    from stackrun.state import outputs_of, read_state, serial_of
+
+    environment = workspace.environment
+    report = report if report is not None else new_report(workspace, "deploy")
+    report.saved_plan = str(folder)
+    manifest = saved_plan.Manifest.load(folder)
+    stacks = [bootstrap_stack(workspace), *environment.stacks]
+    manifest.check_environment(environment, [stack.name for stack in stacks])
+    _print(workspace, f"checking the {manifest.describe()} before applying anything")
+    pending = [entry["name"] for entry in manifest.stacks if entry.get("status") == "pending"]
+    if not _bootstrap_ready(workspace) or pending:
+        raise StackrunError(
+            f"refusing to apply the saved plan in {folder}: "
+            + (", ".join(pending) or environment.name)
+            + " were not planned (pending: their upstream stacks, or the state backend, did "
+            "not exist when the plan was made). A saved plan cannot create an environment: "
+            "deploy it without --plan first, then plan again. Nothing was applied"
+        )
+    ensure_artifacts(workspace)
+    s3 = workspace.target.client(environment, "s3")
+    with _guard(workspace, "deploy") as guard:
+        # 1. every stack checked against the manifest before anything is applied
+        outputs: dict[str, Outputs] = {}
+        problems = []
+        for stack in stacks:
+            entry = manifest.stack(stack.name) or {}
+            state = read_state(workspace, stack, s3)
+            variables, sensitive = _upstream_inputs(stack, outputs)
+            workspace.render(stack, sensitive)
+            tf = workspace.terraform(stack.name, fresh_log=True)
+            _require(workspace.ensure_init(stack, tf), stack, "init", tf)
+            current = saved_plan.Current(
+                state,
+                variables,
+                _artifacts(workspace, stack),
+                fingerprint.compute(workspace, stack, variables, serial_of(state)),
+            )
+            reason = saved_plan.check(manifest, entry, current)
+            if reason:
+                problems.append(f"  {stack.name}: {reason}")
+            outputs[stack.name] = outputs_of(state, stack.module)
+        if problems:
+            raise StackrunError(
+                f"refusing to apply the saved plan in {folder}; nothing was applied:\n"
+                + "\n".join(problems)
+                + f"\nmake a new plan: plan {environment.name} --out DIR"
+            )
+        if workspace.target.local:
+            from stackrun import baseline
+
+            guard.check(f"applying {baseline.BASELINE_STACK}")
+            baseline.ensure_local(workspace)
+        # 2. applied in order, each against exactly the values it was planned with
+        outputs = {}
+        for index, stack in enumerate(stacks, start=1):
+            entry = manifest.stack(stack.name) or {}
+            guard.check(f"deploying {stack.name}")
+            started = time.monotonic()
+            variables, _ = _upstream_inputs(stack, outputs)
+            try:
+                if entry.get("inputs_sha256") != saved_plan.inputs_hash(variables):
+                    applied = {r.name for r in report.stacks if r.status == "applied"}
+                    upstream = sorted(set(stack.upstream) & applied)
+                    raise StackFailed(
+                        stack.name,
+                        "its saved plan",
+                        f"    {stack.name} needs a new plan: the outputs of "
+                        f"{', '.join(upstream) or 'its upstream stacks'} applied in this run "
+                        "differ from those its plan was made with; nothing of "
+                        f"{stack.name} was applied. Plan again: plan {environment.name} "
+                        "--out DIR",
+                        None,
+                        terraform=False,
+                    )
+                state = read_state(workspace, stack, s3)
+                if entry.get("status") == "unchanged":
+                    stack_report = StackReport(
+                        stack.name, "unchanged", note="no changes in the saved plan"
+                    )
+                else:
+                    _announce(workspace, index, len(stacks), stack, "applying the saved plan of")
+                    tf = workspace.terraform(stack.name, fresh_log=True)
+                    plan_file = tf.workdir / "tfplan"
+                    plan_file.write_bytes(manifest.plan_path(entry).read_bytes())
+                    fingerprint.forget(workspace, stack)
+                    with database.server_started_meanwhile(workspace, stack):
+                        result = _apply_plan(workspace, stack, tf, {}, "apply <saved plan>")
+                    plan_file.unlink(missing_ok=True)
+                    stack_report = _report_of(stack.name, "applied", result)
+                    state = read_state(workspace, stack, s3)
+                stack_outputs = outputs_of(state, stack.module)
+                outputs[stack.name] = stack_outputs
+                if stack.database:
+                    database.after_apply(workspace, stack, stack_outputs)
+                if stack.invoke_on_deploy:
+                    invoke.on_deploy(workspace, stack, stack_outputs)
+            except (StackFailed, Interrupted) as error:
+                _fail(report, stack.name, stacks[index:], error)
+                _print(workspace, "\n" + report.summary())
+                raise
+            current = fingerprint.compute(workspace, stack, variables, serial_of(state))
+            fingerprint.record(workspace, stack, current)
+            stack_report.fingerprint = current
+            stack_report.artifacts = _artifacts(workspace, stack)
+            stack_report.seconds = time.monotonic() - started
+            report.stacks.append(stack_report)
+            _print(workspace, f"<== {stack_report.line()}")
     _print(workspace, "\n" + report.summary())
     return report
 
