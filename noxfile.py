@@ -53,8 +53,10 @@ def _stackrun(session: nox.Session, command: str) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def deploy(session: nox.Session) -> None:
-    """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]`
-    (--promote-from ENV: no build, no lambda tests; ENV's tested zips are deployed)."""
+    """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]
+    [--plan DIR] [--promote-from ENV] [--report-file PATH] [--summary-file PATH]` (see
+    `stackrun deploy --help`; --plan DIR applies exactly the plans `plan --out DIR` saved, or
+    refuses; --promote-from ENV: no build, no lambda tests; ENV's tested zips are deployed)."""
     arguments = [arg for arg in session.posargs if arg != "--skip-tests"]
     promoted = any(arg.split("=")[0] == "--promote-from" for arg in arguments)
     if (
@@ -72,13 +74,16 @@ def deploy(session: nox.Session) -> None:
 
 @nox.session(python=TOOLS_PYTHON)
 def plan(session: nox.Session) -> None:
-    """Plan an environment: `nox -s plan -- <env> [--local] [--detailed-exitcode]`."""
+    """Plan an environment: `nox -s plan -- <env> [--local] [--detailed-exitcode] [--out DIR]
+    [--report-file PATH] [--summary-file PATH]` (see `stackrun plan --help`; --out DIR saves
+    the plans and their manifest for `deploy --plan DIR`)."""
     _stackrun(session, "plan")
 
 
 @nox.session(python=TOOLS_PYTHON)
 def destroy(session: nox.Session) -> None:
-    """Destroy an environment's stacks in reverse order: `nox -s destroy -- <env> [--local]`."""
+    """Destroy an environment's stacks in reverse order: `nox -s destroy -- <env> [--local]
+    [--report-file PATH] [--summary-file PATH]`."""
     _stackrun(session, "destroy")
 
 

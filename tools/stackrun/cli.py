@@ -20,6 +20,7 @@ from stackrun.config import (
 from stackrun.errors import StackrunError
 from stackrun.interrupts import Interrupted
 from stackrun.paths import artifact_dir, cache_root
+from stackrun.report import RunReport
 from stackrun.target import Target
 from stackrun.workspace import Workspace
 
@@ -36,6 +37,8 @@ examples:
   stackrun deploy dev --local              deploy dev into the local emulator
   stackrun baseline prod                   apply prod's account baseline (administrator)
   stackrun plan prod --detailed-exitcode   exit 2 when any prod stack has changes
+  stackrun plan prod --out plan/ --summary-file plan.md   save prod's plans for review
+  stackrun deploy prod --plan plan/        apply exactly those plans (or refuse)
   stackrun rollback prod list_devices      move live back one version, in seconds (pinned)
   stackrun output stage --local            all stage outputs as one JSON document
   stackrun release stage --tested passed --junit-xml report.xml
@@ -57,10 +60,10 @@ environment variables:
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
 
-roles (live/<env>/env.toml): plan assumes plan_role; deploy, destroy, bootstrap, output,
-token, release, rollback, unpin and unlock assume deploy_role; baseline assumes none
-(administrator credentials). deploy --promote-from ENV also assumes ENV's plan_role, to read
-ENV (read-only).
+roles (live/<env>/env.toml): plan assumes plan_role (plan --out: deploy_role); deploy,
+destroy, bootstrap, output, token, release, rollback, unpin and unlock assume deploy_role;
+baseline assumes none (administrator credentials). deploy/plan --promote-from ENV also assume
+ENV's plan_role, to read ENV (read-only).
 
 signals (deploy, destroy, bootstrap, baseline):
   Ctrl-C or SIGTERM lets terraform finish what it started, releases locks and exits 128+N.
@@ -105,6 +108,35 @@ def _add_env_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="how long to wait for a held state lock or environment guard, e.g. 30s, 5m "
         "(default: terraform.lock_timeout in live/project.toml)",
+    )
+
+
+def _add_report_files(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report-file",
+        metavar="PATH",
+        help="write the run report as JSON to PATH (per stack: status, counts, resources "
+        "[address, action], seconds, fingerprint, artifact sha256s; schema: "
+        "schemas/run-report.schema.json), also when the run fails",
+    )
+    parser.add_argument(
+        "--summary-file",
+        metavar="PATH",
+        help="write a Markdown summary to PATH (a table of the stacks, each stack's resource "
+        "changes in a collapsible list, replacements and destroys called out; for a CI job "
+        "summary or PR comment), also when the run fails",
+    )
+
+
+def _add_promote_from(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--promote-from",
+        metavar="ENV",
+        help="no build: exactly the function zips live in ENV (e.g. stage), whose integration "
+        "tests passed there (ENV's release record, `stackrun release ENV`); refuses before "
+        "anything changes when ENV's tests did not pass for what is live, when a live zip's "
+        "sha256 differs from ENV's record or when the set of functions differs, naming the "
+        "function and both hashes. Reads ENV as ENV's plan role",
     )
 
 
@@ -175,15 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run up to N stacks side by side when no dependency path links them (default 1); "
         "terraform's output lines are then prefixed with the stack's name",
     )
+    _add_report_files(deploy)
     deploy.add_argument(
-        "--promote-from",
-        metavar="ENV",
-        help="deploy no build: exactly the function zips live in ENV (e.g. stage), whose "
-        "integration tests passed there (ENV's release record, `stackrun release ENV`); "
-        "refuses before anything changes when ENV's tests did not pass for what is live, "
-        "when a live zip's sha256 differs from ENV's record or when the set of functions "
-        "differs, naming the function and both hashes. Reads ENV as ENV's plan role",
+        "--plan",
+        metavar="DIR",
+        help="apply exactly the plans `plan <env> --out DIR` saved (terraform apply <planfile> "
+        "per stack with changes; stacks planned without changes are skipped). Refuses before "
+        "applying anything when the plan is of another environment or account, a stack was "
+        "pending, a stack's state changed since (serial/lineage), a plan file was altered, a "
+        "function zip, a stack's inputs or configuration differ; stops, naming the stack that "
+        "needs a new plan, when an upstream apply gives other outputs than the plan was made with",
     )
+    _add_promote_from(deploy)
     deploy.add_argument(
         "--no-serve",
         action="store_true",
@@ -197,9 +232,21 @@ def build_parser() -> argparse.ArgumentParser:
         "and print a summary line per stack (to add / to change / to destroy). A plan writes no "
         "state: it takes neither the environment guard nor state locks, so it never waits for "
         "a deploy. Terraform and stackrun act as the environment's plan role (env.toml "
-        "plan_role, default fleet-plan: read-only), never its deploy role.",
+        "plan_role, default fleet-plan: read-only), never its deploy role; except with --out, "
+        "whose saved plans are made as the deploy role that `deploy --plan` applies them with.",
     )
     _add_env_arguments(plan)
+    _add_report_files(plan)
+    plan.add_argument(
+        "--out",
+        metavar="DIR",
+        help="save each stack's plan file into DIR with manifest.json (environment, account, "
+        "commit; per stack: state serial and lineage, sha256 of the upstream values and of the "
+        "function zips, fingerprint, plan file sha256) for `deploy <env> --plan DIR`. A saved "
+        "plan carries the provider and backend settings it is applied with, so `plan --out` "
+        "acts as the deploy role (env.toml deploy_role), not the plan role",
+    )
+    _add_promote_from(plan)
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -214,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_env_arguments(destroy)
     _add_yes(destroy)
+    _add_report_files(destroy)
     destroy.add_argument(
         "--lift-deletion-protection",
         action="store_true",
@@ -474,6 +522,8 @@ COMMAND_ROLES = {"plan": "plan", "baseline": "admin"}
 
 def _target(args: argparse.Namespace, root: Path) -> Target:
     role = COMMAND_ROLES.get(args.command, "deploy")
+    if args.command == "plan" and getattr(args, "out", None):
+        role = "deploy"  # the saved plan's provider settings are those it is applied with
     if not args.local:
         return Target(role=role)
     from stackrun.emulator import ensure_running
@@ -601,31 +651,14 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.command == "unlock" and not args.guard and not (args.stack and args.lock_id):
         raise StackrunError("unlock needs <stack> <id> (a state lock) or --guard <id>")
+    if args.command in ("deploy", "destroy", "plan"):
+        return _run_reported(args, root)
     environment = _environment(args, root)
-    if args.command in ("deploy", "destroy", "baseline", "rollback"):
+    if args.command in ("baseline", "rollback"):
         confirm_protected(environment, args.command, args.yes)
     console = sys.stderr if args.command == "release" else None  # stdout: the record only
     workspace = _workspace(args, root, console=console, environment=environment)
-    if args.command == "deploy":
-        if args.parallelism < 1:
-            raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
-        promotion = None
-        if args.promote_from:
-            from dataclasses import replace
-
-            from stackrun import promote
-
-            promotion = promote.prepare(workspace, args.promote_from)
-            workspace = replace(workspace, promotion=promotion)
-        runner.deploy(workspace, force=args.all, parallelism=args.parallelism)
-        if promotion is not None:
-            from stackrun import promote
-
-            promote.verify(workspace, promotion)
-            print(f"promoted: {environment.name} runs the zips live in {promotion.source}")
-        if workspace.target.local and not args.no_serve:
-            _serve_after_deploy(workspace)
-    elif args.command == "release":
+    if args.command == "release":
         return _release(workspace, args.tested, args.junit_xml)
     elif args.command == "bootstrap":
         runner.bootstrap(workspace)
@@ -633,18 +666,6 @@ def run(argv: list[str] | None = None) -> int:
         from stackrun import baseline
 
         baseline.run(workspace)
-    elif args.command == "destroy":
-        if args.lift_deletion_protection:
-            workspace = _lift_deletion_protection(workspace)
-        runner.destroy(workspace)
-        if workspace.target.local:
-            from stackrun.localapi import serve
-
-            serve.stop_background(workspace)
-    elif args.command == "plan":
-        report = runner.plan(workspace)
-        if args.detailed_exitcode and report.has_changes:
-            return 2
     elif args.command == "rollback":
         from stackrun.rollback import rollback
 
@@ -662,6 +683,69 @@ def run(argv: list[str] | None = None) -> int:
             return args.yes or input(question).strip() == "yes"
 
         return 0 if force_unlock(workspace, args.stack, args.lock_id, confirm) else 1
+    return 0
+
+
+def _run_reported(args: argparse.Namespace, root: Path) -> int:
+    """deploy, destroy or plan, with the run report written (--report-file, --summary-file)
+    whatever happens: after a failure it holds the failed stack, the rest and the error."""
+    report = RunReport(args.command, args.env)
+    try:
+        environment = _environment(args, root)
+        report.account_id = environment.account_id
+        report.target = "local" if args.local else "aws"
+        if args.command in ("deploy", "destroy"):
+            confirm_protected(environment, args.command, args.yes)
+        workspace = _workspace(args, root, environment=environment)
+        return _run_command(args, workspace, report)
+    except (StackrunError, Interrupted) as error:
+        report.error = str(error)
+        raise
+    finally:
+        report.write(args.report_file, args.summary_file)
+
+
+def _run_command(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
+    promotion = None
+    if getattr(args, "promote_from", None):
+        from dataclasses import replace
+
+        from stackrun import promote
+
+        promotion = promote.prepare(workspace, args.promote_from)
+        workspace = replace(workspace, promotion=promotion)
+    if args.command == "deploy":
+        if args.parallelism < 1:
+            raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
+        if args.plan:
+            if args.all or args.parallelism != 1:
+                raise StackrunError(
+                    "deploy --plan applies the saved plan as it is: no --all, no --parallelism"
+                )
+            runner.deploy_saved(workspace, Path(args.plan), report=report)
+        else:
+            runner.deploy(workspace, force=args.all, parallelism=args.parallelism, report=report)
+        if promotion is not None:
+            from stackrun import promote
+
+            promote.verify(workspace, promotion)
+            print(
+                f"promoted: {workspace.environment.name} runs the zips live in {promotion.source}"
+            )
+        if workspace.target.local and not args.no_serve:
+            _serve_after_deploy(workspace)
+    elif args.command == "destroy":
+        if args.lift_deletion_protection:
+            workspace = _lift_deletion_protection(workspace)
+        runner.destroy(workspace, report=report)
+        if workspace.target.local:
+            from stackrun.localapi import serve
+
+            serve.stop_background(workspace)
+    elif args.command == "plan":
+        runner.plan(workspace, report=report, out=Path(args.out) if args.out else None)
+        if args.detailed_exitcode and report.has_changes:
+            return 2
     return 0
 
 

@@ -12,7 +12,8 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from stackrun import canary, database
@@ -22,57 +23,11 @@ from stackrun.errors import StackFailed, StackrunError
 from stackrun.guard import HeldGuard, environment_guard
 from stackrun.interrupts import Interrupted
 from stackrun.render import dependency_variables
-from stackrun.terraform import Result, Terraform
+from stackrun.report import RunReport, StackReport
+from stackrun.terraform import Result, Terraform, terraform_binary
 from stackrun.workspace import Workspace
 
 Outputs = dict[str, dict[str, Any]]  # output name -> {"value", "sensitive", "type"}
-
-
-@dataclass
-class StackReport:
-    name: str
-    status: str  # applied | unchanged | changes | pending | destroyed | failed | not started
-    seconds: float = 0.0
-    added: int = 0
-    changed: int = 0
-    destroyed: int = 0
-    outputs_changed: bool = False
-    note: str = ""
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.added or self.changed or self.destroyed or self.outputs_changed) or (
-            self.status == "pending"
-        )
-
-    def line(self) -> str:
-        counts = f"{self.added} to add, {self.changed} to change, {self.destroyed} to destroy"
-        if self.status in ("applied", "destroyed"):
-            counts = f"{self.added} added, {self.changed} changed, {self.destroyed} destroyed"
-        text = f"{self.name:<24} {self.status:<12} {counts}"
-        if self.outputs_changed:
-            text += ", outputs change"
-        if self.note:
-            text += f"  ({self.note})"
-        if self.seconds:
-            text += f"  [{self.seconds:.1f}s]"
-        return text
-
-
-@dataclass
-class RunReport:
-    command: str
-    environment: str
-    stacks: list[StackReport] = field(default_factory=list)
-
-    @property
-    def has_changes(self) -> bool:
-        return any(report.has_changes for report in self.stacks)
-
-    def summary(self) -> str:
-        lines = [f"{self.command} {self.environment}: summary"]
-        lines += ["  " + report.line() for report in self.stacks]
-        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,17 +86,6 @@ def _missing_upstream(stack: Stack, outputs: Mapping[str, Outputs]) -> list[str]
     ]
 
 
-def plan_counts_from_output(text: str) -> tuple[int, int, int, bool]:
-    """(add, change, destroy, outputs change) from the summary terraform prints after a plan.
-
-    Read from the plan's own output rather than `terraform show -json`, which would start
-    terraform again and load every provider schema (seconds per stack).
-    """
-    found = re.search(r"^Plan: (\d+) to add, (\d+) to change, (\d+) to destroy", text, re.M)
-    added, changed, destroyed = (int(n) for n in found.groups()) if found else (0, 0, 0)
-    return added, changed, destroyed, "Changes to Outputs:" in text
-
-
 def _plan_stack(
     workspace: Workspace,
     stack: Stack,
@@ -166,6 +110,7 @@ def _plan_stack(
         _lock_flag(workspace) if lock else "-lock=false",
         "-out=tfplan",
         "-detailed-exitcode",
+        "-json",
     ]
     if destroy:
         args.append("-destroy")
@@ -175,17 +120,30 @@ def _plan_stack(
         raise StackFailed(
             stack.name, "plan" + (" -destroy" if destroy else ""), detail, tf.log_file
         )
-    counts = plan_counts_from_output(result.output) if result.returncode == 2 else (0, 0, 0, False)
-    added, changed, destroyed, outputs_changed = counts
-    report = StackReport(
-        stack.name,
-        "changes" if result.returncode == 2 else "unchanged",
-        added=added,
-        changed=changed,
-        destroyed=destroyed,
-        outputs_changed=outputs_changed,
-    )
+    report = _report_of(stack.name, "changes" if result.returncode == 2 else "unchanged", result)
+    report.artifacts = _artifacts(workspace, stack)
     return tf, variables, report, result.returncode
+
+
+def _report_of(name: str, status: str, result: Result) -> StackReport:
+    """A stack's report from terraform's JSON UI events: counts and resources."""
+    changes = result.changes
+    return StackReport(
+        name,
+        status,
+        added=changes.added,
+        changed=changes.changed,
+        destroyed=changes.destroyed,
+        outputs_changed=changes.outputs_changed,
+        resources=changes.resources,
+    )
+
+
+def _artifacts(workspace: Workspace, stack: Stack) -> dict[str, str]:
+    """sha256 of each function zip the stack deploys (from the build manifests)."""
+    if not stack.functions:
+        return {}
+    return {name: str(item["sha256"]) for name, item in workspace.manifests(stack).items()}
 
 
 def _apply_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) -> StackReport:
@@ -198,35 +156,35 @@ def _apply_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) 
         "-input=false",
         "-no-color",
         _lock_flag(workspace),
+        "-json",
         extra_env=variables,
     )
     _require(result, stack, "apply", tf)
-    found = re.search(
-        r"^Apply complete! Resources: (\d+) added, (\d+) changed, (\d+) destroyed",
-        result.output,
-        re.M,
-    )
-    added, changed, destroyed = (int(n) for n in found.groups()) if found else (0, 0, 0)
-    outputs_changed = "Changes to Outputs:" in result.output
-    status = "applied" if added or changed or destroyed or outputs_changed else "unchanged"
-    return StackReport(
-        stack.name,
-        status,
-        added=added,
-        changed=changed,
-        destroyed=destroyed,
-        outputs_changed=outputs_changed,
-    )
+    changes = result.changes
+    changed = changes.added or changes.changed or changes.destroyed or changes.outputs_changed
+    return _report_of(stack.name, "applied" if changed else "unchanged", result)
 
 
 def _apply_plan(
-    workspace: Workspace, stack: Stack, tf: Terraform, variables: dict[str, str], step: str
-) -> None:
-    """Apply the saved plan `tfplan` of a stack (exactly what was planned, nothing more)."""
+    workspace: Workspace,
+    stack: Stack,
+    tf: Terraform,
+    variables: dict[str, str],
+    step: str,
+    plan_file: str = "tfplan",
+) -> Result:
+    """Apply a saved plan of a stack (exactly what was planned, nothing more)."""
     result = tf.run(
-        "apply", "-input=false", "-no-color", _lock_flag(workspace), "tfplan", extra_env=variables
+        "apply",
+        "-input=false",
+        "-no-color",
+        _lock_flag(workspace),
+        "-json",
+        plan_file,
+        extra_env=variables,
     )
     _require(result, stack, step, tf)
+    return result
 
 
 def _print(workspace: Workspace, text: str) -> None:
@@ -255,9 +213,12 @@ def _fail(
     report: RunReport, failed: str, remaining: list[Stack], error: StackFailed | Interrupted
 ) -> None:
     if isinstance(error, Interrupted):
-        report.stacks.append(StackReport(failed, "interrupted", note=str(error)))
+        report.stacks.append(StackReport(failed, "interrupted", note=str(error), error=str(error)))
     else:
-        report.stacks.append(StackReport(failed, "failed", note=error.step))
+        detail = "\n".join(line.strip() for line in error.detail.strip().splitlines())
+        report.stacks.append(
+            StackReport(failed, "failed", note=error.step, error=detail or str(error))
+        )
     report.stacks += [StackReport(stack.name, "not started") for stack in remaining]
 
 
@@ -283,7 +244,23 @@ def ensure_artifacts(workspace: Workspace) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> RunReport:
+def new_report(workspace: Workspace, command: str) -> RunReport:
+    """An empty report of one run of `command` in the workspace's environment."""
+    environment = workspace.environment
+    return RunReport(
+        command,
+        environment.name,
+        account_id=environment.account_id,
+        target="local" if workspace.target.local else "aws",
+    )
+
+
+def deploy(
+    workspace: Workspace,
+    force: bool = False,
+    parallelism: int = 1,
+    report: RunReport | None = None,
+) -> RunReport:
     """Ensure the backend, then plan and apply every stack whose fingerprint changed.
 
     Stacks run in directory-number order; with `parallelism` > 1, stacks with no dependency
@@ -291,7 +268,7 @@ def deploy(workspace: Workspace, force: bool = False, parallelism: int = 1) -> R
     """
     environment = workspace.environment
     ensure_artifacts(workspace)
-    report = RunReport("deploy", environment.name)
+    report = report if report is not None else new_report(workspace, "deploy")
     with _backend_under_guard(workspace, "deploy") as (created, guard):
         if workspace.target.local:
             # The emulated account gets its baseline (OIDC provider, deploy and plan roles)
@@ -392,7 +369,7 @@ class _StackRun:
     guard: HeldGuard
 
     def deploy(self, stack: Stack, index: int) -> StackReport:
-        from stackrun import fingerprint, invoke
+        from stackrun import fingerprint
         from stackrun.state import outputs_of, read_state, serial_of
 
         workspace = self.workspace
@@ -409,7 +386,6 @@ class _StackRun:
         # canary functions: the apply publishes a new version, the alias stays (canary.py)
         held = canary.held_versions(stack, outputs_of(state, stack.module))
         workspace.render(stack, sensitive, held)
-        pinned = _pinned(workspace, stack)
         current = fingerprint.compute(workspace, stack, variables, serial_of(state))
         if (
             not self.force
@@ -424,7 +400,25 @@ class _StackRun:
             fingerprint.forget(workspace, stack)
             with database.server_started_meanwhile(workspace, stack):
                 stack_report = _apply_stack(workspace, stack, variables)
-            state = read_state(workspace, stack, self.s3)
+        return self.finish(stack, stack_report, variables, sensitive, held, started)
+
+    def finish(
+        self,
+        stack: Stack,
+        stack_report: StackReport,
+        variables: dict[str, str],
+        sensitive: frozenset[str],
+        held: dict[str, str],
+        started: float,
+    ) -> StackReport:
+        """After a stack was applied (or skipped): its outputs for later stacks, its database
+        and invocations, its canaries, then its fingerprint recorded and its report line."""
+        from stackrun import fingerprint, invoke
+        from stackrun.state import outputs_of, read_state, serial_of
+
+        workspace = self.workspace
+        pinned = _pinned(workspace, stack)
+        state = read_state(workspace, stack, self.s3)
         stack_outputs = outputs_of(state, stack.module)
         self.outputs[stack.name] = stack_outputs
         if stack.database:
@@ -434,21 +428,22 @@ class _StackRun:
             # that failed) is retried by the next deploy, and a stack that waits for this one
             # (`after`) starts only when it succeeded
             invoke.on_deploy(workspace, stack, stack_outputs)
-        watched = canary.candidates(workspace, stack, stack_outputs, held)
-        if stack_report.status != "skipped" and watched:
+        applied = stack_report.status != "skipped"
+        watched = canary.candidates(workspace, stack, stack_outputs, held) if applied else []
+        if watched:
             state = self._release(stack, stack_report, variables, sensitive, held, watched)
-            stack_outputs = outputs_of(state, stack.module)
-            self.outputs[stack.name] = stack_outputs
-        if stack_report.status != "skipped":
+            self.outputs[stack.name] = outputs_of(state, stack.module)
+        current = fingerprint.compute(workspace, stack, variables, serial_of(state))
+        if applied:
             # Recorded last: a stack whose later steps failed is planned again next time.
-            fingerprint.record(
-                workspace, stack, fingerprint.compute(workspace, stack, variables, serial_of(state))
-            )
+            fingerprint.record(workspace, stack, current)
+        stack_report.fingerprint = current
+        stack_report.artifacts = _artifacts(workspace, stack)
         stack_report.seconds = time.monotonic() - started
         _with_note(stack_report, pinned)
         _print(workspace, f"<== {stack_report.line()}")
         rolled_back = [c for c in watched if c.outcome == "rolled back"]
-        if stack_report.status != "skipped" and rolled_back:
+        if rolled_back:
             raise StackFailed(
                 stack.name,
                 "canary",
@@ -472,7 +467,7 @@ class _StackRun:
         watched: list[canary.Candidate],
     ) -> dict[str, Any] | None:
         """Watch the new versions' canaries; apply the stack again with the promoted ones, so
-        terraform moves their alias (and its state says so). Returns the stack's state."""
+        terraform's state and outputs say where their alias is. Returns the stack's state."""
         from stackrun.state import read_state
 
         workspace = self.workspace
@@ -544,41 +539,195 @@ def _deploy_side_by_side(
         raise failure
 
 
-def plan(workspace: Workspace) -> RunReport:
-    """Plan every stack (refreshing state); a stack whose upstream was never applied is pending."""
-    from stackrun.state import outputs_of, read_state
+def plan(
+    workspace: Workspace, report: RunReport | None = None, out: Path | None = None
+) -> RunReport:
+    """Plan every stack (refreshing state); a stack whose upstream was never applied is pending.
+
+    With `out`, each stack's plan file is kept in that folder with a manifest of what it was
+    made from (stackrun.saved_plan), for `deploy --plan` to apply exactly.
+    """
+    from stackrun import fingerprint, saved_plan
+    from stackrun.state import outputs_of, read_state, serial_of
 
     environment = workspace.environment
     ensure_artifacts(workspace)
-    report = RunReport("plan", environment.name)
+    report = report if report is not None else new_report(workspace, "plan")
     outputs: dict[str, Outputs] = {}
     stacks = [bootstrap_stack(workspace), *environment.stacks]
+    manifest = None
+    if out is not None:
+        report.saved_plan = str(out)
+        manifest = saved_plan.Manifest.new(
+            out, environment, fingerprint.terraform_version(terraform_binary())
+        )
     if not _bootstrap_ready(workspace):
         report.stacks = [
             StackReport(stack.name, "pending", note="state backend not created yet")
             for stack in stacks
         ]
+        if manifest is not None:
+            for stack in stacks:
+                manifest.add_pending(stack.name, "state backend not created yet")
+            manifest.save()
         _print(workspace, "\n" + report.summary())
         return report
     for index, stack in enumerate(stacks):
         started = time.monotonic()
         missing = _missing_upstream(stack, outputs)
         if missing:
-            report.stacks.append(
-                StackReport(
-                    stack.name, "pending", note=f"upstream not applied yet: {', '.join(missing)}"
-                )
-            )
+            note = f"upstream not applied yet: {', '.join(missing)}"
+            report.stacks.append(StackReport(stack.name, "pending", note=note))
+            if manifest is not None:
+                manifest.add_pending(stack.name, note)
             continue
         _announce(workspace, index, len(stacks) - 1, stack, "planning")
-        stack_outputs = outputs_of(read_state(workspace, stack), stack.module)
-        held = canary.held_versions(stack, stack_outputs)
-        tf, _, stack_report, _ = _plan_stack(workspace, stack, outputs, lock=False, held=held)
-        _with_note(stack_report, _pinned(workspace, stack))
+        try:
+            state = read_state(workspace, stack)
+            held = canary.held_versions(stack, outputs_of(state, stack.module))
+            tf, variables, stack_report, code = _plan_stack(
+                workspace, stack, outputs, lock=False, held=held
+            )
+            _with_note(stack_report, _pinned(workspace, stack))
+        except (StackFailed, Interrupted) as error:
+            _fail(report, stack.name, stacks[index + 1 :], error)
+            _print(workspace, "\n" + report.summary())
+            raise
+        stack_report.fingerprint = fingerprint.compute(
+            workspace, stack, variables, serial_of(state)
+        )
+        if manifest is not None:
+            manifest.add(
+                stack.name,
+                stack_report.status,
+                state,
+                variables,
+                stack_report.artifacts,
+                stack_report.fingerprint,
+                tf.workdir / "tfplan" if code == 2 else None,
+                stack_report.document(),
+            )
         (tf.workdir / "tfplan").unlink(missing_ok=True)
-        outputs[stack.name] = stack_outputs
+        outputs[stack.name] = outputs_of(state, stack.module)
         stack_report.seconds = time.monotonic() - started
         report.stacks.append(stack_report)
+    if manifest is not None:
+        manifest.save()
+        _print(workspace, f"\nsaved plan: {out} ({manifest.describe()})")
+    _print(workspace, "\n" + report.summary())
+    return report
+
+
+def deploy_saved(workspace: Workspace, folder: Path, report: RunReport | None = None) -> RunReport:
+    """Apply exactly the plans saved by `plan --out folder`, or refuse before applying any.
+
+    Every stack is checked first (stackrun.saved_plan.check): a manifest of another
+    environment, a pending stack, a changed state, an altered plan file, a different zip, other
+    upstream values or another configuration refuse the whole plan, naming each stack and why.
+    Then stacks with changes are applied in order (`terraform apply <planfile>`); stacks planned
+    without changes are skipped. After each apply, the next stack's upstream values are
+    compared with those its plan was made with: when they differ the run stops there.
+    """
+    from stackrun import fingerprint, saved_plan
+    from stackrun.state import outputs_of, read_state, serial_of
+
+    environment = workspace.environment
+    report = report if report is not None else new_report(workspace, "deploy")
+    report.saved_plan = str(folder)
+    manifest = saved_plan.Manifest.load(folder)
+    stacks = [bootstrap_stack(workspace), *environment.stacks]
+    manifest.check_environment(environment, [stack.name for stack in stacks])
+    _print(workspace, f"checking the {manifest.describe()} before applying anything")
+    pending = [entry["name"] for entry in manifest.stacks if entry.get("status") == "pending"]
+    if not _bootstrap_ready(workspace) or pending:
+        raise StackrunError(
+            f"refusing to apply the saved plan in {folder}: "
+            + (", ".join(pending) or environment.name)
+            + " were not planned (pending: their upstream stacks, or the state backend, did "
+            "not exist when the plan was made). A saved plan cannot create an environment: "
+            "deploy it without --plan first, then plan again. Nothing was applied"
+        )
+    ensure_artifacts(workspace)
+    s3 = workspace.target.client(environment, "s3")
+    with guard_of(workspace, "deploy") as guard:
+        # 1. every stack checked against the manifest before anything is applied
+        outputs: dict[str, Outputs] = {}
+        problems = []
+        held: dict[str, dict[str, str]] = {}  # stack -> its canary functions' live versions
+        for stack in stacks:
+            entry = manifest.stack(stack.name) or {}
+            state = read_state(workspace, stack, s3)
+            variables, sensitive = _upstream_inputs(stack, outputs)
+            held[stack.name] = canary.held_versions(stack, outputs_of(state, stack.module))
+            workspace.render(stack, sensitive, held[stack.name])
+            tf = workspace.terraform(stack.name, fresh_log=True)
+            _require(workspace.ensure_init(stack, tf), stack, "init", tf)
+            current = saved_plan.Current(
+                state,
+                variables,
+                _artifacts(workspace, stack),
+                fingerprint.compute(workspace, stack, variables, serial_of(state)),
+            )
+            reason = saved_plan.check(manifest, entry, current)
+            if reason:
+                problems.append(f"  {stack.name}: {reason}")
+            outputs[stack.name] = outputs_of(state, stack.module)
+        if problems:
+            raise StackrunError(
+                f"refusing to apply the saved plan in {folder}; nothing was applied:\n"
+                + "\n".join(problems)
+                + f"\nmake a new plan: plan {environment.name} --out DIR"
+            )
+        if workspace.target.local:
+            from stackrun import baseline
+
+            guard.check(f"applying {baseline.BASELINE_STACK}")
+            baseline.ensure_local(workspace)
+        # 2. applied in order, each against exactly the values it was planned with; then,
+        # as in any deploy, outputs, databases, invocations, canaries, fingerprints
+        run = _StackRun(workspace, {}, False, s3, len(stacks), guard)
+        for index, stack in enumerate(stacks, start=1):
+            entry = manifest.stack(stack.name) or {}
+            guard.check(f"deploying {stack.name}")
+            started = time.monotonic()
+            variables, sensitive = _upstream_inputs(stack, run.outputs)
+            try:
+                if entry.get("inputs_sha256") != saved_plan.inputs_hash(variables):
+                    applied = {r.name for r in report.stacks if r.status == "applied"}
+                    upstream = sorted(set(stack.upstream) & applied)
+                    raise StackFailed(
+                        stack.name,
+                        "its saved plan",
+                        f"    {stack.name} needs a new plan: the outputs of "
+                        f"{', '.join(upstream) or 'its upstream stacks'} applied in this run "
+                        "differ from those its plan was made with; nothing of "
+                        f"{stack.name} was applied. Plan again: plan {environment.name} "
+                        "--out DIR",
+                        None,
+                        terraform=False,
+                    )
+                if entry.get("status") == "unchanged":
+                    stack_report = StackReport(
+                        stack.name, "unchanged", note="no changes in the saved plan"
+                    )
+                else:
+                    _announce(workspace, index, len(stacks), stack, "applying the saved plan of")
+                    tf = workspace.terraform(stack.name, fresh_log=True)
+                    plan_file = tf.workdir / "tfplan"
+                    plan_file.write_bytes(manifest.plan_path(entry).read_bytes())
+                    fingerprint.forget(workspace, stack)
+                    with database.server_started_meanwhile(workspace, stack):
+                        result = _apply_plan(workspace, stack, tf, {}, "apply <saved plan>")
+                    plan_file.unlink(missing_ok=True)
+                    stack_report = _report_of(stack.name, "applied", result)
+                report.stacks.append(
+                    run.finish(stack, stack_report, variables, sensitive, held[stack.name], started)
+                )
+            except (StackFailed, Interrupted) as error:
+                _fail(report, stack.name, stacks[index:], error)
+                _print(workspace, "\n" + report.summary())
+                raise
+        _record_release(workspace, run.outputs)
     _print(workspace, "\n" + report.summary())
     return report
 
@@ -587,11 +736,11 @@ def _bootstrap_ready(workspace: Workspace) -> bool:
     return all(backend_status(workspace))
 
 
-def destroy(workspace: Workspace) -> RunReport:
+def destroy(workspace: Workspace, report: RunReport | None = None) -> RunReport:
     """Destroy every stack in reverse order. The state backend is kept."""
     environment = workspace.environment
     ensure_artifacts(workspace)
-    report = RunReport("destroy", environment.name)
+    report = report if report is not None else new_report(workspace, "destroy")
     if not _bootstrap_ready(workspace):
         _print(workspace, f"no state backend for {environment.name}: nothing to destroy")
         return report

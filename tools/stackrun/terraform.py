@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from stackrun import interrupts
+from stackrun import interrupts, tfjson
 from stackrun.errors import StackrunError
 
 MIRROR_VARIABLE = "STACKRUN_PROVIDER_MIRROR"
@@ -102,10 +102,21 @@ def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str,
 class Result:
     returncode: int
     output: str  # stdout + stderr as written to the log, without colour codes
+    # with -json: terraform's JSON UI events (stackrun.tfjson); `output` holds their messages
+    events: tuple[dict[str, Any], ...] = ()
 
     @property
     def error_summary(self) -> str:
+        found = tfjson.errors(self.events)
+        if found:
+            text = "\n\n".join(error.text() for error in found)
+            return "\n".join("    " + line if line else "" for line in text.splitlines())
         return extract_errors(self.output)
+
+    @property
+    def changes(self) -> tfjson.Changes:
+        """The resources this plan or apply changes (from its -json events)."""
+        return tfjson.Changes.from_events(self.events)
 
 
 def extract_errors(output: str, limit: int = 40) -> str:
@@ -157,7 +168,10 @@ class Terraform:
         """Run `terraform <args>`; stream merged output to console and log.
 
         With capture_stdout the command's stdout is returned apart from stderr and not echoed
-        (for `output -json` and `show -json`, whose output is data, not progress).
+        (for `output -json` and `show -json`, whose output is data, not progress). With `-json`
+        among the args of another command (plan, apply), each line is an event of terraform's
+        machine-readable UI: the events are kept in the result, and console and log get each
+        event's human message (stackrun.tfjson.render), never the JSON.
         """
         env = dict(self.env)
         env.update(extra_env or {})
@@ -186,7 +200,7 @@ class Terraform:
                 f"before `terraform {args[0]}`",
             )
             try:
-                result = self._collect(process, log, capture_stdout, echo)
+                result = self._collect(process, log, capture_stdout, echo, json_ui="-json" in args)
             finally:
                 interrupts.untrack(process)
         if (
@@ -202,7 +216,12 @@ class Terraform:
         return result
 
     def _collect(
-        self, process: subprocess.Popen[str], log: IO[str], capture_stdout: bool, echo: bool
+        self,
+        process: subprocess.Popen[str],
+        log: IO[str],
+        capture_stdout: bool,
+        echo: bool,
+        json_ui: bool = False,
     ) -> Result:
         if capture_stdout:
             stdout, stderr = process.communicate()
@@ -211,16 +230,21 @@ class Terraform:
                 self._show(stderr)
             return Result(process.returncode, stdout if process.returncode == 0 else stderr)
         collected: list[str] = []
+        events: list[dict[str, Any]] = []
         assert process.stdout is not None
         for line in process.stdout:
             clean = ANSI_ESCAPE.sub("", line)
+            event = tfjson.parse_line(clean) if json_ui else None
+            if event is not None:
+                events.append(event)
+                clean = tfjson.render(event) + "\n"
             collected.append(clean)
             log.write(clean)
             if echo:
                 self._show(clean)
         returncode = process.wait()
         log.write(f"[exit {returncode}]\n")
-        return Result(returncode, "".join(collected))
+        return Result(returncode, "".join(collected), tuple(events))
 
     def _show(self, text: str) -> None:
         with _console_lock:
