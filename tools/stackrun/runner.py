@@ -429,7 +429,10 @@ class _StackRun:
             # (`after`) starts only when it succeeded
             invoke.on_deploy(workspace, stack, stack_outputs)
         applied = stack_report.status != "skipped"
-        watched = canary.candidates(workspace, stack, stack_outputs, held) if applied else []
+        # also for a skipped stack: it says which version a canary rolled back and left alone
+        watched = canary.candidates(workspace, stack, stack_outputs, held)
+        if not applied:
+            watched = []
         if watched:
             state = self._release(stack, stack_report, variables, sensitive, held, watched)
             self.outputs[stack.name] = outputs_of(state, stack.module)
