@@ -56,6 +56,7 @@ from typing import Any
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
 from stackrun.paths import cache_root
+from stackrun.provenance import file_sha256
 
 # Bump when the zip layout or the hashing changes: every cached artifact is then rebuilt.
 BUILDER_VERSION = "1"
@@ -270,11 +271,6 @@ def _source_files(project: _Project) -> dict[str, Path]:
 
 def _is_executable(path: Path) -> bool:
     return bool(path.stat().st_mode & stat.S_IXUSR)
-
-
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _check_handler(function: FunctionPackage, files: Mapping[str, Path]) -> None:
@@ -667,9 +663,9 @@ def _inputs_digest(
     add("pins", *pins)
     for project, files in zip(projects, sources, strict=True):
         add("package", normalise(project.distribution))
-        add("file", "pyproject.toml", _file_digest(project.path / "pyproject.toml"))
+        add("file", "pyproject.toml", file_sha256(project.path / "pyproject.toml"))
         for name, path in files.items():
-            add("file", name, _file_digest(path), "x" if _is_executable(path) else "-")
+            add("file", name, file_sha256(path), "x" if _is_executable(path) else "-")
     return digest.hexdigest()
 
 
@@ -721,7 +717,7 @@ def build_function(
         and manifest is not None
         and manifest.get("inputs_sha256") == inputs
         and zip_path.is_file()
-        and _file_digest(zip_path) == manifest.get("sha256")
+        and file_sha256(zip_path) == manifest.get("sha256")
     ):
         log(f"build {function.name}: unchanged (cached)")
         return Artifact(
@@ -750,7 +746,7 @@ def build_function(
         _add_members(members, origin, _third_party_files(site), "third-party packages")
     count = _write_zip(zip_path, members)
 
-    sha256 = _file_digest(zip_path)
+    sha256 = file_sha256(zip_path)
     base64_sha256 = base64.b64encode(bytes.fromhex(sha256)).decode()
     size = zip_path.stat().st_size
     manifest = {

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stackrun import records
+from stackrun import aliases, records
 from stackrun.config import Canary, Stack
 from stackrun.workspace import Workspace
 
@@ -139,7 +139,13 @@ def release(
     started = clock()
     try:
         for candidate in watched:
-            _route(lambda_client, candidate, {candidate.new: candidate.settings.share})
+            aliases.route(
+                lambda_client,
+                candidate.name,
+                candidate.alias,
+                candidate.stable,
+                {candidate.new: candidate.settings.share},
+            )
             _say(
                 workspace,
                 f"    canary {candidate.key}: version {candidate.new} gets "
@@ -155,7 +161,7 @@ def release(
                 )
                 why = candidate.breached()
                 if why:
-                    _route(lambda_client, candidate, {}, version=candidate.stable)
+                    aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
                     candidate.outcome = "rolled back"
                     _say(
                         workspace,
@@ -165,7 +171,7 @@ def release(
                     )
                     _record_rollback(workspace, candidate)
                 elif elapsed >= candidate.settings.seconds:
-                    _route(lambda_client, candidate, {}, version=candidate.new)
+                    aliases.route(lambda_client, candidate.name, candidate.alias, candidate.new)
                     candidate.outcome = "promoted"
                     _say(
                         workspace,
@@ -182,23 +188,12 @@ def release(
     finally:
         # interrupted (or failed) mid-window: nothing half-released stays behind
         for candidate in (c for c in watched if not c.outcome):
-            _route(lambda_client, candidate, {}, version=candidate.stable)
+            aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
             _say(
                 workspace,
                 f"    canary {candidate.key}: stopped; {candidate.alias} is back on "
                 f"{candidate.stable} (the next deploy tries version {candidate.new} again)",
             )
-
-
-def _route(
-    lambda_client: Any, candidate: Candidate, weights: dict[str, float], version: str = ""
-) -> None:
-    lambda_client.update_alias(
-        FunctionName=candidate.name,
-        Name=candidate.alias,
-        FunctionVersion=version or candidate.stable,
-        RoutingConfig={"AdditionalVersionWeights": weights},
-    )
 
 
 def _metrics(cloudwatch: Any, candidate: Candidate, since: datetime) -> tuple[int, int]:

@@ -28,7 +28,6 @@ reads it.
 from __future__ import annotations
 
 import base64
-import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Mapping
@@ -39,6 +38,7 @@ from typing import Any
 from stackrun import records
 from stackrun.config import Environment
 from stackrun.errors import StackrunError
+from stackrun.provenance import git_commit
 from stackrun.target import Target
 
 RECORD = "release"
@@ -113,22 +113,6 @@ class Release:
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def current_commit(root: Path) -> str:
-    """`git rev-parse HEAD` of the checkout deploying, or "unknown"."""
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except OSError:
-        return "unknown"
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and commit else "unknown"
 
 
 def hex_digest(base64_sha256: str) -> str:
@@ -249,7 +233,7 @@ def record_deploy(
     live = live_functions(target, environment, deployed_function_names(environment, outputs, log))
     release = Release(
         environment=environment.name,
-        commit=current_commit(environment.project.root),
+        commit=git_commit(environment.project.root),
         deployed_at=now(),
         functions=live,
         promoted_from=promoted_from,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from stackrun import pins
+from stackrun import aliases, pins
 from stackrun.config import Environment, Stack
 from stackrun.errors import StackrunError
 from stackrun.runner import guard_of
@@ -109,12 +109,7 @@ def rollback(workspace: Workspace, function: str, to: str | None = None) -> pins
         # The pin first: should moving the alias fail, the next deploy still moves it there.
         pins.write(environment, s3, {**recorded, function: pin})
         try:
-            lambda_client.update_alias(
-                FunctionName=target.name,
-                Name=target.alias,
-                FunctionVersion=chosen,
-                RoutingConfig={"AdditionalVersionWeights": {}},
-            )
+            aliases.route(lambda_client, target.name, target.alias, chosen)
         except Exception:
             pins.write(environment, s3, recorded)
             raise

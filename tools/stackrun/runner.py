@@ -400,7 +400,8 @@ class _StackRun:
             fingerprint.forget(workspace, stack)
             with database.server_started_meanwhile(workspace, stack):
                 stack_report = _apply_stack(workspace, stack, variables)
-        return self.finish(stack, stack_report, variables, sensitive, held, started)
+        unapplied = state if stack_report.status == "skipped" else None
+        return self.finish(stack, stack_report, variables, sensitive, held, started, unapplied)
 
     def finish(
         self,
@@ -410,15 +411,18 @@ class _StackRun:
         sensitive: frozenset[str],
         held: dict[str, str],
         started: float,
+        unapplied_state: dict[str, Any] | None,
     ) -> StackReport:
         """After a stack was applied (or skipped): its outputs for later stacks, its database
-        and invocations, its canaries, then its fingerprint recorded and its report line."""
+        and invocations, its canaries, then its fingerprint recorded and its report line.
+        `unapplied_state`: the state as read before, when terraform has not run since; else
+        None and the state is read again."""
         from stackrun import fingerprint, invoke
         from stackrun.state import outputs_of, read_state, serial_of
 
         workspace = self.workspace
         pinned = _pinned(workspace, stack)
-        state = read_state(workspace, stack, self.s3)
+        state = unapplied_state or read_state(workspace, stack, self.s3)
         stack_outputs = outputs_of(state, stack.module)
         self.outputs[stack.name] = stack_outputs
         if stack.database:
@@ -428,7 +432,7 @@ class _StackRun:
             # that failed) is retried by the next deploy, and a stack that waits for this one
             # (`after`) starts only when it succeeded
             invoke.on_deploy(workspace, stack, stack_outputs)
-        applied = stack_report.status != "skipped"
+        applied = stack_report.status != "skipped"  # a saved plan's "unchanged" was applied
         # also for a skipped stack: it says which version a canary rolled back and left alone
         watched = canary.candidates(workspace, stack, stack_outputs, held)
         if not applied:
@@ -657,9 +661,10 @@ def deploy_saved(workspace: Workspace, folder: Path, report: RunReport | None = 
         outputs: dict[str, Outputs] = {}
         problems = []
         held: dict[str, dict[str, str]] = {}  # stack -> its canary functions' live versions
+        states: dict[str, dict[str, Any] | None] = {}
         for stack in stacks:
             entry = manifest.stack(stack.name) or {}
-            state = read_state(workspace, stack, s3)
+            state = states[stack.name] = read_state(workspace, stack, s3)
             variables, sensitive = _upstream_inputs(stack, outputs)
             held[stack.name] = canary.held_versions(stack, outputs_of(state, stack.module))
             workspace.render(stack, sensitive, held[stack.name])
@@ -724,7 +729,15 @@ def deploy_saved(workspace: Workspace, folder: Path, report: RunReport | None = 
                     plan_file.unlink(missing_ok=True)
                     stack_report = _report_of(stack.name, "applied", result)
                 report.stacks.append(
-                    run.finish(stack, stack_report, variables, sensitive, held[stack.name], started)
+                    run.finish(
+                        stack,
+                        stack_report,
+                        variables,
+                        sensitive,
+                        held[stack.name],
+                        started,
+                        states[stack.name] if entry.get("status") == "unchanged" else None,
+                    )
                 )
             except (StackFailed, Interrupted) as error:
                 _fail(report, stack.name, stacks[index:], error)

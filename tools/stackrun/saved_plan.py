@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,14 +32,10 @@ from typing import Any
 
 from stackrun.config import Environment
 from stackrun.errors import StackrunError
+from stackrun.provenance import file_sha256, git_commit
 
 MANIFEST = "manifest.json"
 FORMAT = 1
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def inputs_hash(variables: dict[str, str]) -> str:
@@ -52,17 +47,6 @@ def state_identity(state: dict[str, Any] | None) -> dict[str, Any] | None:
     if not state:
         return None
     return {"lineage": state.get("lineage", ""), "serial": state.get("serial", 0)}
-
-
-def git_commit(root: Path) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return "unknown"
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and commit else "unknown"
 
 
 @dataclass
