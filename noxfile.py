@@ -195,11 +195,16 @@ E2E_ENVIRONMENTS = sorted(p.parent.name for p in (ROOT / "live").glob("*/env.tom
 E2E_HELP = f"""
 nox -s e2e [-- <env> ...]: for each environment (default: {" ".join(E2E_ENVIRONMENTS)}), in
 the local emulator: deploy (ending with the local API's smoke call), run integration-tests/,
-then destroy (lifting deletion protection first, as `destroy --lift-deletion-protection`
-does). The environments run side by side (each in its own emulated account); each one's
-output goes to .nox/e2e/tmp/<env>.log and a line per step is printed. Any failing step fails
-the session (the failed environment is left deployed for inspection; `nox -s emulator-stop`
-clears everything). Part of plain `nox` (CI).
+record the result in the release record, then destroy (lifting deletion protection first, as
+`destroy --lift-deletion-protection` does). The environments run side by side (each in its own
+emulated account). An environment whose env.toml says `promote_from = "<source>"` (prod: stage)
+is deployed as a release would be when the source runs too: it waits until the source's
+integration tests passed and were recorded, deploys with `--promote-from <source>` (the
+source's tested zips, no rebuild), checks that its live zips' sha256 equal the source's, and
+the source is destroyed only after that. Each environment's output goes to
+.nox/e2e/tmp/<env>.log and a line per step is printed. Any failing step fails the session (the
+failed environment is left deployed for inspection; `nox -s emulator-stop` clears everything).
+Part of plain `nox` (CI).
 """
 
 
@@ -214,15 +219,56 @@ def e2e(session: nox.Session) -> None:
 
     environments = session.posargs or E2E_ENVIRONMENTS
     tmp = Path(session.create_tmp()).resolve()
+    gates = _E2EGates(environments)
     with ThreadPoolExecutor(max_workers=len(environments)) as pool:
-        results = list(pool.map(lambda env: _e2e_environment(session, env, tmp), environments))
+        results = list(
+            pool.map(lambda env: _e2e_environment(session, env, tmp, gates), environments)
+        )
     failed = [env for env, ok in zip(environments, results, strict=True) if not ok]
     if failed:
         session.error(f"e2e failed for {', '.join(failed)} (logs: {tmp}/<env>.log)")
 
 
-def _e2e_environment(session: nox.Session, env: str, tmp: Path) -> bool:
+class _E2EGates:
+    """Who waits for whom when environments promote from one another in one e2e run: the
+    target's deploy waits for its source's recorded test result, the source's destroy for the
+    target's deploy (which reads the source's live zips)."""
+
+    def __init__(self, environments: list[str]) -> None:
+        import threading
+        import tomllib
+
+        self.source_of: dict[str, str] = {}
+        for env in environments:
+            settings = tomllib.loads((ROOT / "live" / env / "env.toml").read_text())
+            if settings.get("promote_from") in environments:
+                self.source_of[env] = settings["promote_from"]
+        self.tested = {env: threading.Event() for env in environments}
+        self.passed: dict[str, bool] = {}
+        self.taken = {env: threading.Event() for env in environments}
+
+    def targets_of(self, env: str) -> list[str]:
+        return [target for target, source in self.source_of.items() if source == env]
+
+    def release_tested(self, env: str, passed: bool) -> None:
+        self.passed.setdefault(env, passed)
+        self.tested[env].set()
+
+    def promoted(self, target: str) -> None:
+        self.taken[target].set()
+
+
+def _e2e_environment(session: nox.Session, env: str, tmp: Path, gates: _E2EGates) -> bool:
     """deploy -> integration tests -> destroy of one environment; True when all passed."""
+    try:
+        return _e2e_steps(session, env, tmp, gates)
+    finally:  # whatever happened: nobody waits for this environment any longer
+        gates.release_tested(env, False)
+        gates.promoted(env)
+
+
+def _e2e_steps(session: nox.Session, env: str, tmp: Path, gates: _E2EGates) -> bool:
+    import json
     import os
     import subprocess
     import time
@@ -231,8 +277,10 @@ def _e2e_environment(session: nox.Session, env: str, tmp: Path) -> bool:
     environ = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     environ["VIRTUAL_ENV"] = str(bin_dir.parent)
     target_file = tmp / f"target-{env}.json"
+    source = gates.source_of.get(env)
+    promote = ["--promote-from", source] if source else []
     steps = [
-        ("deploy", ["stackrun", "deploy", env, "--local", "--yes"], {}),
+        ("deploy", ["stackrun", "deploy", env, "--local", "--yes", *promote], {}),
         *_integration_steps(env, True, target_file, ["-p", "no:cacheprovider"]),
         ("release", _release_command(env, True, target_file, passed=True), {}),
         (
@@ -244,32 +292,73 @@ def _e2e_environment(session: nox.Session, env: str, tmp: Path) -> bool:
     log_file = tmp / f"{env}.log"
     with log_file.open("w") as log:
 
-        def run(command: list[str], extra: dict[str, str]) -> subprocess.CompletedProcess:
+        def run(
+            command: list[str], extra: dict[str, str], capture: bool = False
+        ) -> subprocess.CompletedProcess:
             log.write(f"\n$ {' '.join(command)}\n")
             log.flush()
             return subprocess.run(
                 command,
                 cwd=ROOT,
                 env={**environ, **extra},
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=subprocess.PIPE if capture else log,
+                stderr=subprocess.STDOUT if not capture else log,
+                text=True,
                 check=False,
             )
 
+        def live_zips(of: str) -> dict[str, str]:
+            """function -> sha256 of the zip live in `of` (its release record)."""
+            result = run(["stackrun", "release", of, "--local"], {}, capture=True)
+            log.write(result.stdout)
+            if result.returncode != 0:
+                return {}
+            functions = json.loads(result.stdout)["functions"]
+            return {key: function["sha256"] for key, function in functions.items()}
+
+        def say(text: str) -> None:
+            log.write(f"{text}\n")
+            log.flush()
+            session.log(f"e2e {env}: {text}")
+
         for name, command, extra in steps:
+            if name == "deploy" and source:
+                say(f"waiting for {source}'s integration tests to promote its zips")
+                gates.tested[source].wait()
+                if not gates.passed.get(source):
+                    say(f"not promoted: {source} did not pass its integration tests")
+                    return False
+            if name == "destroy":
+                for target in gates.targets_of(env):
+                    say(f"waiting for {target} to take this release before destroying")
+                    gates.taken[target].wait()
             started = time.monotonic()
             if name == "release":  # with the report pytest has written by now
                 command = _release_command(env, True, target_file, passed=True)
             result = run(command, extra)
+            if name == "deploy":
+                gates.promoted(env)
             if name == "integration" and result.returncode != 0:  # recorded, then fails
                 run(_release_command(env, True, target_file, passed=False), {})
+            if name == "release":
+                gates.release_tested(env, result.returncode == 0)
             seconds = time.monotonic() - started
             status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
-            session.log(f"e2e {env}: {name} {status} in {seconds:.0f}s")
+            say(f"{name} {status} in {seconds:.0f}s")
             if result.returncode != 0:
                 tail = log_file.read_text(errors="replace").splitlines()[-40:]
                 print("\n".join(f"  {env} | {line}" for line in tail), flush=True)
                 return False
+            if name == "deploy" and source:
+                mine, theirs = live_zips(env), live_zips(source)
+                if not mine or mine != theirs:
+                    say(f"live zips differ from {source}'s: {env} {mine}, {source} {theirs}")
+                    return False
+                say(
+                    f"live zips equal {source}'s tested ones (sha256 "
+                    + ", ".join(f"{key} {sha[:12]}" for key, sha in sorted(mine.items()))
+                    + ")"
+                )
     # The integration summary line, for the CI log.
     summary = [
         line

@@ -128,6 +128,8 @@ def make_repo(work: Path, env: str, port: int) -> Path:
     (root / "live").mkdir()
     project = (REPO_ROOT / "live" / "project.toml").read_text()
     (root / "live" / "project.toml").write_text(project.replace("port = 4566", f"port = {port}"))
+    for shared in (REPO_ROOT / "live").glob("_*"):  # settings shared by all environments
+        shutil.copytree(shared, root / "live" / shared.name)
     for name, account in ACCOUNTS.items():
         shutil.copytree(REPO_ROOT / "live" / env, root / "live" / name)
         env_file = root / "live" / name / "env.toml"
@@ -135,6 +137,9 @@ def make_repo(work: Path, env: str, port: int) -> Path:
         original = next(
             line.split('"')[1] for line in text.splitlines() if line.startswith("account_id")
         )
+        # no promotion: the copies deploy their own zips (promote_from names a live/ sibling)
+        kept = [line for line in text.splitlines() if not line.startswith("promote_from")]
+        text = "\n".join(kept) + "\n"
         env_file.write_text(text.replace(original, account).replace("protected = true", ""))
     return root
 
