@@ -599,6 +599,8 @@ def _local_packages(name: str) -> list[str]:
 
     Local libraries are not on PyPI: they must be installed from their folders in the same pip
     call, or pip would look for (and might find someone else's) packages of that name there.
+    The `test` extras count: fleet-testing (the test helpers) is only ever a test dependency,
+    and it brings the migrations, whose own tests use it back.
     """
     import re
     import tomllib
@@ -612,7 +614,7 @@ def _local_packages(name: str) -> list[str]:
     }
     by_dist = {normalise(project["name"]): folder for folder, project in projects.items()}
     needed: list[str] = []
-    seen = {name}  # test extras may refer back (fleet_common's tests use the migrations)
+    seen = {name}  # test extras may refer back (fleet-testing <-> fleet-migrations)
 
     def visit(folder: str) -> None:
         project = projects[folder]

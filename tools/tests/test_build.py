@@ -1,14 +1,18 @@
-"""The Lambda artifact builder, on throwaway packages (a library, two functions) in tmp_path.
+"""The Lambda artifact builder, on throwaway packages (a library, two functions) in tmp_path,
+and on a copy of the repository's own lambdas/ (no test code in any function zip).
 
-The builds call the real pip against PyPI for one small pure-Python requirement (six).
+The builds call the real pip against PyPI: for one small pure-Python requirement (six), and
+for the functions' pinned requirements.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -417,3 +421,76 @@ def test_excluded_distributions_and_install_files_are_dropped(tmp_path: Path) ->
         "jmespath-1.0.1.dist-info/METADATA",
         "jmespath/__init__.py",
     ]
+
+
+# ---- the repository's own functions ----------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Test-only code, none of which may reach a function zip: the helper package (anywhere in a
+# zip), the helper modules' names (in the local packages' code; third-party packages may have a
+# `testing` module of their own) and local code importing the test tools.
+TEST_PACKAGE = "fleet_testing"
+TEST_HELPER_MODULES = frozenset({"proptest", "pytest_plugin", "testing"})
+TEST_ONLY_IMPORTS = frozenset({TEST_PACKAGE, "pytest", "_pytest", "hypothesis", "moto"})
+
+
+def _local_top_levels(lambdas: Path) -> set[str]:
+    """The top-level names the packages of `lambdas` put into a zip (from their src/)."""
+    return {
+        child.name.removesuffix(".py")
+        for src in lambdas.glob("*/src")
+        for child in src.iterdir()
+        if not child.name.endswith(".egg-info") and not child.name.startswith((".", "_"))
+    }
+
+
+def _imported_roots(source: bytes) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_no_function_zip_ships_test_code(tmp_path: Path) -> None:
+    """Every function of the repository's lambdas/, built for real: no zip holds fleet_testing,
+    a test helper module (proptest, pytest_plugin, testing), a tests/ folder, or local code
+    importing pytest, hypothesis or moto; and no requirements.lock needs changing for it."""
+    root = tmp_path / "repo"
+    shutil.copytree(
+        REPO_ROOT / "lambdas",
+        root / "lambdas",
+        ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"),
+    )
+    functions, _ = discover(root / "lambdas")
+    assert functions, f"no function found in {REPO_ROOT / 'lambdas'}"
+    artifacts, lines = run_build(root)
+    assert sorted(artifacts) == sorted(f.name for f in functions)
+    # the committed locks are current: the build neither resolved nor rewrote any of them
+    assert not [line for line in lines if line.startswith("lock ")], lines
+    for function in functions:
+        lock = (function.path / build.LOCK_FILE).read_text()
+        assert lock == (REPO_ROOT / "lambdas" / function.name / build.LOCK_FILE).read_text()
+        assert "fleet-testing" not in lock and "fleet_testing" not in lock
+
+    local = _local_top_levels(root / "lambdas")
+    problems: list[str] = []
+    for name, artifact in sorted(artifacts.items()):
+        with zipfile.ZipFile(artifact.zip_path) as archive:
+            for member in archive.namelist():
+                parts = member.rstrip("/").split("/")
+                top = parts[0].split("-")[0]  # fleet_testing-0.1.0.dist-info -> fleet_testing
+                stem = parts[-1].removesuffix(".py")
+                if top == TEST_PACKAGE:
+                    problems.append(f"{name}.zip: {member} (the test helper package)")
+                elif "tests" in parts[:-1] or (member.endswith("/") and parts[-1] == "tests"):
+                    problems.append(f"{name}.zip: {member} (a tests/ folder)")
+                elif top in local and stem in TEST_HELPER_MODULES:
+                    problems.append(f"{name}.zip: {member} (a test helper module)")
+                elif top in local and member.endswith(".py"):
+                    imported = _imported_roots(archive.read(member)) & TEST_ONLY_IMPORTS
+                    if imported:
+                        problems.append(f"{name}.zip: {member} imports {sorted(imported)}")
+    assert not problems, "test-only code in function zips:\n" + "\n".join(problems)

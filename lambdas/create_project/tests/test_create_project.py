@@ -7,7 +7,7 @@ import re
 import socket
 
 import pytest
-from fleet_common.testing import TEST_SUB, TEST_TOKEN, http_event, invoke, jwt_claims
+from fleet_testing.events import TEST_SUB, TEST_TOKEN, http_event, invoke, jwt_claims
 
 from create_project.handler import handler
 

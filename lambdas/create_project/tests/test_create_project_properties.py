@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fleet_common.proptest import (
+from fleet_testing.events import DEFAULT_CLAIMS, http_event, invoke
+from fleet_testing.proptest import (
     INJECTIONS,
     REJECTED,
     TRAVERSALS,
@@ -43,7 +44,6 @@ from fleet_common.proptest import (
     text_problems,
     valid_names,
 )
-from fleet_common.testing import DEFAULT_CLAIMS, http_event, invoke
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -7,6 +7,7 @@ import json
 
 import pg8000.exceptions
 import pytest
+from fleet_testing.events import LambdaContext, http_event, invoke
 
 from fleet_common.api import (
     build_app,
@@ -17,7 +18,6 @@ from fleet_common.api import (
     timestamp,
 )
 from fleet_common.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
-from fleet_common.testing import LambdaContext, http_event, invoke
 from fleet_common.validation import NAME_SCHEMA, validate
 
 SCHEMA = {

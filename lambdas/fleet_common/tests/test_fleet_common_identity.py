@@ -9,11 +9,7 @@ import socket
 from typing import Any
 
 import pytest
-
-from fleet_common.api import build_app, json_response, make_handler, parse_json_body, path_param
-from fleet_common.errors import NotFound
-from fleet_common.identity import Caller, caller, caller_from_event, identify
-from fleet_common.testing import (
+from fleet_testing.events import (
     DEFAULT_CLAIMS,
     TEST_CLIENT_ID,
     TEST_SUB,
@@ -22,6 +18,10 @@ from fleet_common.testing import (
     invoke,
     jwt_claims,
 )
+
+from fleet_common.api import build_app, json_response, make_handler, parse_json_body, path_param
+from fleet_common.errors import NotFound
+from fleet_common.identity import Caller, caller, caller_from_event, identify
 
 UNAUTHORIZED_NO_IDENTITY = {
     "error": {

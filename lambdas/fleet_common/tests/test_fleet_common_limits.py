@@ -8,12 +8,12 @@ import json
 from typing import Any
 
 import pytest
+from fleet_testing.events import http_event, invoke
+from fleet_testing.proptest import AT_THE_LIMITS, attributes_problems
 
 from fleet_common import limits
 from fleet_common.api import build_app, json_response, make_handler, parse_json_body
 from fleet_common.errors import FieldError, PayloadTooLarge, ValidationFailed
-from fleet_common.proptest import AT_THE_LIMITS, attributes_problems
-from fleet_common.testing import http_event, invoke
 from fleet_common.validation import (
     NAME_SCHEMA,
     SERIAL_SCHEMA,

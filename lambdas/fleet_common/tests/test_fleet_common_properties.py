@@ -13,21 +13,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
-
-from fleet_common.api import (
-    build_app,
-    json_response,
-    make_handler,
-    parse_json_body,
-    path_param,
-    query_param,
-)
-from fleet_common.errors import BadRequest, PayloadTooLarge, ValidationFailed
-from fleet_common.identity import caller
-from fleet_common.pagination import Cursor, decode_cursor, encode_cursor, parse_limit
-from fleet_common.proptest import (
+from fleet_testing.events import http_event, invoke
+from fleet_testing.proptest import (
     INJECTIONS,
     REJECTED,
     TRAVERSALS,
@@ -53,7 +40,20 @@ from fleet_common.proptest import (
     text_problems,
     valid_names,
 )
-from fleet_common.testing import http_event, invoke
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from fleet_common.api import (
+    build_app,
+    json_response,
+    make_handler,
+    parse_json_body,
+    path_param,
+    query_param,
+)
+from fleet_common.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from fleet_common.identity import caller
+from fleet_common.pagination import Cursor, decode_cursor, encode_cursor, parse_limit
 from fleet_common.validation import NAME_SCHEMA, attributes_problem, string_schema, validate
 
 SCHEMA = {

@@ -15,7 +15,7 @@ from fleet_common.limits import (
     MAX_PAGE_BYTES,
 )
 from fleet_common.pagination import encode_cursor
-from fleet_common.testing import TEST_TOKEN, http_event, invoke, jwt_claims
+from fleet_testing.events import TEST_TOKEN, http_event, invoke, jwt_claims
 
 from list_devices.handler import _NEXT_PAGE, handler
 

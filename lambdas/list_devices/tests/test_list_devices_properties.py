@@ -30,7 +30,8 @@ from typing import Any
 
 from fleet_common.limits import MAX_LISTED_ATTRIBUTES_BYTES, MAX_PAGE_BYTES
 from fleet_common.pagination import encode_cursor
-from fleet_common.proptest import (
+from fleet_testing.events import DEFAULT_CLAIMS, http_event, invoke
+from fleet_testing.proptest import (
     INJECTIONS,
     TRAVERSALS,
     assert_error,
@@ -46,7 +47,6 @@ from fleet_common.proptest import (
     seed_projects,
     text_problems,
 )
-from fleet_common.testing import DEFAULT_CLAIMS, http_event, invoke
 from hypothesis import example, given
 from hypothesis import strategies as st
 

@@ -3,7 +3,7 @@ FLEET_TEST_DATABASE_URL (postgresql://user:password@host:port/dbname; the user n
 and CREATEROLE, as the RDS master user has: 0004_roles creates the job roles).
 
 The server, its URL parsing and the create/drop of scratch databases come from
-``fleet_common.pytest_plugin`` (the ``test`` extra installs fleet-common); unlike its
+``fleet_testing.pytest_plugin`` (the ``test`` extra installs fleet-testing); unlike its
 module-scoped, already migrated ``fleet_database``, these databases start without any schema.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fleet_common.pytest_plugin import TestServer, scratch_database
+from fleet_testing.pytest_plugin import TestServer, scratch_database
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import re
 import socket
 
 import pytest
-from fleet_common.proptest import AT_THE_LIMITS, same_json
-from fleet_common.testing import TEST_SUB, TEST_TOKEN, http_event, invoke, jwt_claims
 from fleet_common.validation import stored_json_bytes
+from fleet_testing.events import TEST_SUB, TEST_TOKEN, http_event, invoke, jwt_claims
+from fleet_testing.proptest import AT_THE_LIMITS, same_json
 
 from register_device.handler import handler
 

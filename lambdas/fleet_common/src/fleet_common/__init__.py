@@ -15,8 +15,9 @@ Modules (import the one you need; this package imports nothing heavy by itself):
 - :mod:`fleet_common.validation`: JSON-schema validation with one error per field, and the
   ``attributes`` limits.
 - :mod:`fleet_common.pagination`: ``limit`` parsing and opaque keyset cursors.
-- :mod:`fleet_common.testing`: API Gateway HTTP API (v2.0) test events and a context stub.
-- :mod:`fleet_common.pytest_plugin`: pytest fixtures (real PostgreSQL, moto Secrets Manager).
+
+Nothing here is test-only: the test helpers (events, fixtures, property-test strategies) are the
+package fleet-testing (lambdas/fleet_testing), a test dependency that no function zip holds.
 """
 
 __version__ = "0.1.0"

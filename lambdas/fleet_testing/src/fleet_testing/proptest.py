@@ -1,8 +1,8 @@
 """Property-based test helpers (hypothesis) for the API functions: strategies for malformed and
 valid requests, oracles that say what the answer must be, and a snapshot of the database.
 
-Test-only, like :mod:`fleet_common.pytest_plugin`: needs the ``test`` extra (hypothesis); never
-imported at run time.
+Part of fleet-testing, like :mod:`fleet_testing.pytest_plugin`: a test dependency of the
+packages, never shipped in a function zip nor imported at run time.
 
 - :func:`property_settings`: reproducible settings (``derandomize=True``, no example database,
   no deadline); ``FLEET_PROPERTY_EXAMPLES`` overrides the number of examples for a longer run.
@@ -18,7 +18,7 @@ imported at run time.
   limit of :mod:`fleet_common.limits`, and just over one of them; :func:`attributes_problems`
   is their oracle.
 - :func:`subs` and :func:`caller_claims`: verified callers (the events of
-  :func:`fleet_common.testing.http_event` carry the default one unless told otherwise).
+  :func:`fleet_testing.events.http_event` carry the default one unless told otherwise).
 - :func:`forged_cursors`: pagination cursors written by hand (other shapes, time zones,
   alphabets, padding; garbage).
 - Oracles, written from the documentation rather than from the code: :func:`text_problems`,
@@ -43,10 +43,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis import strategies as st
-
-from .limits import (
+from fleet_common.limits import (
     MAX_ATTRIBUTE_KEY_LENGTH,
     MAX_ATTRIBUTES_BYTES,
     MAX_ATTRIBUTES_DEPTH,
@@ -55,8 +52,11 @@ from .limits import (
     MAX_BODY_BYTES,
     MAX_SUB_LENGTH,
 )
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+
+from .events import jwt_claims
 from .pytest_plugin import TABLES
-from .testing import jwt_claims
 
 __all__ = [
     "INJECTIONS",
@@ -506,7 +506,7 @@ def forged_cursors(
     times out of range once in UTC), other base64 alphabets and padding, real cursors
     truncated, extended, doubled or case-swapped, non-UTF-8 bytes, and plain garbage. Most are
     invalid; :func:`cursor_position` says which."""
-    from .pagination import encode_cursor
+    from fleet_common.pagination import encode_cursor
 
     when = draw(cursor_datetimes() if datetimes is None else datetimes)
     position_id = draw(st.integers(1, 2**63 - 1) if ids is None else ids)
@@ -735,7 +735,7 @@ def limit_value(text: str) -> int | None:
 
 
 def assert_error(result: Any, status: int, code: str) -> dict[str, Any]:
-    """``result`` (a :class:`fleet_common.testing.HttpResult`) is ``status`` with the
+    """``result`` (a :class:`fleet_testing.events.HttpResult`) is ``status`` with the
     documented error body ``{"error": {"code", "message", "details": [{"path", "problem"}]}}``;
     returns the ``error`` object."""
     assert result.status == status, (

@@ -4,7 +4,7 @@ the powertools log captured through ``capsys``.
 
 Use them from a package's ``tests/conftest.py``::
 
-    from fleet_common.pytest_plugin import fleet_api_env, fleet_database, fleet_logs
+    from fleet_testing.pytest_plugin import fleet_api_env, fleet_database, fleet_logs
 
     __all__ = ["fleet_api_env", "fleet_database", "fleet_logs"]
 
@@ -14,7 +14,7 @@ with a message saying so; they never skip. Each test module gets a fresh databas
 migrated with ``fleet_migrations.runner.apply_migrations``, dropped at the end) and each test
 starts on empty tables.
 
-Needs the ``test`` extra (pytest, boto3, moto) and ``fleet-migrations``.
+fleet-testing's dependencies bring what they need (pytest, boto3, moto, fleet-migrations).
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-
-from . import db as fleet_db
-from .observability import logger
+from fleet_common import db as fleet_db
+from fleet_common.observability import logger
 
 __all__ = [
     "URL_ENV",

@@ -1,5 +1,5 @@
 """Test helpers: API Gateway HTTP API (payload format 2.0) events, a Lambda context stub and
-a small invoker. Standard library only; not used at run time.
+a small invoker. Standard library only; part of fleet-testing, never shipped in a function zip.
 
 The events follow what an HTTP API sends a Lambda integration with
 ``payload_format_version = "2.0"``: ``rawPath`` and ``pathParameters`` URL-decoded,
