@@ -9,6 +9,7 @@ Local API:        serve (a locally deployed environment's API on 127.0.0.1), int
 Local emulator:   emulator-start, emulator-stop, emulator-status
 Checks:           lint, test-tools, test-<lambda> per folder of lambdas/ (plain `nox` runs
                   every check), testdb (the PostgreSQL the lambda tests use)
+Docs:             docs (the Inputs/Outputs sections of modules/*/README.md, from the modules)
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ ROOT = Path(__file__).parent
 MODULES = sorted(p for p in (ROOT / "modules").iterdir() if (p / "versions.tf").is_file())
 TOOLS_PYTHON = "3.12"
 LAMBDAS = sorted(p.name for p in (ROOT / "lambdas").iterdir() if (p / "pyproject.toml").is_file())
+# The module README generator (a dev tool, not part of stackrun).
+MODULE_DOCS = ROOT / "tools" / "docs" / "module_docs.py"
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
@@ -451,8 +454,36 @@ def emulator_status(session: nox.Session) -> None:
 
 # ---- checks ----------------------------------------------------------------------------------
 
+DOCS_HELP = """
+nox -s docs [-- <module dir> ...]: rewrite the generated part of each modules/<name>/README.md
+(between <!-- BEGIN_TF_DOCS --> and <!-- END_TF_DOCS -->): the Inputs table (name, description,
+type, default, required, validation messages) from the module's variable blocks and the Outputs
+table (name, description, sensitive) from its output blocks, read with python-hcl2. The rest
+of the README is written by hand. `nox -s lint` fails while a README is stale.
+"""
+
+
+def _module_docs_requirement() -> str:
+    """The parser the README generator needs: its entry of pyproject.toml's dev extra."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dev = project["optional-dependencies"]["dev"]
+    return next(requirement for requirement in dev if requirement.startswith("python-hcl2"))
+
+
+@nox.session(python=TOOLS_PYTHON)
+def docs(session: nox.Session) -> None:
+    """Regenerate the Inputs/Outputs sections of modules/*/README.md from the modules."""
+    if _help(session, DOCS_HELP):
+        return
+    session.install(_module_docs_requirement())
+    session.run("python", str(MODULE_DOCS), *session.posargs)
+
+
 LINT_HELP = """
-nox -s lint: ruff (lint + format check) on the Python code, `terraform fmt -check` on modules/,
+nox -s lint: ruff (lint + format check) on the Python code, the modules' READMEs against their
+variables and outputs (`nox -s docs` rewrites them), `terraform fmt -check` on modules/,
 `terraform init -backend=false` + `terraform validate` + `terraform test` (mock provider) in
 every module, check-jsonschema + zizmor on .github/workflows, and checkov over modules/ and
 over each stack of live/ (its module with the stack's inputs; a check that does not apply to an
@@ -464,12 +495,14 @@ Providers come from STACKRUN_PROVIDER_MIRROR or your TF_CLI_CONFIG_FILE (see REA
 
 @nox.session(python=TOOLS_PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff, terraform fmt/validate/test of every module, workflow checks, checkov."""
+    """ruff, module READMEs up to date, terraform fmt/validate/test, workflow checks, checkov."""
     if _help(session, LINT_HELP):
         return
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.install(_module_docs_requirement())
+    session.run("python", str(MODULE_DOCS), "--check")
     terraform = shutil.which("terraform")
     if terraform is None:
         session.error("terraform is not on PATH")
