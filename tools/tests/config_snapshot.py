@@ -7,7 +7,7 @@ the values stackrun adds, such as `external_issuer`), dependencies, `after`, `[d
 outputs) are left out: they are modules/' business, not live/'s.
 
 fixtures/live-config-before-defaults.json was written by this file from live/ as it was
-before live/_defaults/ existed; test_defaults.py checks that the loader still produces exactly
+before live/_defaults/ existed; test_live_snapshot.py checks that the loader still produces exactly
 that document. After a deliberate change of live/, write the fixture again and review its diff
 (it shows what changed for which environment and stack):
 
