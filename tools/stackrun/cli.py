@@ -589,8 +589,8 @@ def run(argv: list[str] | None = None) -> int:
             print(
                 f"{name}: ok ({len(environment.stacks)} stacks, account {environment.account_id})"
             )
-        if args.explain:
-            _explain(load_environment(root, args.env), args.stack)
+        if args.explain:  # `environment`: the one named (checked above)
+            _explain(environment, args.stack)
         if args.role:
             print(load_environment(root, args.env).role_arn(args.role))
         if args.write_inputs:

@@ -207,22 +207,21 @@ def explain(environment: Environment, stack_name: str) -> list[str]:
     files = [str(document.stack_file)]
     if document.defaults_file is not None:
         files.insert(0, f"{document.defaults_file}, under")
-    rows = [
-        (_toml_key(path), value, document.source(path))
+    values = [
+        (path, value, str(document.source(path)))
         for path, value in _paths(document.data, ())
-        if path and (not isinstance(value, dict) or not value)
+        if path and (not isinstance(value, dict) or not value)  # tables by their keys
     ]
     env_file = environment.path.relative_to(root) / "env.toml"
-    raw_inputs = document.data.get("inputs", {})
-    rows += [  # inputs stackrun adds (external_issuer from env.toml's [identity])
-        (_toml_key(("inputs", name)), value, f"{env_file} [identity], by stackrun")
+    values += [  # inputs stackrun adds (external_issuer from env.toml's [identity])
+        (("inputs", name), value, f"{env_file} [identity], by stackrun")
         for name, value in stack.inputs.items()
-        if name not in raw_inputs
+        if name not in document.data.get("inputs", {})
     ]
-    texts = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value, _ in rows]
-    width = min(max((len(text) for text in texts), default=0), 72)
+    rows = [
+        (f"{_toml_key(path)} = {json.dumps(value, ensure_ascii=False)}", source)
+        for path, value, source in values
+    ]
+    width = min(max((len(text) for text, _ in rows), default=0), 72)
     lines = [f"{environment.name} {stack.name}: {' '.join(files)} (the environment's values win)"]
-    lines += [
-        f"  {text:<{width}}  # {source}" for text, (_, _, source) in zip(texts, rows, strict=True)
-    ]
-    return lines
+    return lines + [f"  {text:<{width}}  # {source}" for text, source in rows]

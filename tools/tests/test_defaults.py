@@ -8,7 +8,7 @@ import pytest
 
 from stackrun import cli, fingerprint
 from stackrun.config import list_environments, load_environment
-from stackrun.defaults import merge
+from stackrun.defaults import explain, merge
 from stackrun.errors import ConfigError
 from stackrun.render import render_stack
 from stackrun.target import Target
@@ -253,3 +253,16 @@ def test_the_fingerprint_follows_the_merged_settings_not_the_files(repo):
     assert _fingerprint(repo, "stage") == stage  # its own size = 1 wins
     repo.stack("stage", "020_app", "")
     assert _fingerprint(repo, "stage") != stage
+
+
+def test_explain_names_env_toml_for_the_issuer_stackrun_adds(repo):
+    repo.env("dev", extra='[identity]\nissuer = "https://idp.example.com"\naudience = ["api"]\n')
+    repo.module("idp", 'variable "external_issuer" {\n  type    = any\n  default = null\n}\n')
+    repo.write("live/_defaults/025_identity.toml", 'module = "idp"\n')
+    repo.stack("dev", "025_identity", "")
+    lines = explain(load_environment(repo.root, "dev"), "025_identity")
+    assert [" ".join(line.split()) for line in lines[1:]] == [
+        'module = "idp" # live/_defaults/025_identity.toml',
+        'inputs.external_issuer = {"issuer": "https://idp.example.com", "audience": ["api"]} '
+        "# live/dev/env.toml [identity], by stackrun",
+    ]
