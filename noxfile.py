@@ -406,7 +406,8 @@ def baseline(session: nox.Session) -> None:
 @nox.session(python=TOOLS_PYTHON)
 def validate(session: nox.Session) -> None:
     """Validate live/ without running anything: `nox -s validate [-- <env>] [--role plan|deploy]`
-    (`--role`: print that role's ARN last, for CI)."""
+    (`--role`: print that role's ARN last, for CI); `-- --explain <env> [<stack>]` prints each
+    stack's merged settings with the file each comes from (live/_defaults/ or the env's)."""
     _stackrun(session, "validate")
 
 

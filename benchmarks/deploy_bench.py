@@ -116,6 +116,8 @@ def _free_port() -> int:
 
 
 def make_repo(work: Path, env: str, port: int) -> Path:
+    from stackrun.defaults import DEFAULTS_FOLDER
+
     root = work / "repo"
     for folder in ("modules", "lambdas"):
         shutil.copytree(
@@ -128,8 +130,7 @@ def make_repo(work: Path, env: str, port: int) -> Path:
     (root / "live").mkdir()
     project = (REPO_ROOT / "live" / "project.toml").read_text()
     (root / "live" / "project.toml").write_text(project.replace("port = 4566", f"port = {port}"))
-    for shared in (REPO_ROOT / "live").glob("_*"):  # settings shared by all environments
-        shutil.copytree(shared, root / "live" / shared.name)
+    shutil.copytree(REPO_ROOT / "live" / DEFAULTS_FOLDER, root / "live" / DEFAULTS_FOLDER)
     for name, account in ACCOUNTS.items():
         shutil.copytree(REPO_ROOT / "live" / env, root / "live" / name)
         env_file = root / "live" / name / "env.toml"

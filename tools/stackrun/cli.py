@@ -393,8 +393,23 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="validate live/ (every environment, or one) without running anything",
+        description="Validate live/ (every environment, or one) without running anything: "
+        "project.toml, env.toml, and each stack's settings: live/_defaults/<stack>.toml (what "
+        "every environment shares) with live/<env>/<stack>/stack.toml merged over it (tables "
+        "merge key by key, the environment's values win, arrays are replaced).",
     )
     validate.add_argument("env", nargs="?", help="one environment (default: all)")
+    validate.add_argument(
+        "stack", nargs="?", help="with --explain: one stack of <env> (default: all of them)"
+    )
+    validate.add_argument(
+        "--explain",
+        action="store_true",
+        help="with <env> [<stack>]: print each stack's merged settings (module, inputs, "
+        "dependencies, lambdas, ...) one value a line, `key = value  # file`, the file being "
+        "live/_defaults/<stack>.toml or live/<env>/<stack>/stack.toml (or env.toml for what "
+        "stackrun adds from it)",
+    )
     validate.add_argument(
         "--write-inputs",
         metavar="DIR",
@@ -562,12 +577,20 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         if args.role and not args.env:
             raise StackrunError("validate --role needs an environment: validate <env> --role ...")
+        if args.explain and not args.env:
+            raise StackrunError("validate --explain needs an environment: validate --explain <env>")
+        if args.stack and not args.explain:
+            raise StackrunError(
+                f"validate takes a stack with --explain: validate --explain {args.env} {args.stack}"
+            )
         names = [args.env] if args.env else list_environments(root)
         for name in names:
             environment = load_environment(root, name)
             print(
                 f"{name}: ok ({len(environment.stacks)} stacks, account {environment.account_id})"
             )
+        if args.explain:  # `environment`: the one named (checked above)
+            _explain(environment, args.stack)
         if args.role:
             print(load_environment(root, args.env).role_arn(args.role))
         if args.write_inputs:
@@ -684,6 +707,19 @@ def run(argv: list[str] | None = None) -> int:
 
         return 0 if force_unlock(workspace, args.stack, args.lock_id, confirm) else 1
     return 0
+
+
+def _explain(environment: Environment, stack: str | None) -> None:
+    """validate --explain: the merged settings of one stack (or every one), value by value."""
+    from stackrun.defaults import explain
+
+    names = [s.name for s in environment.stacks]
+    if stack is not None and stack not in names:
+        raise StackrunError(
+            f"no stack {stack!r} in {environment.name}; its stacks: {', '.join(names)}"
+        )
+    explained = [explain(environment, name) for name in ([stack] if stack else names)]
+    print("\n\n".join("\n".join(lines) for lines in explained))
 
 
 def _run_reported(args: argparse.Namespace, root: Path) -> int:

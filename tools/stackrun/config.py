@@ -5,6 +5,7 @@ Layout read here:
     live/project.toml                  project-wide settings
     live/<env>/env.toml                account, region, deploy role, tags of one environment
     live/<env>/NNN_<name>/stack.toml   the module a stack deploys, its inputs and dependencies
+    live/_defaults/NNN_<name>.toml     what that stack shares in every environment (defaults.py)
 
 Every problem in every file is collected and reported together (file, key, what was expected)
 before anything runs. Nothing here talks to AWS or runs terraform.
@@ -738,8 +739,10 @@ def load_environment(root: Path, env_name: str) -> Environment:
                     )
                 )
 
+    from stackrun.defaults import check_defaults_folder
+
     stacks, stack_issues = _load_stacks(root, env_name, project)
-    issues += stack_issues
+    issues += stack_issues + check_defaults_folder(root)
     stacks = _with_identity(stacks, identity)
     if issues:
         # Before the backend names are resolved: a bad account_id or region is reported on its
@@ -909,11 +912,13 @@ def _load_stack(
     folder: Path,
     earlier: Mapping[str, tuple[int, ModuleInfo | None]],
 ) -> tuple[Stack | None, list[ConfigIssue]]:
-    path = folder / "stack.toml"
-    collector = _Collector(path, root)
-    data = _read_toml(path, collector)
-    if data is None:
-        return None, collector.issues
+    from stackrun.defaults import read_stack_document  # defaults.py builds on this module
+
+    document, read_issues = read_stack_document(root, folder)
+    if document is None:
+        return None, read_issues
+    data = document.data  # live/_defaults/<folder>.toml with the stack.toml merged over it
+    collector = _Collector(folder / "stack.toml", root)
     collector.check_table(data, STACK_SCHEMA)
     module_name = data.get("module")
     module: ModuleInfo | None = None
@@ -1018,8 +1023,8 @@ def _load_stack(
 
     policy_skips = _check_policy(data.get("policy"), collector)
 
-    if collector.issues or module is None:
-        return None, collector.issues
+    if collector.issues or document.issues or module is None:
+        return None, document.report(collector.issues)
     description = data.get("description", "")
     return (
         Stack(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stackrun.config import load_environment
+from stackrun.defaults import DEFAULTS_FOLDER
 from stackrun.target import Target
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,7 @@ class LocalRepo:
         project = (REPO_ROOT / "live" / "project.toml").read_text()
         project = project.replace("port = 4566", f"port = {self.port}")
         (self.root / "live" / "project.toml").write_text(project)
-        for name in environments:
+        for name in (*environments, DEFAULTS_FOLDER):
             shutil.copytree(REPO_ROOT / "live" / name, self.root / "live" / name)
         shutil.copytree(
             REPO_ROOT / "lambdas",

@@ -86,8 +86,8 @@ def _http(
     return status, {k.lower(): v for k, v in headers.items()}, json.loads(body or b"null")
 
 
-CANARY = """input = "functions"
-
+# Appended to dev's 030_api/stack.toml; merged with [lambdas] of live/_defaults/030_api.toml.
+CANARY = """
 [lambdas.canary]
 share = 0.25
 duration = "20s"
@@ -486,7 +486,7 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     # is promoted to all of the traffic, and terraform's state agrees
     api_stack = repo.root / "live/dev/030_api/stack.toml"
     plain_stack = api_stack.read_text()
-    api_stack.write_text(plain_stack.replace('input = "functions"\n', CANARY, 1))
+    api_stack.write_text(plain_stack + CANARY)
     working = handler.read_text()
     handler.write_text(working + RAISING_WRAPPER)
     devices_url = url + "projects/pumps/devices"
