@@ -801,9 +801,12 @@ def _lift_deletion_protection(workspace: Workspace) -> Workspace:
                 "input to turn it off with; turn it off in the module's configuration first"
             )
         overrides.append(f"{name}.deletion_protection=false")
-    print(f"lifting deletion protection first: deploy with --set {' --set '.join(overrides)}")
+    print(
+        f"lifting deletion protection first: deploy {', '.join(blocked)} "
+        f"with --set {' --set '.join(overrides)}"
+    )
     lifted = replace(workspace, environment=apply_overrides(environment, overrides))
-    runner.deploy(lifted)
+    runner.deploy(lifted, only=list(blocked))
     return lifted
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,11 +260,13 @@ def deploy(
     force: bool = False,
     parallelism: int = 1,
     report: RunReport | None = None,
+    only: Collection[str] | None = None,
 ) -> RunReport:
     """Ensure the backend, then plan and apply every stack whose fingerprint changed.
 
     Stacks run in directory-number order; with `parallelism` > 1, stacks with no dependency
     path between them run side by side (at most that many at once). `force` plans every stack.
+    `only`: deploy just these stacks; the others are left alone, their outputs read from state.
     """
     environment = workspace.environment
     ensure_artifacts(workspace)
@@ -287,6 +289,13 @@ def deploy(
             else [bootstrap_stack(workspace), *environment.stacks]
         )
         s3 = workspace.target.client(environment, "s3")
+        if only is not None:
+            from stackrun.state import outputs_of, read_state
+
+            for stack in stacks:
+                if stack.name not in only:
+                    outputs[stack.name] = outputs_of(read_state(workspace, stack, s3), stack.module)
+            stacks = [stack for stack in stacks if stack.name in only]
         run = _StackRun(workspace, outputs, force, s3, len(stacks), guard)
         try:
             if parallelism > 1:

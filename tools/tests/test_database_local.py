@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -611,6 +612,17 @@ def test_prod_has_deletion_protection_and_multi_az(local_repo):
     assert "destroying" not in refused.stdout
     functions = repo.client("prod", "lambda").list_functions()["Functions"]
     assert len(functions) == 4  # the API stack (destroyed first otherwise) is untouched
+
+    # --lift-deletion-protection deploys only the protected stacks (no other stack is
+    # applied, no function published, no canary watched), then destroys everything
+    destroyed = repo.run("destroy", "prod", "--local", "--yes", "--lift-deletion-protection")
+    assert destroyed.returncode == 0, destroyed.text
+    lifting = destroyed.stdout.split("destroying", 1)[0]
+    assert "lifting deletion protection first: deploy 020_postgres, 025_identity" in lifting
+    deployed_stacks = re.findall(r"==> \[\d+/\d+\] deploying (\S+)", lifting)
+    assert deployed_stacks == ["020_postgres", "025_identity"], lifting
+    assert repo.client("prod", "rds").describe_db_instances()["DBInstances"] == []
+    assert repo.client("prod", "lambda").list_functions()["Functions"] == []
 
 
 def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
