@@ -81,7 +81,7 @@ def _measured(command: list[str]) -> None:
 def _baseline(env_name: str) -> None:
     """The plain loop over the rendered stack folders (run inside `_measured`)."""
     from stackrun.config import load_environment
-    from stackrun.render import dependency_variables
+    from stackrun.terraform.render import dependency_variables
 
     root = Path(os.environ["STACKRUN_ROOT"])
     environment = load_environment(root, env_name)
@@ -116,7 +116,7 @@ def _free_port() -> int:
 
 
 def make_repo(work: Path, env: str, port: int) -> Path:
-    from stackrun.defaults import DEFAULTS_FOLDER
+    from stackrun.config.defaults import DEFAULTS_FOLDER
 
     root = work / "repo"
     for folder in ("modules", "lambdas"):
@@ -149,8 +149,9 @@ def _render(root: Path, env_name: str, environ: dict[str, str]) -> None:
     """Render the stack folders of the baseline environment (what Terragrunt would generate)."""
     code = (
         "import sys; from pathlib import Path; "
-        "from stackrun.config import load_environment; from stackrun.target import Target; "
-        "from stackrun.workspace import Workspace; from stackrun.runner import ensure_artifacts; "
+        "from stackrun.config import load_environment; from stackrun.aws.target import Target; "
+        "from stackrun.terraform.workspace import Workspace; "
+        "from stackrun.deploy.runner import ensure_artifacts; "
         "import os; e = load_environment(Path(os.environ['STACKRUN_ROOT']), sys.argv[1]); "
         "t = Target(endpoint=sys.argv[2], ca_bundle=Path(sys.argv[3])); "
         "w = Workspace(e, t); ensure_artifacts(w); [w.render(s) for s in e.stacks]"
@@ -188,8 +189,8 @@ def run_cases(args: argparse.Namespace) -> dict:
         """What stackrun gives terraform for the local target: endpoints, CA, credentials."""
         code = (
             "import json, os, sys; from pathlib import Path; "
-            "from stackrun.config import load_environment; from stackrun.target import Target; "
-            "from stackrun.workspace import Workspace; "
+            "from stackrun.config import load_environment; from stackrun.aws.target import Target; "
+            "from stackrun.terraform.workspace import Workspace; "
             "e = load_environment(Path(os.environ['STACKRUN_ROOT']), 'bench-base'); "
             "t = Target(endpoint=sys.argv[1], ca_bundle=Path(sys.argv[2])); "
             "print(json.dumps(Workspace(e, t).base_env))"
@@ -215,7 +216,7 @@ def run_cases(args: argparse.Namespace) -> dict:
             run("bootstrap", name, "--local")
         # Machine setup, untimed like the backends: the local Lambda runtime (a venv with
         # awslambdaric, created once per machine) that runs the migrations after an apply.
-        from stackrun.localapi.functions import runtime_python
+        from stackrun.local.api.functions import runtime_python
 
         runtime_python("python3.12", work / "runtimes")
         _render(root, "bench-base", environ)
@@ -289,7 +290,7 @@ def run_cases(args: argparse.Namespace) -> dict:
 
 
 def _function_figures(root: Path, environ: dict[str, str], work: Path) -> dict:
-    from stackrun.localapi.functions import runtime_python
+    from stackrun.local.api.functions import runtime_python
 
     python = runtime_python("python3.12", work / "runtimes")
     dist = root / "dist" / "lambdas"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stackrun import interrupts, runner
+from stackrun.aws.target import Target
 from stackrun.config import (
     Environment,
     apply_overrides,
@@ -17,12 +17,12 @@ from stackrun.config import (
     load_environment,
     load_project,
 )
+from stackrun.deploy import interrupts, runner
+from stackrun.deploy.interrupts import Interrupted
+from stackrun.deploy.report import RunReport
 from stackrun.errors import StackrunError
-from stackrun.interrupts import Interrupted
 from stackrun.paths import artifact_dir, cache_root
-from stackrun.report import RunReport
-from stackrun.target import Target
-from stackrun.workspace import Workspace
+from stackrun.terraform.workspace import Workspace
 
 DESCRIPTION = """\
 Deploy the stacks of live/<env>/ in directory-number order on a self-bootstrapping S3 +
@@ -55,7 +55,7 @@ environment variables:
   TF_PLUGIN_CACHE_DIR        passed through to terraform
   STACKRUN_LOCAL_PORT        emulator port (default: live/project.toml [local] port, or 4566)
   STACKRUN_CACHE_DIR         where generated files and logs go (default: .stackrun/)
-  STACKRUN_EMULATOR_DIR      the emulator's state folder (default: .stackrun/emulator/)
+  STACKRUN_EMULATOR_DIR      the emulator's state folder (default: .stackrun/local/emulator/)
   STACKRUN_RUNTIME_DIR       local Lambda runtimes for serve (default: .stackrun/runtimes/)
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
@@ -427,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator",
         help="start, stop or show the local AWS emulator",
         description="The local AWS emulator: a moto server over HTTPS on 127.0.0.1, with a "
-        "locally generated CA, state under .stackrun/emulator/.",
+        "locally generated CA, state under .stackrun/local/emulator/.",
     )
     emulator.add_argument("action", choices=("start", "stop", "status"))
     emulator.add_argument("--port", type=int, help="emulator port")
@@ -458,10 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "testdb",
         help="start the local PostgreSQL that lambda tests use and print its URL",
-        description="Start (or reuse) a local PostgreSQL under .stackrun/testdb/ with a test "
+        description="Start (or reuse) a local PostgreSQL under .stackrun/local/testdb/ with a test "
         "role that may create databases, and print postgresql://... for "
         "FLEET_TEST_DATABASE_URL. The password is generated once and kept in "
-        ".stackrun/testdb/url (mode 0600).",
+        ".stackrun/local/testdb/url (mode 0600).",
     )
 
     unlock = commands.add_parser(
@@ -541,7 +541,7 @@ def _target(args: argparse.Namespace, root: Path) -> Target:
         role = "deploy"  # the saved plan's provider settings are those it is applied with
     if not args.local:
         return Target(role=role)
-    from stackrun.emulator import ensure_running
+    from stackrun.local.emulator import ensure_running
 
     emulator = ensure_running(emulator_dir(root), port=_port(args, root))
     return Target(endpoint=emulator.endpoint, ca_bundle=emulator.ca_bundle, role=role)
@@ -594,14 +594,14 @@ def run(argv: list[str] | None = None) -> int:
         if args.role:
             print(load_environment(root, args.env).role_arn(args.role))
         if args.write_inputs:
-            from stackrun.policy import write_stack_inputs
+            from stackrun.terraform.policy import write_stack_inputs
 
             for module_dir, var_file, skips in write_stack_inputs(root, Path(args.write_inputs)):
                 print(f"{module_dir} {var_file} {skips or '-'}")
         return 0
 
     if args.command == "emulator":
-        from stackrun.emulator import ensure_running, status, stop
+        from stackrun.local.emulator import ensure_running, status, stop
 
         state_dir = emulator_dir(root)
         port = _port(args, root)
@@ -609,13 +609,13 @@ def run(argv: list[str] | None = None) -> int:
             emulator = ensure_running(state_dir, port=port)
             print(f"local AWS emulator: {emulator.endpoint} (CA bundle {emulator.ca_bundle})")
         elif args.action == "stop":
-            from stackrun.localapi import serve
+            from stackrun.local.api import serve
 
             for name in serve.stop_all(root):
                 print(f"stopped the local API server of {name}")
             print("stopped the local AWS emulator" if stop(state_dir) else "emulator not running")
             # The databases behind the emulated RDS instances go with the emulator.
-            from stackrun.localdb import stop_all
+            from stackrun.local.localdb import stop_all
 
             for data_dir in stop_all(cache_root(root)):
                 print(f"stopped local PostgreSQL {data_dir}")
@@ -641,7 +641,7 @@ def run(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "testdb":
-        from stackrun.testdb import test_database_url
+        from stackrun.local.testdb import test_database_url
 
         print(test_database_url(cache_root(root) / "testdb"))
         return 0
@@ -662,7 +662,7 @@ def run(argv: list[str] | None = None) -> int:
         return _serve(args, root)
 
     if args.command == "token":
-        from stackrun.identity import fetch_token
+        from stackrun.aws.identity import fetch_token
 
         workspace = _workspace(args, root, console=sys.stderr)
         outputs = runner.collect_outputs(workspace, announce=False)
@@ -686,21 +686,21 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "bootstrap":
         runner.bootstrap(workspace)
     elif args.command == "baseline":
-        from stackrun import baseline
+        from stackrun.aws import baseline
 
         baseline.run(workspace)
     elif args.command == "rollback":
-        from stackrun.rollback import rollback
+        from stackrun.release.rollback import rollback
 
         rollback(workspace, args.function, args.to)
     elif args.command == "unpin":
-        from stackrun.rollback import unpin
+        from stackrun.release.rollback import unpin
 
         unpin(workspace, args.function)
     elif args.command == "unlock":
         if args.guard:
             return _unlock(workspace, args.guard, args.yes)
-        from stackrun.unlock import force_unlock
+        from stackrun.deploy.unlock import force_unlock
 
         def confirm(question: str) -> bool:
             return args.yes or input(question).strip() == "yes"
@@ -711,7 +711,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def _explain(environment: Environment, stack: str | None) -> None:
     """validate --explain: the merged settings of one stack (or every one), value by value."""
-    from stackrun.defaults import explain
+    from stackrun.config.defaults import explain
 
     names = [s.name for s in environment.stacks]
     if stack is not None and stack not in names:
@@ -746,7 +746,7 @@ def _run_command(args: argparse.Namespace, workspace: Workspace, report: RunRepo
     if getattr(args, "promote_from", None):
         from dataclasses import replace
 
-        from stackrun import promote
+        from stackrun.release import promote
 
         promotion = promote.prepare(workspace, args.promote_from)
         workspace = replace(workspace, promotion=promotion)
@@ -762,7 +762,7 @@ def _run_command(args: argparse.Namespace, workspace: Workspace, report: RunRepo
         else:
             runner.deploy(workspace, force=args.all, parallelism=args.parallelism, report=report)
         if promotion is not None:
-            from stackrun import promote
+            from stackrun.release import promote
 
             promote.verify(workspace, promotion)
             print(
@@ -775,7 +775,7 @@ def _run_command(args: argparse.Namespace, workspace: Workspace, report: RunRepo
             workspace = _lift_deletion_protection(workspace)
         runner.destroy(workspace, report=report)
         if workspace.target.local:
-            from stackrun.localapi import serve
+            from stackrun.local.api import serve
 
             serve.stop_background(workspace)
     elif args.command == "plan":
@@ -812,7 +812,7 @@ def _lift_deletion_protection(workspace: Workspace) -> Workspace:
 
 def _serve_after_deploy(workspace: Workspace) -> None:
     """Serve the deployed API locally and call it once, so the deploy ends with proof."""
-    from stackrun.localapi import serve
+    from stackrun.local.api import serve
 
     urls = serve.ensure_background(workspace)
     if not urls:
@@ -825,8 +825,8 @@ def _serve_after_deploy(workspace: Workspace) -> None:
 
 
 def _serve(args: argparse.Namespace, root: Path) -> int:
-    from stackrun.emulator import running_pid
-    from stackrun.localapi import serve
+    from stackrun.local.api import serve
+    from stackrun.local.emulator import running_pid
 
     if running_pid(emulator_dir(root)) is None:
         raise StackrunError(
@@ -855,7 +855,7 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
     environment, target = workspace.environment, workspace.target
     served: dict[str, str] = {}
     if target.local:
-        from stackrun.localapi import serve
+        from stackrun.local.api import serve
 
         served = serve.running_urls(workspace)
     api_urls = {}
@@ -865,8 +865,8 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
             url = served.get(api_id) if target.local else stack_outputs["api_endpoint"]["value"]
             if url:
                 api_urls[stack] = url
-    from stackrun import baseline
-    from stackrun.identity import find_identity
+    from stackrun.aws import baseline
+    from stackrun.aws.identity import find_identity
 
     identity = find_identity(outputs)
     return {
@@ -884,7 +884,7 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
 
 
 def _release(workspace: Workspace, tested: str | None, junit_xml: str | None) -> int:
-    from stackrun import releases
+    from stackrun.release import releases
 
     environment = workspace.environment
     if tested is None:
@@ -907,7 +907,7 @@ def _release(workspace: Workspace, tested: str | None, junit_xml: str | None) ->
 
 
 def _unlock(workspace: Workspace, guard_id: str, yes: bool) -> int:
-    from stackrun.guard import read_guard, release_guard
+    from stackrun.deploy.guard import read_guard, release_guard
 
     environment = workspace.environment
     dynamodb = workspace.target.client(environment, "dynamodb")

@@ -130,7 +130,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
     """One local AWS emulator for the test session: (state dir, port). Stopped at the end."""
-    from stackrun.emulator import ensure_running, stop
+    from stackrun.local.emulator import ensure_running, stop
 
     state_dir = tmp_path_factory.mktemp("emulator")
     # Local Lambda runtimes (a venv with awslambdaric per Python version) shared by the tests.
@@ -144,8 +144,8 @@ def emulator(tmp_path_factory):
 @pytest.fixture
 def local_repo(tmp_path, emulator):
     from emulated_repo import LocalRepo
-    from stackrun.localapi import serve
-    from stackrun.localdb import stop_all
+    from stackrun.local.api import serve
+    from stackrun.local.localdb import stop_all
 
     state_dir, port = emulator
     repo = LocalRepo(tmp_path / "repo", state_dir, port)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stackrun.aws.target import Target
 from stackrun.config import load_environment
-from stackrun.defaults import DEFAULTS_FOLDER
-from stackrun.target import Target
+from stackrun.config.defaults import DEFAULTS_FOLDER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_MODULES = Path(__file__).parent / "fixtures" / "modules"
@@ -217,8 +217,8 @@ def emulated_session(emulator, account: str, region: str, session_name: str):
     call the session's emulator directly."""
     import boto3
 
-    from stackrun.emulator import ensure_running
-    from stackrun.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+    from stackrun.aws.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+    from stackrun.local.emulator import ensure_running
 
     state_dir, port = emulator
     running = ensure_running(state_dir, port=port)  # the session's emulator, already up

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from stackrun.baseline import BASELINE_STACK, baseline_stack
+from stackrun.aws.baseline import BASELINE_STACK, baseline_stack
+from stackrun.aws.target import Target
 from stackrun.cli import COMMAND_ROLES
 from stackrun.config import load_environment, load_project
 from stackrun.errors import ConfigError
-from stackrun.render import render_stack
-from stackrun.target import Target
+from stackrun.terraform.render import render_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GITHUB = '\n[github]\nrepository = "acme/fleet-infra"\nbranch = "main"\n'

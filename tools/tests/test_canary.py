@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stackrun.canary import Candidate, _metrics
 from stackrun.config import Canary, load_environment
 from stackrun.errors import ConfigError
+from stackrun.release.canary import Candidate, _metrics
 
 SETTINGS = Canary(share=0.25, seconds=60, max_error_rate=0.1, max_errors=3)
 

@@ -22,7 +22,7 @@ import pg8000.native
 import pytest
 
 from emulated_repo import REPO_ROOT, Run
-from stackrun.localapi.authorizer import decode as decode_jwt
+from stackrun.local.api.authorizer import decode as decode_jwt
 
 pytestmark = pytest.mark.terraform
 
@@ -627,8 +627,8 @@ def test_prod_has_deletion_protection_and_multi_az(local_repo):
 
 def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
     """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it."""
-    from stackrun import localdb
-    from stackrun.emulator import ensure_running, running_pid
+    from stackrun.local import localdb
+    from stackrun.local.emulator import ensure_running, running_pid
 
     emulator_dir = tmp_path / "emulator"
     cache = tmp_path / "cache"

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from stackrun import cli, fingerprint
+from stackrun import cli
+from stackrun.aws.target import Target
 from stackrun.config import list_environments, load_environment
-from stackrun.defaults import explain, merge
+from stackrun.config.defaults import explain, merge
+from stackrun.deploy import fingerprint
 from stackrun.errors import ConfigError
-from stackrun.render import render_stack
-from stackrun.target import Target
-from stackrun.workspace import Workspace
+from stackrun.terraform.render import render_stack
+from stackrun.terraform.workspace import Workspace
 
 DEFAULTS = "live/_defaults/020_app.toml"
 STACK = "live/dev/020_app/stack.toml"

@@ -149,7 +149,7 @@ def test_environments_land_in_their_own_accounts_and_the_provider_guards_it(loca
     aws["assume_role"][0]["role_arn"] = "arn:aws:iam::210000000003:role/deploy"
     (workdir / "provider.tf.json").write_text(json.dumps(provider))
     from stackrun.config import load_environment
-    from stackrun.workspace import Workspace
+    from stackrun.terraform.workspace import Workspace
 
     workspace = Workspace(load_environment(repo.root, "delta"), repo.target())
     result = subprocess.run(

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from moto.iam.access_control import PermissionResult
 
-from stackrun.emulator import (
+from stackrun.local.emulator import (
     Emulator,
     EmulatorError,
     ensure_running,
@@ -28,8 +28,8 @@ from stackrun.emulator import (
     status,
     stop,
 )
-from stackrun.emulator.ca import ensure_certificates
-from stackrun.emulator.server import bucket_get_permission, request_scheme
+from stackrun.local.emulator.ca import ensure_certificates
+from stackrun.local.emulator.server import bucket_get_permission, request_scheme
 
 REGION = "eu-west-1"
 
@@ -310,7 +310,7 @@ def test_stop_stops_the_emulator(tmp_path: Path) -> None:
 def test_emulator_that_dies_on_start_is_reported_with_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(process, "_SERVER_MODULE", "stackrun.emulator.no_such_module")
+    monkeypatch.setattr(process, "_SERVER_MODULE", "stackrun.local.emulator.no_such_module")
     with pytest.raises(EmulatorError, match=r"exited with status \d+(.|\n)*no_such_module"):
         ensure_running(tmp_path, port=_free_port(), timeout=10)
     assert not (tmp_path / "emulator.pid").exists()

@@ -1,5 +1,5 @@
-"""Cognito in the emulator (patches h, i, j of ``stackrun.emulator.cognito``), against the real
-server: per-pool signing keys and JWKS, OpenID discovery, the OAuth2 token endpoint."""
+"""Cognito in the emulator (patches h, i, j of ``stackrun.local.emulator.cognito``), against
+the real server: per-pool signing keys and JWKS, OpenID discovery, the OAuth2 token endpoint."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from joserfc.errors import BadSignatureError, InvalidKeyIdError
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.jwt import JWTClaimsRegistry
 
-from stackrun import awshttp
-from stackrun.emulator.cognito import access_token_seconds
+from stackrun.aws import awshttp
+from stackrun.local.emulator.cognito import access_token_seconds
 
 REGION = "eu-west-1"
 OTHER_ACCOUNT = "222233334444"

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from stackrun.deploy.guard import environment_guard, read_guard
 from stackrun.errors import GuardLost, LockHeld
-from stackrun.guard import environment_guard, read_guard
 
 TABLE = "locks"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackrun.identity import Identity, TokenError, choose_client, find_identity
+from stackrun.aws.identity import Identity, TokenError, choose_client, find_identity
 
 CLIENTS = {
     "ci": {"client_id": "c1", "secret_arn": "arn:ci", "scopes": ["fleet/read", "fleet/write"]},

@@ -301,7 +301,7 @@ time.sleep(60)
 
 DRIVER = """
 import subprocess, sys
-from stackrun import interrupts
+from stackrun.deploy import interrupts
 interrupts.GRACE_SECONDS = float(sys.argv[2])
 interrupts.install()
 child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], text=True,

@@ -25,12 +25,12 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from emulated_repo import emulated_session
-from stackrun.emulator import Emulator
-from stackrun.localapi import authorizer as jwtauth
-from stackrun.localapi import gateway, server
-from stackrun.localapi.functions import runtime_python, split_function_arn
-from stackrun.localapi.runtime import FunctionProcess, Outcome, ProcessSpec, clean_environment
-from stackrun.localapi.server import LocalContext, serve_api
+from stackrun.local.api import authorizer as jwtauth
+from stackrun.local.api import gateway, server
+from stackrun.local.api.functions import runtime_python, split_function_arn
+from stackrun.local.api.runtime import FunctionProcess, Outcome, ProcessSpec, clean_environment
+from stackrun.local.api.server import LocalContext, serve_api
+from stackrun.local.emulator import Emulator
 
 ROUTES = [
     gateway.Route("GET /projects/{project}/devices", "integrations/list"),

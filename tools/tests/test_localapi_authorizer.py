@@ -1,4 +1,4 @@
-"""The local API's JWT authorizer (stackrun.localapi.authorizer), as API Gateway evaluates it.
+"""The local API's JWT authorizer (stackrun.local.api.authorizer), as API Gateway evaluates it.
 
 Tokens are minted with joserfc (an implementation independent of the one under test) from RSA
 keys generated here; the issuer's key set comes from a fake fetcher, so nothing is fetched.
@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from stackrun import awshttp
-from stackrun.localapi import authorizer as jwtauth
-from stackrun.localapi.authorizer import JwtAuthorizer, KeyCache, KeyFetchError
+from stackrun.aws import awshttp
+from stackrun.local.api import authorizer as jwtauth
+from stackrun.local.api.authorizer import JwtAuthorizer, KeyCache, KeyFetchError
 
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool"
 AUTHORIZER = JwtAuthorizer("auth01", ISSUER, ("client-a", "client-b"))

@@ -27,15 +27,15 @@ from typing import Any
 import pytest
 
 from emulated_repo import emulated_session
-from stackrun.emulator.invoke import register
-from stackrun.localapi.metrics import (
+from stackrun.local.api.metrics import (
     InvocationRecord,
     MetricPublisher,
     dimension_sets,
     metric_data,
 )
-from stackrun.localapi.routing import AliasRouting
-from stackrun.localapi.server import LocalContext, serve_api
+from stackrun.local.api.routing import AliasRouting
+from stackrun.local.api.server import LocalContext, serve_api
+from stackrun.local.emulator.invoke import register
 
 REGION = "eu-west-1"
 ACCOUNT = "135792468024"  # an account of its own in the shared emulator

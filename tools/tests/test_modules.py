@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stackrun import modules
-from stackrun.modules import read_module
+from stackrun.config import modules
+from stackrun.config.modules import read_module
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stackrun import releases
-from stackrun.releases import LiveFunction, Release, ReleaseError
+from stackrun.release import releases
+from stackrun.release.releases import LiveFunction, Release, ReleaseError
 
 
 def _release(**functions: str) -> Release:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stackrun.aws.target import Target
 from stackrun.config import load_environment
-from stackrun.render import dependency_variables, escape_literal, render_stack
-from stackrun.target import Target
 from stackrun.terraform import cli_config_env, extract_errors, parse_json_document
+from stackrun.terraform.render import dependency_variables, escape_literal, render_stack
 
 AWS = Target()
 

@@ -12,11 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stackrun import pins
 from stackrun.config import BackendSettings, load_environment
 from stackrun.errors import StackrunError
-from stackrun.render import artifact_inputs
-from stackrun.rollback import stack_of, version_before
+from stackrun.release import pins
+from stackrun.release.rollback import stack_of, version_before
+from stackrun.terraform.render import artifact_inputs
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
-"""stackrun.saved_plan's checks, without terraform: why a saved plan may not be applied."""
+"""stackrun.deploy.saved_plan's checks, without terraform: why a saved plan may not be applied."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from stackrun.saved_plan import Current, Manifest, check, inputs_hash
+from stackrun.deploy.saved_plan import Current, Manifest, check, inputs_hash
 
 STATE = {"lineage": "a1b2c3d4-lineage", "serial": 7}
 

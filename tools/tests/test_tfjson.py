@@ -1,11 +1,11 @@
-"""Terraform's JSON UI read by stackrun.tfjson: messages, changes, errors (no terraform)."""
+"""Terraform's JSON UI read by stackrun.terraform.tfjson: messages, changes, errors (no
+terraform)."""
 
 from __future__ import annotations
 
 import json
 
-from stackrun import tfjson
-from stackrun.terraform import Result
+from stackrun.terraform import Result, tfjson
 
 
 def _event(kind: str, message: str, **fields) -> dict:

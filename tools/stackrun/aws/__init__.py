@@ -1,0 +1,1 @@
+"""The AWS side: where a run goes, the state backend, the account baseline, tokens."""

@@ -1,0 +1,1 @@
+"""Running an environment's stacks: deploy, plan, destroy, output; guard and report."""

@@ -1,0 +1,178 @@
+"""Release locks left behind by killed runs: a stack's terraform state lock, or the env guard.
+
+Both live in the environment's lock table. A state lock is released with terraform's own
+`force-unlock` (in the stack's working directory), and only when the id given matches the
+lock that is held: an id copied from an old error never releases somebody else's new lock.
+When stackrun itself kills terraform (a third signal), it releases that terraform's lock at
+once (`release_after_kill`): the run holds the environment guard, so the lock is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stackrun.aws.bootstrap import BOOTSTRAP_STACK, bootstrap_stack
+from stackrun.config import Stack
+from stackrun.deploy.guard import who
+from stackrun.errors import StackrunError
+from stackrun.terraform.workspace import Workspace
+
+
+def _stack(workspace: Workspace, name: str) -> Stack:
+    if name == BOOTSTRAP_STACK:
+        return bootstrap_stack(workspace)
+    try:
+        return workspace.environment.stack(name)
+    except KeyError:
+        known = ", ".join(stack.name for stack in workspace.environment.stacks)
+        raise StackrunError(
+            f"no stack {name!r} in {workspace.environment.name} (stacks: {known})"
+        ) from None
+
+
+def _lock_key(workspace: Workspace, stack_name: str) -> dict[str, Any]:
+    environment = workspace.environment
+    backend = environment.backend
+    return {"LockID": {"S": f"{backend.bucket}/{backend.state_key(environment.name, stack_name)}"}}
+
+
+def _lock_item(workspace: Workspace, stack_name: str) -> dict[str, Any] | None:
+    environment = workspace.environment
+    dynamodb = workspace.target.client(environment, "dynamodb")
+    return dynamodb.get_item(
+        TableName=environment.backend.lock_table,
+        Key=_lock_key(workspace, stack_name),
+        ConsistentRead=True,
+    ).get("Item")
+
+
+def state_lock_info(workspace: Workspace, stack: Stack) -> dict[str, Any] | None:
+    """The lock terraform holds on the stack's state (its Lock Info), or None."""
+    item = _lock_item(workspace, stack.name)
+    if not item:
+        return None
+    try:
+        return json.loads(item.get("Info", {}).get("S") or "{}")
+    except ValueError:
+        return {"ID": "?", "Info": item.get("Info", {}).get("S")}
+
+
+def _taken_by_us(info: dict[str, Any], since: float) -> bool:
+    """Whether terraform's lock info names this user@host and a time after `since`."""
+    found = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", str(info.get("Created", "")))
+    if info.get("Who") != who() or not found:
+        return False
+    created = datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC).timestamp()
+    return created >= since - 1  # Created is truncated to the second here
+
+
+def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> None:
+    """Release the state lock of `stack_name` held by a terraform stackrun just killed.
+
+    terraform locks a state twice (render.render_backend): an item in the lock table and a
+    `<key>.tflock` object beside the state. Each is deleted only when its lock info names this
+    user and host (terraform's `Who`) and was created after that terraform started at `since`:
+    the run holds the environment guard, so such a lock is the killed terraform's. Never
+    raises: it runs while stackrun is stopping; a lock it does not release is named in a
+    warning and left for `unlock`.
+    """
+    environment = workspace.environment
+    backend = environment.backend
+    lockfile = f"{backend.state_key(environment.name, stack_name)}.tflock"
+    released, foreign = [], []
+    try:
+        item = _lock_item(workspace, stack_name)
+        info = (item or {}).get("Info", {}).get("S", "")
+        holder = json.loads(info) if info else None
+        if holder is not None and _taken_by_us(holder, since):
+            workspace.target.client(environment, "dynamodb").delete_item(
+                TableName=backend.lock_table,
+                Key=_lock_key(workspace, stack_name),
+                ConditionExpression="Info = :info",
+                ExpressionAttributeValues={":info": {"S": info}},
+            )
+            released.append(f"dynamodb:{backend.lock_table}")
+        elif holder is not None:
+            foreign.append(holder)
+        s3 = workspace.target.client(environment, "s3")
+        try:
+            body = s3.get_object(Bucket=backend.bucket, Key=lockfile)["Body"].read()
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("NoSuchKey", "404", "NoSuchBucket"):
+                raise
+        else:
+            holder = json.loads(body)
+            if _taken_by_us(holder, since):
+                s3.delete_object(Bucket=backend.bucket, Key=lockfile)
+                released.append(f"s3://{backend.bucket}/{lockfile}")
+            else:
+                foreign.append(holder)
+    except (BotoCoreError, ClientError, ValueError) as error:
+        if not (
+            isinstance(error, ClientError)
+            and error.response["Error"]["Code"]
+            in (
+                "ResourceNotFoundException",  # no lock table yet: the backend's own first apply
+                "ConditionalCheckFailedException",  # released meanwhile
+            )
+        ):
+            print(
+                f"warning: {stack_name}: could not release the killed terraform's state lock "
+                f"({error}); `nox -s unlock` releases it",
+                file=workspace.console,
+                flush=True,
+            )
+    for info in foreign:
+        print(
+            f"warning: {stack_name}: the state lock {info.get('ID', '?')} is held by "
+            f"{info.get('Who', '?')} since {info.get('Created', '?')}, not by the terraform "
+            "stackrun killed: left in place",
+            file=workspace.console,
+            flush=True,
+        )
+    if released:
+        print(
+            f"{stack_name}: released the state lock of the killed terraform "
+            f"({', '.join(released)})",
+            file=workspace.console,
+            flush=True,
+        )
+
+
+def force_unlock(
+    workspace: Workspace, stack_name: str, lock_id: str, confirm: Callable[[str], bool]
+) -> bool:
+    """Release the state lock `lock_id` of a stack (after `confirm`); True when released."""
+    stack = _stack(workspace, stack_name)
+    info = state_lock_info(workspace, stack)
+    if info is None:
+        print(f"{stack.name}: no state lock is held", file=workspace.console)
+        return False
+    description = ", ".join(
+        f"{key} {info[key]}" for key in ("ID", "Who", "Operation", "Created") if info.get(key)
+    )
+    print(f"{stack.name}: state locked by {description}", file=workspace.console, flush=True)
+    if info.get("ID") != lock_id:
+        raise StackrunError(
+            f"{stack.name}: the held lock's ID is {info.get('ID')!r}, not {lock_id!r}; nothing "
+            "released (pass the ID shown above if that run is really gone)"
+        )
+    if not confirm(f"release the state lock of {stack.name}? type 'yes': "):
+        print("left in place", file=workspace.console)
+        return False
+    workspace.render(stack)
+    tf = workspace.terraform(stack.name)
+    init = workspace.ensure_init(stack, tf)
+    if init is not None and init.returncode != 0:
+        raise StackrunError(f"{stack.name}: terraform init failed:\n{init.error_summary}")
+    result = tf.run("force-unlock", "-force", "-no-color", lock_id)
+    if result.returncode != 0:
+        raise StackrunError(f"{stack.name}: terraform force-unlock failed:\n{result.error_summary}")
+    print(f"{stack.name}: state lock {lock_id} released", file=workspace.console)
+    return True

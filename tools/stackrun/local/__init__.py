@@ -1,0 +1,1 @@
+"""The local target: AWS emulator, local API, local PostgreSQL, detached processes."""

@@ -1,0 +1,1 @@
+"""Release safety: release records, promotion, canaries, rollback and pins."""

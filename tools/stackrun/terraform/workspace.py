@@ -1,0 +1,185 @@
+"""Where a run keeps its generated files and logs, and how it runs terraform there.
+
+    .stackrun/<target>/<env>/stacks/<NNN_name>/   generated .tf.json and terraform's .terraform
+    .stackrun/<target>/<env>/logs/<NNN_name>.log  terraform's output of the last run, per stack
+
+The cache root is `.stackrun/` in the repository, or STACKRUN_CACHE_DIR (paths.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from stackrun.aws.target import Target
+from stackrun.config import Environment, Stack
+from stackrun.errors import StackrunError
+from stackrun.filelock import file_lock
+from stackrun.paths import artifact_dir, cache_root
+from stackrun.release.pins import Pin
+from stackrun.release.pins import read as read_pins
+from stackrun.terraform import Result, Terraform, cli_config_env
+from stackrun.terraform.render import artifact_inputs, render_stack
+
+if TYPE_CHECKING:
+    from stackrun.release.promote import Promotion
+
+INIT_MARKER = ".stackrun-init"
+
+
+@dataclass
+class Workspace:
+    """One environment on one target: paths, terraform environment, console."""
+
+    environment: Environment
+    target: Target
+    console: IO[str] = field(default_factory=lambda: sys.stdout)
+    lock_timeout: str | None = None
+    prefix_output: bool = False
+    # deploy --promote-from: another environment's live zips, deployed instead of a build
+    promotion: Promotion | None = None
+
+    def __post_init__(self) -> None:
+        root = cache_root(self.environment.project.root)
+        self.cache_dir = root / self.target.name / self.environment.name
+        self._pins: dict[str, Pin] | None = None
+        self.base_env = self.target.subprocess_env()
+        self.base_env.update(cli_config_env(root, self.environment.project.provider_mirror))
+        if self.target.local:
+            self._register_with_emulator()
+
+    def _register_with_emulator(self) -> None:
+        """Tell the emulator where this environment's local files are: its Lambda Invoke runs
+        the account's functions with them (emulator/invoke.py)."""
+        from stackrun.local.api.serve import runtimes_dir
+        from stackrun.local.emulator.invoke import register
+
+        assert self.target.ca_bundle is not None
+        register(
+            self.target.ca_bundle,
+            self.environment.account_id,
+            self.cache_dir,
+            runtimes_dir(self.environment.project.root),
+        )
+
+    @property
+    def effective_lock_timeout(self) -> str:
+        return self.lock_timeout or self.environment.project.lock_timeout
+
+    def workdir(self, stack_name: str) -> Path:
+        return self.cache_dir / "stacks" / stack_name
+
+    def log_file(self, stack_name: str) -> Path:
+        return self.cache_dir / "logs" / f"{stack_name}.log"
+
+    def terraform(self, stack_name: str, fresh_log: bool = False) -> Terraform:
+        log = self.log_file(stack_name)
+        if fresh_log and log.exists():
+            log.unlink()
+        prefix = f"[{stack_name}] " if self.prefix_output else ""
+
+        def release_state_lock(since: float) -> None:
+            from stackrun.deploy.unlock import release_after_kill
+
+            release_after_kill(self, stack_name, since)
+
+        return Terraform(
+            self.workdir(stack_name),
+            self.base_env,
+            log,
+            prefix,
+            self.console,
+            on_killed=release_state_lock,
+        )
+
+    def render(
+        self,
+        stack: Stack,
+        sensitive_inputs: frozenset[str] = frozenset(),
+        held: Mapping[str, str] | None = None,
+    ) -> Path:
+        """Write the stack's working directory. `held`: function -> the version its live alias
+        stays on for this render (a canary's stable version); a rollback's pin wins."""
+        workdir = self.workdir(stack.name)
+        functions = None
+        if stack.lambdas_input is not None:
+            pinned = {name: pin.version for name, pin in self.pins().items()}
+            functions = artifact_inputs(
+                stack, workdir, self.manifests(stack), self.artifact_dir, {**(held or {}), **pinned}
+            )
+        render_stack(self.environment, stack, self.target, workdir, sensitive_inputs, functions)
+        return workdir
+
+    def pins(self) -> dict[str, Pin]:
+        """The environment's pinned functions (read once per run; pins.py)."""
+        if self._pins is None:
+            self._pins = read_pins(self.environment, self.target.client(self.environment, "s3"))
+        return self._pins
+
+    @property
+    def artifact_dir(self) -> Path:
+        if self.promotion is not None:
+            return self.promotion.artifact_dir
+        return artifact_dir(self.environment.project.root, self.environment.lambda_architecture)
+
+    def manifests(self, stack: Stack) -> dict[str, dict[str, Any]]:
+        """The build manifests of the stack's functions (they must have been built)."""
+        manifests = {}
+        for name in stack.functions:
+            path = self.artifact_dir / f"{name}.json"
+            if not path.is_file():
+                raise StackrunError(
+                    f"stack {stack.name} deploys lambdas/{name}, but {path} does not exist: "
+                    "build first (nox -s build, or stackrun build)"
+                )
+            manifests[name] = json.loads(path.read_text())
+        return manifests
+
+    # ---- init -------------------------------------------------------------------------------
+
+    def init_fingerprint(self, stack: Stack) -> str:
+        """What `terraform init` depends on: backend, terraform settings, module tree calls."""
+        workdir = self.workdir(stack.name)
+        digest = hashlib.sha256()
+        digest.update((workdir / "backend.tf.json").read_bytes())
+        main = json.loads((workdir / "main.tf.json").read_text())
+        digest.update(json.dumps([main["terraform"], main["module"]["stack"]["source"]]).encode())
+        for tf_file in sorted(stack.module.path.rglob("*.tf")):
+            text = tf_file.read_text(encoding="utf-8", errors="replace")
+            if "module " in text or "required_providers" in text:
+                digest.update(tf_file.name.encode() + text.encode())
+        digest.update(self.base_env.get("TF_CLI_CONFIG_FILE", "").encode())
+        return digest.hexdigest()
+
+    def ensure_init(self, stack: Stack, tf: Terraform) -> Result | None:
+        """Run `terraform init` unless the workdir is initialised for the same inputs."""
+        workdir = self.workdir(stack.name)
+        marker = workdir / INIT_MARKER
+        fingerprint = self.init_fingerprint(stack)
+        initialised = (workdir / ".terraform").is_dir() and marker.is_file()
+        if initialised and marker.read_text().strip() == fingerprint:
+            return None
+        if self.base_env.get("TF_PLUGIN_CACHE_DIR"):
+            # Terraform's plugin cache is not safe for concurrent inits (hashicorp/terraform
+            # #31964): stacks side by side, or several environments, init one at a time.
+            root = cache_root(self.environment.project.root)
+            with file_lock(root / "init.lock"):
+                result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+        else:  # an unpacked mirror is only read: inits may run side by side
+            result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+        if result.returncode == 0:
+            marker.write_text(fingerprint + "\n")
+        elif marker.exists():
+            marker.unlink()
+        return result
+
+    def forget_init(self, stack_name: str) -> None:
+        workdir = self.workdir(stack_name)
+        (workdir / INIT_MARKER).unlink(missing_ok=True)
+        shutil.rmtree(workdir / ".terraform", ignore_errors=True)
