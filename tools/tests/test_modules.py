@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stackrun.config import modules
-from stackrun.config.modules import read_module
+from stackrun.config import module_interface
+from stackrun.config.module_interface import read_module
 
 
 @pytest.fixture
@@ -50,16 +50,18 @@ def test_a_cached_file_is_not_parsed_again_and_a_damaged_cache_is(
     module: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read_module(module)
-    modules._read_module_cached.cache_clear()  # a new command: only the disk cache is left
+    module_interface._read_module_cached.cache_clear()  # a new command: only the disk cache is left
     calls: list[str] = []
-    real_loads = modules.hcl2.loads
-    monkeypatch.setattr(modules.hcl2, "loads", lambda text: calls.append(text) or real_loads(text))
+    real_loads = module_interface.hcl2.loads
+    monkeypatch.setattr(
+        module_interface.hcl2, "loads", lambda text: calls.append(text) or real_loads(text)
+    )
     info, _ = read_module(module)
     assert calls == [] and info is not None and "secret" in info.sensitive_outputs
 
     for cached in (module.parent.parent / ".stackrun" / "hcl").glob("*.json"):
         cached.write_text("{not json")
-    modules._read_module_cached.cache_clear()
+    module_interface._read_module_cached.cache_clear()
     info, _ = read_module(module)
     assert len(calls) == 2 and info is not None and set(info.variables) == {"name", "size"}
 

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stackrun.config import Environment, Stack
-from stackrun.config.modules import read_module
+from stackrun.config.module_interface import read_module
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.terraform.render import render_backend, write_json
 from stackrun.terraform.workspace import Workspace

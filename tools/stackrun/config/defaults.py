@@ -6,7 +6,7 @@
 A stack's document is its defaults file (when there is one) with the environment's stack.toml
 merged over it: tables merge key by key, recursively; any other value of the stack.toml (a
 string, number, bool or array) replaces the default's: arrays are replaced, not concatenated.
-The merged document is then checked like any stack.toml (config._load_stack), and each problem
+The merged document is then checked like any stack.toml (stacks.py), and each problem
 names the file its key came from. A defaults file is also checked on its own (known keys and
 types of the top level, `module` not required), so an environment overriding a bad value does
 not hide it, and it must be named after a stack folder that some environment has.
@@ -21,18 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackrun.config import (
-    STACK_DIR_PATTERN,
-    STACK_SCHEMA,
-    Environment,
-    Key,
-    _Collector,
-    _is_dir,
-    _is_file,
-    _quote,
-    _read_toml,
-    list_environments,
-)
+from stackrun.config.checks import Collector, Key, is_dir, is_file, quote, read_toml
+from stackrun.config.keys import STACK_DIR_PATTERN, STACK_SCHEMA
+from stackrun.config.layout import list_environments
+from stackrun.config.model import Environment
 from stackrun.errors import ConfigIssue
 
 DEFAULTS_FOLDER = "_defaults"  # under live/; not an environment (it has no env.toml)
@@ -122,15 +114,15 @@ class StackDocument:
 def read_stack_document(root: Path, folder: Path) -> tuple[StackDocument | None, list[ConfigIssue]]:
     """The stack.toml of `folder` merged over its defaults file; None when either cannot be
     read (then the problems say why)."""
-    stack_collector = _Collector(folder / "stack.toml", root)
-    data = _read_toml(folder / "stack.toml", stack_collector)
+    stack_collector = Collector(folder / "stack.toml", root)
+    data = read_toml(folder / "stack.toml", stack_collector)
     path = defaults_file(root, folder.name)
-    if not _is_file(path):
+    if not is_file(path):
         if data is None:
             return None, stack_collector.issues
         return StackDocument(data, stack_collector.file, None, sources={}), []
-    defaults_collector = _Collector(path, root)
-    defaults = _read_toml(path, defaults_collector)
+    defaults_collector = Collector(path, root)
+    defaults = read_toml(path, defaults_collector)
     if defaults is not None:
         defaults_collector.check_table(defaults, DEFAULTS_SCHEMA)
     if data is None or defaults is None:
@@ -145,7 +137,7 @@ def read_stack_document(root: Path, folder: Path) -> tuple[StackDocument | None,
 def check_defaults_folder(root: Path) -> list[ConfigIssue]:
     """Each file of live/_defaults/ is <NNN_name>.toml for a stack folder some environment has."""
     folder = root / "live" / DEFAULTS_FOLDER
-    if not _is_dir(folder):
+    if not is_dir(folder):
         return []
     stack_folders = sorted(
         {
@@ -161,7 +153,7 @@ def check_defaults_folder(root: Path) -> list[ConfigIssue]:
             continue
         where = path.relative_to(root)
         if (
-            not _is_file(path)
+            not is_file(path)
             or path.suffix != ".toml"
             or not STACK_DIR_PATTERN.fullmatch(path.stem)
         ):
@@ -171,7 +163,7 @@ def check_defaults_folder(root: Path) -> list[ConfigIssue]:
                     "",
                     "not a defaults file: expected <NNN_name>.toml, named after the stack "
                     "folder (live/<env>/NNN_name/) whose settings it shares, got "
-                    f"{_quote(path.name)}",
+                    f"{quote(path.name)}",
                 )
             )
         elif path.stem not in stack_folders:

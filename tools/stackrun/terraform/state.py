@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from stackrun.config import Stack
-from stackrun.config.modules import ModuleInfo
+from stackrun.config.module_interface import ModuleInfo
 from stackrun.terraform.workspace import Workspace
 
 # Resource types whose `deletion_protection` makes AWS refuse the delete.
