@@ -29,6 +29,7 @@ from stackrun.config.model import (
     BackendSettings,
     Environment,
     ExternalIssuer,
+    Project,
     Stack,
 )
 from stackrun.config.project import load_project
@@ -129,74 +130,22 @@ def load_environment(root: Path, env_name: str) -> Environment:
     Raises ConfigError listing every problem found. Nothing is run.
     """
     project = load_project(root)
-    name_issues = _check_env_name(env_name)
-    if name_issues:
-        raise ConfigError(name_issues)
-    known = list_environments(root)
-    if env_name not in known:
-        path = root / "live" / env_name / "env.toml"
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    Path("live") / env_name / "env.toml",
-                    "",
-                    f"unknown environment {env_name!r}; known environments: "
-                    f"{', '.join(known) or 'none'} "
-                    f"(each needs {path.relative_to(root).parent}/env.toml)",
-                )
-            ]
-        )
+    known = _known_environments(root, env_name)
     env_path = root / "live" / env_name / "env.toml"
     collector = Collector(env_path, root)
     data = _read_env_file(root, env_name, collector)
     identity = _check_identity(data.get("identity"), collector)
     account = data.get("account_id", "")
-    promote_from = data.get("promote_from")
-    if isinstance(promote_from, str) and (promote_from == env_name or promote_from not in known):
-        others = ", ".join(other for other in known if other != env_name) or "none"
-        collector.add(
-            "promote_from",
-            f"expected another environment of live/ ({others}), got {quote(promote_from)}",
-        )
-    issues = list(collector.issues)
-
-    # Each environment is its own account: a shared account would share one state bucket and
-    # let one environment's provider act on another's resources.
-    if isinstance(account, str) and ACCOUNT_ID_PATTERN.fullmatch(account):
-        for other in known:
-            if other == env_name:
-                continue
-            other_collector = Collector(root / "live" / other / "env.toml", root)
-            other_data = _read_env_file(root, other, other_collector)
-            if other_data.get("account_id") == account:
-                issues.append(
-                    ConfigIssue(
-                        collector.file,
-                        "account_id",
-                        f"account {account} is also used by environment {other!r}; "
-                        "each environment needs its own AWS account",
-                    )
-                )
-
+    _check_promote_from(data.get("promote_from"), env_name, known, collector)
+    issues = collector.issues + _shared_account(root, env_name, known, account, collector.file)
     stacks, stack_issues = load_stacks(root, env_name, project)
     issues += stack_issues + check_defaults_folder(root)
-    stacks = _with_identity(stacks, identity)
     if issues:
         # Before the backend names are resolved: a bad account_id or region is reported on its
         # own key of env.toml, not again as a bad bucket or table name of project.toml.
         raise ConfigError(issues)
-
     region = data.get("region", project.default_region)
-    fields = {"project": project.name, "account_id": account, "region": region, "env": env_name}
-    backend = BackendSettings(
-        bucket=project.bucket_template.format(**fields),
-        lock_table=project.lock_table_template.format(**fields),
-        region=region,
-        deletion_protection=project.backend_deletion_protection,
-    )
-    backend_issues = _check_backend_names(backend, root)
-    if backend_issues:
-        raise ConfigError(backend_issues)
+    backend = _backend(project, env_name, account, region, root)
     return Environment(
         project=project,
         name=env_name,
@@ -207,12 +156,85 @@ def load_environment(root: Path, env_name: str) -> Environment:
         tags=MappingProxyType(dict(data.get("tags", {}))),
         protected=data.get("protected", False),
         backend=backend,
-        stacks=tuple(stacks),
+        stacks=tuple(_with_identity(stacks, identity)),
         path=env_path.parent,
         lambda_architecture=data.get("lambda_architecture", "arm64"),
         identity=identity,
-        promote_from=promote_from,
+        promote_from=data.get("promote_from"),
     )
+
+
+def _known_environments(root: Path, env_name: str) -> list[str]:
+    """The environments of live/; raises ConfigError unless `env_name` is a well-named one."""
+    name_issues = _check_env_name(env_name)
+    if name_issues:
+        raise ConfigError(name_issues)
+    known = list_environments(root)
+    if env_name not in known:
+        folder = Path("live") / env_name
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    folder / "env.toml",
+                    "",
+                    f"unknown environment {env_name!r}; known environments: "
+                    f"{', '.join(known) or 'none'} (each needs {folder}/env.toml)",
+                )
+            ]
+        )
+    return known
+
+
+def _check_promote_from(
+    promote_from: Any, env_name: str, known: list[str], collector: Collector
+) -> None:
+    if isinstance(promote_from, str) and (promote_from == env_name or promote_from not in known):
+        others = ", ".join(other for other in known if other != env_name) or "none"
+        collector.add(
+            "promote_from",
+            f"expected another environment of live/ ({others}), got {quote(promote_from)}",
+        )
+
+
+def _shared_account(
+    root: Path, env_name: str, known: list[str], account: Any, file: Path
+) -> list[ConfigIssue]:
+    """Each environment is its own account: a shared account would share one state bucket and
+    let one environment's provider act on another's resources."""
+    if not isinstance(account, str) or not ACCOUNT_ID_PATTERN.fullmatch(account):
+        return []
+    issues = []
+    for other in known:
+        if other == env_name:
+            continue
+        other_collector = Collector(root / "live" / other / "env.toml", root)
+        if _read_env_file(root, other, other_collector).get("account_id") == account:
+            issues.append(
+                ConfigIssue(
+                    file,
+                    "account_id",
+                    f"account {account} is also used by environment {other!r}; "
+                    "each environment needs its own AWS account",
+                )
+            )
+    return issues
+
+
+def _backend(
+    project: Project, env_name: str, account: str, region: str, root: Path
+) -> BackendSettings:
+    """The state backend of the environment: project.toml's name templates filled in."""
+    fields = {"project": project.name, "account_id": account, "region": region, "env": env_name}
+    backend = BackendSettings(
+        bucket=project.bucket_template.format(**fields),
+        lock_table=project.lock_table_template.format(**fields),
+        region=region,
+        deletion_protection=project.backend_deletion_protection,
+    )
+    backend_issues = _check_backend_names(backend, root)
+    if backend_issues:
+        raise ConfigError(backend_issues)
+    return backend
 
 
 def _with_identity(stacks: list[Stack], identity: ExternalIssuer | None) -> list[Stack]:

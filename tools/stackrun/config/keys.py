@@ -21,7 +21,7 @@ ROLE_ARN_PATTERN = re.compile(
 DEPENDENCY_PATTERN = re.compile(
     r"\A(?P<stack>[0-9]{3}_[a-z0-9][a-z0-9_-]*)\.(?P<output>[A-Za-z_][A-Za-z0-9_-]*)\Z"
 )
-LOCK_TIMEOUT_PATTERN = re.compile(r"\A[0-9]+[smh]\Z")  # a duration: "90s", "5m", "1h"
+DURATION_PATTERN = re.compile(r"\A[0-9]+[smh]\Z")  # a duration: "90s", "5m", "1h"
 
 
 # GitHub: an owner (user or organisation) of 1-39 letters, digits and '-', not starting with
@@ -165,7 +165,7 @@ CANARY_SETTINGS = {
         "exclusive (e.g. 0.25)",
     ),
     "duration": Key(
-        lambda v: isinstance(v, str) and bool(LOCK_TIMEOUT_PATTERN.fullmatch(v)),
+        lambda v: isinstance(v, str) and bool(DURATION_PATTERN.fullmatch(v)),
         'how long the new version is watched, a duration such as "90s" or "5m"',
     ),
     "max_error_rate": Key(

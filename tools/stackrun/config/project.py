@@ -12,10 +12,10 @@ from stackrun.config.checks import Collector, is_int, quote, read_toml
 from stackrun.config.keys import (
     BACKEND_TABLE,
     BRANCH_PATTERN,
+    DURATION_PATTERN,
     GITHUB_REPOSITORY_PATTERN,
     GITHUB_TABLE,
     LOCAL_TABLE,
-    LOCK_TIMEOUT_PATTERN,
     PROJECT_NAME_PATTERN,
     PROJECT_SCHEMA,
     PROJECT_TABLE,
@@ -53,6 +53,15 @@ def _check_github(table: Mapping[str, Any], collector: Collector) -> GitHubSetti
     return GitHubSettings(repository=repository, branch=branch)
 
 
+TABLES = {
+    "project": PROJECT_TABLE,
+    "backend": BACKEND_TABLE,
+    "terraform": TERRAFORM_TABLE,
+    "local": LOCAL_TABLE,
+    "github": GITHUB_TABLE,
+}
+
+
 def load_project(root: Path) -> Project:
     """Read and validate live/project.toml."""
     path = root / "live" / "project.toml"
@@ -61,25 +70,28 @@ def load_project(root: Path) -> Project:
     if data is None:
         raise ConfigError(collector.issues)
     collector.check_table(data, PROJECT_SCHEMA)
+    tables = _tables(data, collector)
+    github = _check_github(tables["github"], collector) if "github" in data else None
+    _check_values(tables, collector)
+    if collector.issues:
+        raise ConfigError(collector.issues)
+    return _project(root, tables, github)
+
+
+def _tables(data: Mapping[str, Any], collector: Collector) -> dict[str, dict[str, Any]]:
+    """project.toml's tables ({} for one absent or not a table), each checked on its keys."""
     tables = {}
-    for name, schema in (
-        ("project", PROJECT_TABLE),
-        ("backend", BACKEND_TABLE),
-        ("terraform", TERRAFORM_TABLE),
-        ("local", LOCAL_TABLE),
-        ("github", GITHUB_TABLE),
-    ):
+    for name, schema in TABLES.items():
         table = data.get(name, {})
         tables[name] = table if isinstance(table, dict) else {}
         if name in data or name != "github":  # [github] is optional; when there, complete
             collector.check_table(tables[name], schema, prefix=f"{name}.")
-    project, backend, terraform, local = (
-        tables["project"],
-        tables["backend"],
-        tables["terraform"],
-        tables["local"],
-    )
-    github = _check_github(tables["github"], collector) if "github" in data else None
+    return tables
+
+
+def _check_values(tables: Mapping[str, Mapping[str, Any]], collector: Collector) -> None:
+    """The values whose type is right but whose form is not (names, templates, durations)."""
+    project, backend = tables["project"], tables["backend"]
     name = project.get("name", "")
     if isinstance(name, str) and name and not PROJECT_NAME_PATTERN.fullmatch(name):
         collector.add(
@@ -94,29 +106,38 @@ def load_project(root: Path) -> Project:
         template = backend.get(key)
         if isinstance(template, str):
             _check_template(template, f"backend.{key}", collector)
-    lock_timeout = terraform.get("lock_timeout", "5m")
-    if isinstance(lock_timeout, str) and not LOCK_TIMEOUT_PATTERN.fullmatch(lock_timeout):
+    lock_timeout = tables["terraform"].get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
+    if isinstance(lock_timeout, str) and not DURATION_PATTERN.fullmatch(lock_timeout):
         collector.add(
             "terraform.lock_timeout", f'expected a duration like "5m", got {quote(lock_timeout)}'
         )
-    port = local.get("port", 4566)
+    port = tables["local"].get("port", DEFAULT_LOCAL_PORT)
     if is_int(port) and not 1024 <= port <= 65535:
         collector.add("local.port", f"expected a TCP port between 1024 and 65535, got {port}")
+
+
+DEFAULT_LOCK_TIMEOUT = "5m"
+DEFAULT_LOCAL_PORT = 4566
+
+
+def _project(
+    root: Path, tables: Mapping[str, Mapping[str, Any]], github: GitHubSettings | None
+) -> Project:
+    """The Project of checked tables, with the defaults of the keys they leave out."""
+    project, backend, terraform = tables["project"], tables["backend"], tables["terraform"]
     mirror = terraform.get("provider_mirror")
-    if collector.issues:
-        raise ConfigError(collector.issues)
     return Project(
         root=root,
-        name=name,
-        default_region=region,
+        name=project.get("name", ""),
+        default_region=project.get("default_region", ""),
         bucket_template=backend.get("bucket", "{project}-tfstate-{account_id}-{region}"),
         lock_table_template=backend.get("lock_table", "{project}-tf-locks"),
         backend_deletion_protection=backend.get("deletion_protection", True),
         terraform_version=terraform.get("version", ">= 1.10"),
         aws_provider_version=terraform.get("aws_provider_version", ">= 5.0"),
-        lock_timeout=lock_timeout,
+        lock_timeout=terraform.get("lock_timeout", DEFAULT_LOCK_TIMEOUT),
         provider_mirror=(root / mirror) if isinstance(mirror, str) else None,
-        local_port=port,
+        local_port=tables["local"].get("port", DEFAULT_LOCAL_PORT),
         tags=MappingProxyType(dict(project.get("tags", {}))),
         github=github,
     )

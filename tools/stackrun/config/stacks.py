@@ -23,6 +23,8 @@ from stackrun.config.module_interface import ModuleInfo, read_module
 from stackrun.config.stack_sections import check_canary, check_invoke, check_lambdas, check_policy
 from stackrun.errors import ConfigIssue
 
+Earlier = Mapping[str, tuple[int, ModuleInfo | None]]  # stack name -> (number, its module)
+
 
 def load_stacks(
     root: Path, env_name: str, project: Project
@@ -81,122 +83,26 @@ def load_stacks(
 
 
 def _load_stack(
-    root: Path,
-    project: Project,
-    number: int,
-    folder: Path,
-    earlier: Mapping[str, tuple[int, ModuleInfo | None]],
+    root: Path, project: Project, number: int, folder: Path, earlier: Earlier
 ) -> tuple[Stack | None, list[ConfigIssue]]:
-
     document, read_issues = read_stack_document(root, folder)
     if document is None:
         return None, read_issues
     data = document.data  # live/_defaults/<folder>.toml with the stack.toml merged over it
     collector = Collector(folder / "stack.toml", root)
     collector.check_table(data, STACK_SCHEMA)
-    module_name = data.get("module")
-    module: ModuleInfo | None = None
-    if isinstance(module_name, str):
-        module_dir = project.modules_dir / module_name
-        if (
-            not module_name
-            or "/" in module_name
-            or module_name.startswith(".")
-            or not is_dir(module_dir)
-        ):
-            available = (
-                sorted(p.name for p in project.modules_dir.iterdir() if p.is_dir())
-                if project.modules_dir.is_dir()
-                else []
-            )
-            collector.add(
-                "module",
-                (
-                    f"no module {quote(module_name)} under modules/"
-                    if module_name
-                    else "expected the name of a folder under modules/, got ''"
-                )
-                + f" (available: {', '.join(available) or 'none'})",
-            )
-        else:
-            module, module_problems = read_module(module_dir)
-            for problem in module_problems:
-                collector.add("module", problem)
-
-    inputs = data.get("inputs", {})
-    inputs = inputs if isinstance(inputs, dict) else {}
-    raw_dependencies = data.get("dependencies", {})
-    raw_dependencies = raw_dependencies if isinstance(raw_dependencies, dict) else {}
-    dependencies: list[Dependency] = []
-
-    for input_name, value in raw_dependencies.items():
-        key = f"dependencies.{input_name}"
-        if input_name in inputs:
-            collector.add(key, f"input {input_name!r} is also set in [inputs]; set it in one place")
-        keys: tuple[str, ...] = ()
-        if isinstance(value, dict):
-            shape, keys, texts = "map", tuple(value), list(value.values())
-        elif isinstance(value, list):
-            shape, texts = "list", value
-        else:
-            shape, texts = "one", [value]
-        if not texts:  # it would count as set, and leave the input unset
-            collector.add(
-                key,
-                f"expected at least one NNN_stack.output reference, got {describe(value)}",
-            )
-            continue
-        references = [_check_reference(text, key, folder, earlier, collector) for text in texts]
-        if all(references):
-            dependencies.append(Dependency(input_name, tuple(references), shape=shape, keys=keys))
-
+    module = _module(project, data.get("module"), collector)
+    inputs = _table(data.get("inputs"))
+    raw_dependencies = _table(data.get("dependencies"))
+    dependencies = _dependencies(raw_dependencies, inputs, folder, earlier, collector)
     if module is not None:
-        for input_name in list(inputs) + list(raw_dependencies):
-            if input_name not in module.variables:
-                section = "inputs" if input_name in inputs else "dependencies"
-                collector.add(
-                    f"{section}.{input_name}",
-                    f"module {module.name!r} has no variable {input_name!r}; its variables: "
-                    f"{', '.join(sorted(module.variables))}",
-                )
-        for variable in module.variables.values():
-            if (
-                variable.required
-                and variable.name not in inputs
-                and variable.name not in raw_dependencies
-            ):
-                collector.add(
-                    f"inputs.{variable.name}",
-                    f"missing: module {module.name!r} requires variable {variable.name!r}"
-                    + (f" ({variable.description})" if variable.description else ""),
-                )
-        for input_name, value in inputs.items():
-            problem = check_input_value(value)
-            if problem:
-                collector.add(f"inputs.{input_name}", problem)
-        if EXTERNAL_ISSUER_INPUT in inputs or EXTERNAL_ISSUER_INPUT in raw_dependencies:
-            collector.add(
-                f"inputs.{EXTERNAL_ISSUER_INPUT}",
-                "set by stackrun from env.toml's [identity] table (issuer, audience); "
-                "name an external issuer there",
-            )
-
+        _check_inputs(module, inputs, raw_dependencies, collector)
     database = isinstance(data.get("database"), dict)
     if database:
         _check_database(data["database"], module, collector)
     after = _check_after(data.get("after"), folder, earlier, collector)
-    lambdas_input = None
-    invoke_on_deploy: tuple[str, ...] = ()
-    canary: dict[str, Canary] = {}
-    if isinstance(data.get("lambdas"), dict):
-        lambdas_input = check_lambdas(root, data["lambdas"], inputs, collector)
-        invoke_on_deploy = check_invoke(data["lambdas"], inputs, lambdas_input, collector)
-        if lambdas_input is not None and "canary" in data["lambdas"]:
-            functions = [name for name in inputs[lambdas_input] if name not in invoke_on_deploy]
-            canary = check_canary(data["lambdas"]["canary"], functions, collector)
-
+    lambdas_input, invoke_on_deploy, canary = _lambdas(root, data.get("lambdas"), inputs, collector)
     policy_skips = check_policy(data.get("policy"), collector)
-
     if collector.issues or document.issues or module is None:
         return None, document.report(collector.issues)
     description = data.get("description", "")
@@ -220,11 +126,133 @@ def _load_stack(
     )
 
 
+def _table(value: Any) -> dict[str, Any]:
+    """A table of the document, {} when absent or not a table (the schema check reports it)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _module(project: Project, module_name: Any, collector: Collector) -> ModuleInfo | None:
+    """`module`: the interface of a folder of modules/, or None (reported) when there is none."""
+    if not isinstance(module_name, str):
+        return None
+    module_dir = project.modules_dir / module_name
+    if (
+        module_name
+        and "/" not in module_name
+        and not module_name.startswith(".")
+        and is_dir(module_dir)
+    ):
+        module, module_problems = read_module(module_dir)
+        for problem in module_problems:
+            collector.add("module", problem)
+        return module
+    available = (
+        sorted(p.name for p in project.modules_dir.iterdir() if p.is_dir())
+        if project.modules_dir.is_dir()
+        else []
+    )
+    collector.add(
+        "module",
+        (
+            f"no module {quote(module_name)} under modules/"
+            if module_name
+            else "expected the name of a folder under modules/, got ''"
+        )
+        + f" (available: {', '.join(available) or 'none'})",
+    )
+    return None
+
+
+def _dependencies(
+    raw_dependencies: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    folder: Path,
+    earlier: Earlier,
+    collector: Collector,
+) -> list[Dependency]:
+    """`[dependencies]`: input = "NNN_stack.output" (or an array or table of references)."""
+    dependencies: list[Dependency] = []
+    for input_name, value in raw_dependencies.items():
+        key = f"dependencies.{input_name}"
+        if input_name in inputs:
+            collector.add(key, f"input {input_name!r} is also set in [inputs]; set it in one place")
+        keys: tuple[str, ...] = ()
+        if isinstance(value, dict):
+            shape, keys, texts = "map", tuple(value), list(value.values())
+        elif isinstance(value, list):
+            shape, texts = "list", value
+        else:
+            shape, texts = "one", [value]
+        if not texts:  # it would count as set, and leave the input unset
+            collector.add(
+                key,
+                f"expected at least one NNN_stack.output reference, got {describe(value)}",
+            )
+            continue
+        references = [_check_reference(text, key, folder, earlier, collector) for text in texts]
+        if all(references):
+            dependencies.append(Dependency(input_name, tuple(references), shape=shape, keys=keys))
+    return dependencies
+
+
+def _check_inputs(
+    module: ModuleInfo,
+    inputs: Mapping[str, Any],
+    raw_dependencies: Mapping[str, Any],
+    collector: Collector,
+) -> None:
+    """Inputs and dependencies against the module's variables: none unknown, none missing."""
+    for input_name in list(inputs) + list(raw_dependencies):
+        if input_name not in module.variables:
+            section = "inputs" if input_name in inputs else "dependencies"
+            collector.add(
+                f"{section}.{input_name}",
+                f"module {module.name!r} has no variable {input_name!r}; its variables: "
+                f"{', '.join(sorted(module.variables))}",
+            )
+    for variable in module.variables.values():
+        if (
+            variable.required
+            and variable.name not in inputs
+            and variable.name not in raw_dependencies
+        ):
+            collector.add(
+                f"inputs.{variable.name}",
+                f"missing: module {module.name!r} requires variable {variable.name!r}"
+                + (f" ({variable.description})" if variable.description else ""),
+            )
+    for input_name, value in inputs.items():
+        problem = check_input_value(value)
+        if problem:
+            collector.add(f"inputs.{input_name}", problem)
+    if EXTERNAL_ISSUER_INPUT in inputs or EXTERNAL_ISSUER_INPUT in raw_dependencies:
+        collector.add(
+            f"inputs.{EXTERNAL_ISSUER_INPUT}",
+            "set by stackrun from env.toml's [identity] table (issuer, audience); "
+            "name an external issuer there",
+        )
+
+
+def _lambdas(
+    root: Path, table: Any, inputs: Mapping[str, Any], collector: Collector
+) -> tuple[str | None, tuple[str, ...], dict[str, Canary]]:
+    """`[lambdas]`: the functions input, invoke_on_deploy, and each function's canary."""
+    if not isinstance(table, dict):
+        return None, (), {}
+    lambdas_input = check_lambdas(root, table, inputs, collector)
+    invoke_on_deploy = check_invoke(table, inputs, lambdas_input, collector)
+    canary: dict[str, Canary] = {}
+    if lambdas_input is not None and "canary" in table:
+        functions = [name for name in inputs[lambdas_input] if name not in invoke_on_deploy]
+        canary = check_canary(table["canary"], functions, collector)
+    return lambdas_input, invoke_on_deploy, canary
+
+
 def _check_reference(
     text: object,
     key: str,
     folder: Path,
-    earlier: Mapping[str, tuple[int, ModuleInfo | None]],
+    earlier: Earlier,
     collector: Collector,
 ) -> Reference | None:
     """Check one "NNN_stack.output" reference; report and return None when it is wrong."""
@@ -277,7 +305,7 @@ def _check_database(
 def _check_after(
     value: object,
     folder: Path,
-    earlier: Mapping[str, tuple[int, ModuleInfo | None]],
+    earlier: Earlier,
     collector: Collector,
 ) -> tuple[str, ...]:
     """`after`: names of earlier stacks of this environment."""
