@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
 
 from stackrun.config import apply_overrides, list_environments, load_environment
@@ -29,8 +31,38 @@ def test_valid_environment_is_loaded_in_number_order(repo):
     }
     assert environment.deploy_role_arn == "arn:aws:iam::111111111111:role/deploy"
     assert environment.backend.bucket == "fleet-tfstate-111111111111-eu-west-1"
-    assert environment.backend.state_key("dev", "010_net") == "dev/010_net/terraform.tfstate"
+    assert environment.state_key("010_net") == "dev/010_net/terraform.tfstate"
     assert environment.default_tags["Environment"] == "dev"
+
+
+def test_the_environment_owns_the_keys_of_its_objects_in_the_state_bucket(repo):
+    repo.standard()
+    repo.env("stage", account="222222222222")
+    repo.stack("stage", "010_net", 'module = "networkish"\n[inputs]\nname = "fleet-stage"\n')
+    dev, stage = load_environment(repo.root, "dev"), load_environment(repo.root, "stage")
+    key = dev.state_key("010_net")
+    assert key == "dev/010_net/terraform.tfstate"
+    assert stage.state_key("010_net") == "stage/010_net/terraform.tfstate"
+    assert dev.state_key("020_app") != key
+    # terraform's two locks of that state: the object beside it and the lock table's item
+    assert dev.state_lockfile_key("010_net") == "dev/010_net/terraform.tfstate.tflock"
+    assert dev.state_lock_id("010_net") == f"{dev.backend.bucket}/{key}"
+    assert stage.state_lock_id("010_net").startswith("fleet-tfstate-222222222222-eu-west-1/")
+    # stackrun's own records sit beside the states, apart from every stack's folder
+    assert dev.record_key("release") == "dev/_stackrun/release.json"
+    assert stage.record_key("pins") == "stage/_stackrun/pins.json"
+
+
+def test_the_package_exports_what_other_rooms_use_and_nothing_else():
+    import stackrun.config as config
+
+    public = {
+        name
+        for name, value in vars(config).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)  # not its modules
+    }
+    assert public == set(config.__all__)
+    assert {"Environment", "Stack", "load_environment", "apply_overrides"} <= public
 
 
 def test_unknown_environment_names_the_known_ones(repo):

@@ -61,6 +61,6 @@ def test_the_record_key_has_one_owner(repo):
     from stackrun.config import load_environment
 
     repo.standard()
-    backend = load_environment(repo.root, "dev").backend
-    assert backend.record_key("dev", "release") == "dev/_stackrun/release.json"
-    assert backend.record_key("dev", "pins") == "dev/_stackrun/pins.json"
+    environment = load_environment(repo.root, "dev")
+    assert environment.record_key("release") == "dev/_stackrun/release.json"
+    assert environment.record_key("pins") == "dev/_stackrun/pins.json"

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stackrun.config import BackendSettings, load_environment
+from stackrun.config import BackendSettings, Environment, load_environment
 from stackrun.errors import StackrunError
 from stackrun.release import pins
 from stackrun.release.rollback import stack_of, version_before
@@ -52,9 +52,23 @@ def s3(monkeypatch) -> Iterator[Any]:
         yield client
 
 
-ENVIRONMENT = SimpleNamespace(
-    name="dev", backend=BackendSettings("state", "locks", "eu-west-1", deletion_protection=False)
-)
+def _environment(bucket: str) -> Environment:
+    """Environment "dev" whose state bucket is `bucket` (nothing else of it is read here)."""
+    return Environment(
+        project=None,  # type: ignore[arg-type]
+        name="dev",
+        account_id="111111111111",
+        region="eu-west-1",
+        deploy_role_arn="",
+        tags={},
+        protected=False,
+        backend=BackendSettings(bucket, "locks", "eu-west-1", deletion_protection=False),
+        stacks=(),
+        path=Path("live/dev"),
+    )
+
+
+ENVIRONMENT = _environment("state")
 
 
 def test_pins_are_kept_beside_the_states_and_read_back(s3):
@@ -69,7 +83,7 @@ def test_pins_are_kept_beside_the_states_and_read_back(s3):
 
 
 def test_without_a_backend_there_are_no_pins(s3):
-    other = SimpleNamespace(name="dev", backend=BackendSettings("none", "l", "eu-west-1", False))
+    other = _environment("none")
     assert pins.read(other, s3) == {}
 
 

@@ -37,11 +37,12 @@ def serials(repo) -> dict[str, int]:
     """Each stack's state serial, straight from the bucket."""
     from stackrun.config import load_environment
 
-    backend = load_environment(repo.root, ENV).backend
+    environment = load_environment(repo.root, ENV)
     s3 = repo.client(ENV, "s3")
     found = {}
     for name in ("000_bootstrap", "010_producer", "020_consumer"):
-        body = s3.get_object(Bucket=backend.bucket, Key=f"{ENV}/{name}/terraform.tfstate")["Body"]
+        key = environment.state_key(name)
+        body = s3.get_object(Bucket=environment.backend.bucket, Key=key)["Body"]
         found[name] = json.loads(body.read())["serial"]
     return found
 

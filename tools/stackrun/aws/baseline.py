@@ -82,7 +82,7 @@ def baseline_stack(environment: Environment) -> Stack:
             "plan_role_name": _role_name(environment, "plan_role", environment.plan_role_arn),
             "state_bucket": backend.bucket,
             "lock_table": backend.lock_table,
-            "baseline_state_key": backend.state_key(environment.name, BASELINE_STACK),
+            "baseline_state_key": environment.state_key(BASELINE_STACK),
             **promotion_roles(environment),
         },
         "Account baseline: GitHub OIDC provider, deploy and plan roles",

@@ -87,7 +87,7 @@ def backend_status(workspace: Workspace) -> tuple[bool, bool, bool]:
     table = _exists(
         lambda: dynamodb.describe_table(TableName=backend.lock_table), "ResourceNotFoundException"
     )
-    key = backend.state_key(environment.name, BOOTSTRAP_STACK)
+    key = environment.state_key(BOOTSTRAP_STACK)
     state = bucket and _exists(
         lambda: s3.head_object(Bucket=backend.bucket, Key=key), "NoSuchKey", "404"
     )
@@ -122,7 +122,7 @@ def ensure_backend(workspace: Workspace, converge: bool = False) -> bool:
         return False
 
     if bucket and not state and not local_state.exists():
-        key = backend.state_key(environment.name, BOOTSTRAP_STACK)
+        key = environment.state_key(BOOTSTRAP_STACK)
         raise StackrunError(
             f"state bucket {backend.bucket} exists but holds no bootstrap state at {key}, and no "
             f"local bootstrap state is in {workdir}. Either it was created outside stackrun, or "

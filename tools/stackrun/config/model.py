@@ -107,14 +107,6 @@ class BackendSettings:
     region: str
     deletion_protection: bool
 
-    def state_key(self, environment: str, stack: str) -> str:
-        return f"{environment}/{stack}/terraform.tfstate"
-
-    def record_key(self, environment: str, record: str) -> str:
-        """Where stackrun keeps one of its own records of the environment (JSON): pins,
-        canary outcomes, the release record."""
-        return f"{environment}/_stackrun/{record}.json"
-
 
 @dataclass(frozen=True)
 class Project:
@@ -134,10 +126,6 @@ class Project:
     tags: Mapping[str, str] = field(default_factory=dict)
     # `[github]`: the repository whose CI assumes the roles of the account baseline.
     github: GitHubSettings | None = None
-
-    @property
-    def live_dir(self) -> Path:
-        return self.root / "live"
 
     @property
     def modules_dir(self) -> Path:
@@ -199,6 +187,26 @@ class Environment:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
         return {"deploy": self.deploy_role_arn, "plan": self.plan_role_arn, "admin": None}[role]
+
+    # The environment owns the keys of its objects in the state bucket (backend.bucket): every
+    # state key, lock and record key is spelled here only.
+
+    def state_key(self, stack: str) -> str:
+        """The key of `stack`'s terraform state."""
+        return f"{self.name}/{stack}/terraform.tfstate"
+
+    def state_lockfile_key(self, stack: str) -> str:
+        """The key of the lock object terraform writes beside `stack`'s state (use_lockfile)."""
+        return f"{self.state_key(stack)}.tflock"
+
+    def state_lock_id(self, stack: str) -> str:
+        """The LockID of the item terraform writes in the lock table (backend.lock_table)."""
+        return f"{self.backend.bucket}/{self.state_key(stack)}"
+
+    def record_key(self, record: str) -> str:
+        """The key of one of stackrun's own records of the environment (JSON): pins, canary
+        outcomes, the release record."""
+        return f"{self.name}/_stackrun/{record}.json"
 
     def stack(self, name: str) -> Stack:
         for stack in self.stacks:

@@ -38,22 +38,24 @@ def _lock_flag(workspace: Workspace) -> str:
     return f"-lock-timeout={workspace.effective_lock_timeout}"
 
 
-def _require(result: Result | None, stack: Stack, step: str, tf: Terraform) -> None:
+def _require(
+    result: Result | None, workspace: Workspace, stack: Stack, step: str, tf: Terraform
+) -> None:
     if result is not None and result.returncode not in (0,):
-        raise StackFailed(stack.name, step, _with_unlock_hint(result, tf), tf.log_file)
+        detail = _with_unlock_hint(result, workspace, stack)
+        raise StackFailed(stack.name, step, detail, tf.log_file)
 
 
-def _with_unlock_hint(result: Result, tf: Terraform) -> str:
+def _with_unlock_hint(result: Result, workspace: Workspace, stack: Stack) -> str:
     """terraform's error, plus how to release the state lock when one is in the way."""
     detail = result.error_summary
-    target_dir = tf.workdir.parent.parent  # .stackrun/<target>/<env>/stacks/<stack>
-    local = " --local" if target_dir.parent.name == "local" else ""
+    local = " --local" if workspace.target.local else ""
     if "Error acquiring the state lock" in result.output:
         found = re.search(r"^\s*ID:\s+(\S+)", result.output, re.MULTILINE)
         lock_id = found.group(1) if found else "<ID from Lock Info>"
         detail += (
             "\n    If the run holding it was killed, release it with: nox -s unlock -- "
-            f"{target_dir.name} {tf.workdir.name} {lock_id}{local}"
+            f"{workspace.environment.name} {stack.name} {lock_id}{local}"
         )
     return detail
 
@@ -103,7 +105,7 @@ def _plan_stack(
     variables, sensitive = _upstream_inputs(stack, outputs)
     workspace.render(stack, sensitive, held)
     tf = workspace.terraform(stack.name, fresh_log=True)
-    _require(workspace.ensure_init(stack, tf), stack, "init", tf)
+    _require(workspace.ensure_init(stack, tf), workspace, stack, "init", tf)
     args = [
         "plan",
         "-input=false",
@@ -117,7 +119,7 @@ def _plan_stack(
         args.append("-destroy")
     result = tf.run(*args, extra_env=variables)
     if result.returncode not in (0, 2):
-        detail = _with_unlock_hint(result, tf)
+        detail = _with_unlock_hint(result, workspace, stack)
         raise StackFailed(
             stack.name, "plan" + (" -destroy" if destroy else ""), detail, tf.log_file
         )
@@ -150,7 +152,7 @@ def _artifacts(workspace: Workspace, stack: Stack) -> dict[str, str]:
 def _apply_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) -> StackReport:
     """`terraform apply -auto-approve` of one stack; the report from its summary lines."""
     tf = workspace.terraform(stack.name, fresh_log=True)
-    _require(workspace.ensure_init(stack, tf), stack, "init", tf)
+    _require(workspace.ensure_init(stack, tf), workspace, stack, "init", tf)
     result = tf.run(
         "apply",
         "-auto-approve",
@@ -160,7 +162,7 @@ def _apply_stack(workspace: Workspace, stack: Stack, variables: dict[str, str]) 
         "-json",
         extra_env=variables,
     )
-    _require(result, stack, "apply", tf)
+    _require(result, workspace, stack, "apply", tf)
     changes = result.changes
     changed = changes.added or changes.changed or changes.destroyed or changes.outputs_changed
     return _report_of(stack.name, "applied" if changed else "unchanged", result)
@@ -184,7 +186,7 @@ def _apply_plan(
         plan_file,
         extra_env=variables,
     )
-    _require(result, stack, step, tf)
+    _require(result, workspace, stack, step, tf)
     return result
 
 
@@ -679,7 +681,7 @@ def deploy_saved(workspace: Workspace, folder: Path, report: RunReport | None = 
             held[stack.name] = canary.held_versions(stack, outputs_of(state, stack.module))
             workspace.render(stack, sensitive, held[stack.name])
             tf = workspace.terraform(stack.name, fresh_log=True)
-            _require(workspace.ensure_init(stack, tf), stack, "init", tf)
+            _require(workspace.ensure_init(stack, tf), workspace, stack, "init", tf)
             current = saved_plan.Current(
                 state,
                 variables,

@@ -37,9 +37,7 @@ def _stack(workspace: Workspace, name: str) -> Stack:
 
 
 def _lock_key(workspace: Workspace, stack_name: str) -> dict[str, Any]:
-    environment = workspace.environment
-    backend = environment.backend
-    return {"LockID": {"S": f"{backend.bucket}/{backend.state_key(environment.name, stack_name)}"}}
+    return {"LockID": {"S": workspace.environment.state_lock_id(stack_name)}}
 
 
 def _lock_item(workspace: Workspace, stack_name: str) -> dict[str, Any] | None:
@@ -84,7 +82,7 @@ def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> N
     """
     environment = workspace.environment
     backend = environment.backend
-    lockfile = f"{backend.state_key(environment.name, stack_name)}.tflock"
+    lockfile = environment.state_lockfile_key(stack_name)
     released, foreign = [], []
     try:
         item = _lock_item(workspace, stack_name)

@@ -1,7 +1,7 @@
 """Pins: functions held on one version by `stackrun rollback` until `stackrun unpin`.
 
 The record is one JSON object in the environment's state bucket, beside the states
-(BackendSettings.record_key(<env>, "pins")): {function: {version, previous, at, by}}. Every
+(Environment.record_key("pins")): {function: {version, previous, at, by}}. Every
 render of a stack passes a pinned function's version to the module as `live_version`
 (modules/lambda-api), so plan and deploy agree with the rollback: the alias stays where it was
 put, terraform sees no drift, and a new zip is published but takes no traffic until the pin is

@@ -1,6 +1,6 @@
 """stackrun's own records of an environment: JSON objects in its state bucket, beside the states.
 
-Key format: BackendSettings.record_key(<env>, <record>) = <env>/_stackrun/<record>.json. Written
+Key format: Environment.record_key(<record>) = <env>/_stackrun/<record>.json. Written
 with the deploy role (plan reads them with the plan role); the bucket's default encryption,
 versioning and TLS-only policy apply as to the states.
 """
@@ -14,8 +14,7 @@ from stackrun.errors import StackrunError
 
 
 def location(environment: Any, record: str) -> tuple[str, str]:
-    backend = environment.backend
-    return backend.bucket, backend.record_key(environment.name, record)
+    return environment.backend.bucket, environment.record_key(record)
 
 
 def read(environment: Any, s3: Any, record: str) -> dict[str, Any]:

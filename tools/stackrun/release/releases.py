@@ -1,6 +1,6 @@
 """The release record of an environment: what is live there, and whether it passed its tests.
 
-One JSON object per environment in its state bucket, at `BackendSettings.record_key(env,
+One JSON object per environment in its state bucket, at `Environment.record_key(
 "release")` (`<env>/_stackrun/release.json`), written by every successful deploy and completed
 by `stackrun release <env> --tested passed|failed` after the integration tests:
 
@@ -254,7 +254,7 @@ def record_deploy(
         f"release record of {environment.name}: commit {release.commit[:12]}, "
         f"{len(live)} function(s), {state} "
         f"(s3://{environment.backend.bucket}/"
-        f"{environment.backend.record_key(environment.name, RECORD)})"
+        f"{environment.record_key(RECORD)})"
     )
     return release
 

@@ -119,7 +119,7 @@ def render_backend(environment: Environment, stack_name: str, target: Target) ->
     backend = environment.backend
     settings: dict[str, Any] = {
         "bucket": backend.bucket,
-        "key": backend.state_key(environment.name, stack_name),
+        "key": environment.state_key(stack_name),
         "region": backend.region,
         "encrypt": True,
         # Both locks on: Terraform's documented migration setting from DynamoDB locking to the

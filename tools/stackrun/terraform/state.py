@@ -28,7 +28,7 @@ def read_state(workspace: Workspace, stack: Stack, s3: Any | None = None) -> dic
     """The stack's state document, or None when the stack was never applied."""
     environment = workspace.environment
     client = s3 or workspace.target.client(environment, "s3")
-    key = environment.backend.state_key(environment.name, stack.name)
+    key = environment.state_key(stack.name)
     try:
         reply = client.get_object(Bucket=environment.backend.bucket, Key=key)
     except (client.exceptions.NoSuchKey, client.exceptions.NoSuchBucket):
