@@ -23,7 +23,7 @@ from typing import Any
 
 from stackrun.config.checks import Collector, Key, is_dir, is_file, quote, read_toml
 from stackrun.config.keys import STACK_DIR_PATTERN, STACK_SCHEMA
-from stackrun.config.layout import list_environments
+from stackrun.config.layout import STACK_FILE, env_dir, env_file, list_environments, live_dir
 from stackrun.config.model import Environment
 from stackrun.errors import ConfigIssue
 
@@ -36,7 +36,7 @@ KeyPath = tuple[str, ...]
 
 
 def defaults_file(root: Path, stack_name: str) -> Path:
-    return root / "live" / DEFAULTS_FOLDER / f"{stack_name}.toml"
+    return live_dir(root) / DEFAULTS_FOLDER / f"{stack_name}.toml"
 
 
 def merge(
@@ -114,8 +114,8 @@ class StackDocument:
 def read_stack_document(root: Path, folder: Path) -> tuple[StackDocument | None, list[ConfigIssue]]:
     """The stack.toml of `folder` merged over its defaults file; None when either cannot be
     read (then the problems say why)."""
-    stack_collector = Collector(folder / "stack.toml", root)
-    data = read_toml(folder / "stack.toml", stack_collector)
+    stack_collector = Collector(folder / STACK_FILE, root)
+    data = read_toml(folder / STACK_FILE, stack_collector)
     path = defaults_file(root, folder.name)
     if not is_file(path):
         if data is None:
@@ -136,14 +136,14 @@ def read_stack_document(root: Path, folder: Path) -> tuple[StackDocument | None,
 
 def check_defaults_folder(root: Path) -> list[ConfigIssue]:
     """Each file of live/_defaults/ is <NNN_name>.toml for a stack folder some environment has."""
-    folder = root / "live" / DEFAULTS_FOLDER
+    folder = live_dir(root) / DEFAULTS_FOLDER
     if not is_dir(folder):
         return []
     stack_folders = sorted(
         {
             child.name
             for env in list_environments(root)
-            for child in (root / "live" / env).iterdir()
+            for child in env_dir(root, env).iterdir()
             if child.is_dir() and STACK_DIR_PATTERN.fullmatch(child.name)
         }
     )
@@ -204,9 +204,8 @@ def explain(environment: Environment, stack_name: str) -> list[str]:
         for path, value in _paths(document.data, ())
         if path and (not isinstance(value, dict) or not value)  # tables by their keys
     ]
-    env_file = environment.path.relative_to(root) / "env.toml"
     values += [  # inputs stackrun adds (external_issuer from env.toml's [identity])
-        (("inputs", name), value, f"{env_file} [identity], by stackrun")
+        (("inputs", name), value, f"{env_file(Path(), environment.name)} [identity], by stackrun")
         for name, value in stack.inputs.items()
         if name not in document.data.get("inputs", {})
     ]

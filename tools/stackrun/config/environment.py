@@ -23,7 +23,7 @@ from stackrun.config.keys import (
     ROLE_NAME_PATTERN,
     TABLE_NAME_PATTERN,
 )
-from stackrun.config.layout import list_environments
+from stackrun.config.layout import env_dir, env_file, list_environments, project_file
 from stackrun.config.model import (
     EXTERNAL_ISSUER_INPUT,
     BackendSettings,
@@ -69,7 +69,7 @@ def _check_env_name(env_name: str) -> list[ConfigIssue]:
         return []
     return [
         ConfigIssue(
-            Path("live") / env_name,
+            env_dir(Path(), env_name),
             "",
             "not an environment folder name: expected 1 to 31 lowercase letters, digits and "
             f"'-', starting with a letter, got {quote(env_name)}",
@@ -78,7 +78,7 @@ def _check_env_name(env_name: str) -> list[ConfigIssue]:
 
 
 def _read_env_file(root: Path, env_name: str, collector: Collector) -> dict[str, Any]:
-    data = read_toml(root / "live" / env_name / "env.toml", collector) or {}
+    data = read_toml(env_file(root, env_name), collector) or {}
     collector.check_table(data, ENV_SCHEMA)
     account = data.get("account_id")
     if isinstance(account, str) and not ACCOUNT_ID_PATTERN.fullmatch(account):
@@ -131,7 +131,7 @@ def load_environment(root: Path, env_name: str) -> Environment:
     """
     project = load_project(root)
     known = _known_environments(root, env_name)
-    env_path = root / "live" / env_name / "env.toml"
+    env_path = env_file(root, env_name)
     collector = Collector(env_path, root)
     data = _read_env_file(root, env_name, collector)
     identity = _check_identity(data.get("identity"), collector)
@@ -171,14 +171,14 @@ def _known_environments(root: Path, env_name: str) -> list[str]:
         raise ConfigError(name_issues)
     known = list_environments(root)
     if env_name not in known:
-        folder = Path("live") / env_name
+        file = env_file(Path(), env_name)
         raise ConfigError(
             [
                 ConfigIssue(
-                    folder / "env.toml",
+                    file,
                     "",
                     f"unknown environment {env_name!r}; known environments: "
-                    f"{', '.join(known) or 'none'} (each needs {folder}/env.toml)",
+                    f"{', '.join(known) or 'none'} (each needs {file})",
                 )
             ]
         )
@@ -207,7 +207,7 @@ def _shared_account(
     for other in known:
         if other == env_name:
             continue
-        other_collector = Collector(root / "live" / other / "env.toml", root)
+        other_collector = Collector(env_file(root, other), root)
         if _read_env_file(root, other, other_collector).get("account_id") == account:
             issues.append(
                 ConfigIssue(
@@ -249,7 +249,7 @@ def _with_identity(stacks: list[Stack], identity: ExternalIssuer | None) -> list
 
 
 def _check_backend_names(backend: BackendSettings, root: Path) -> list[ConfigIssue]:
-    file = Path("live") / "project.toml"
+    file = project_file(Path())
     issues = []
     if not BUCKET_NAME_PATTERN.fullmatch(backend.bucket) or ".." in backend.bucket:
         issues.append(

@@ -23,6 +23,7 @@ from stackrun.config.keys import (
     TEMPLATE_FIELDS,
     TERRAFORM_TABLE,
 )
+from stackrun.config.layout import project_file
 from stackrun.config.model import GitHubSettings, Project
 from stackrun.errors import ConfigError
 
@@ -64,7 +65,7 @@ TABLES = {
 
 def load_project(root: Path) -> Project:
     """Read and validate live/project.toml."""
-    path = root / "live" / "project.toml"
+    path = project_file(root)
     collector = Collector(path, root)
     data = read_toml(path, collector)
     if data is None:

@@ -10,6 +10,7 @@ from typing import Any
 from stackrun.config.checks import Collector, check_input_value, describe, is_dir, quote
 from stackrun.config.defaults import read_stack_document
 from stackrun.config.keys import DEPENDENCY_PATTERN, STACK_DIR_PATTERN, STACK_SCHEMA
+from stackrun.config.layout import STACK_FILE, env_dir
 from stackrun.config.model import (
     DATABASE_OUTPUTS,
     EXTERNAL_ISSUER_INPUT,
@@ -29,10 +30,10 @@ Earlier = Mapping[str, tuple[int, ModuleInfo | None]]  # stack name -> (number, 
 def load_stacks(
     root: Path, env_name: str, project: Project
 ) -> tuple[list[Stack], list[ConfigIssue]]:
-    env_dir = root / "live" / env_name
+    env_folder = env_dir(root, env_name)
     issues: list[ConfigIssue] = []
     folders = []
-    for child in sorted(env_dir.iterdir()):
+    for child in sorted(env_folder.iterdir()):
         if not child.is_dir() or child.name.startswith("."):
             continue
         match = STACK_DIR_PATTERN.fullmatch(child.name)
@@ -89,7 +90,7 @@ def _load_stack(
     if document is None:
         return None, read_issues
     data = document.data  # live/_defaults/<folder>.toml with the stack.toml merged over it
-    collector = Collector(folder / "stack.toml", root)
+    collector = Collector(folder / STACK_FILE, root)
     collector.check_table(data, STACK_SCHEMA)
     module = _module(project, data.get("module"), collector)
     inputs = _table(data.get("inputs"))
