@@ -212,6 +212,8 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert instance["MultiAZ"] is False
     assert instance["DBSubnetGroup"]["DBSubnetGroupName"] == network["db_subnet_group_name"]
     assert instance["MasterUserSecret"]["SecretArn"] == database["master_user_secret_arn"]
+    # the module's CA pin, which is also what RDS gives a new instance (emulator patch n)
+    assert instance["CACertificateIdentifier"] == "rds-ca-rsa2048-g1"
 
     # a real PostgreSQL takes the credentials of the emulated secret and holds the schema
     connection = _connect(repo, "dev")

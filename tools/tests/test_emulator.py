@@ -462,6 +462,40 @@ def test_rds_managed_secret_holds_the_master_username_and_a_generated_password(
     assert all(len(p) >= 20 and p != "P@55w0rd!" for p in passwords)
 
 
+def test_a_new_rds_instance_gets_the_regions_default_ca_unless_it_names_one(
+    running: Running,
+) -> None:
+    """What the AWS provider compares `ca_cert_identifier` with after CreateDBInstance (which it
+    sends without the CA): the CA in the create's answer. moto's `rds-ca-default` made every
+    pinned instance pay a ModifyDBInstance and a second wait."""
+    rds = running.client("rds")
+    common = {
+        "DBInstanceClass": "db.t4g.micro",
+        "Engine": "postgres",
+        "MasterUsername": "fleet_admin",
+        "MasterUserPassword": "not-used-here-1",
+        "AllocatedStorage": 20,
+    }
+    created = rds.create_db_instance(DBInstanceIdentifier="ca-default", **common)["DBInstance"]
+    assert created["CACertificateIdentifier"] == "rds-ca-rsa2048-g1"
+    named = rds.create_db_instance(
+        DBInstanceIdentifier="ca-named", CACertificateIdentifier="rds-ca-ecc384-g1", **common
+    )["DBInstance"]
+    assert named["CACertificateIdentifier"] == "rds-ca-ecc384-g1"
+    described = {
+        db["DBInstanceIdentifier"]: db["CACertificateIdentifier"]
+        for db in rds.describe_db_instances()["DBInstances"]
+        if db["DBInstanceIdentifier"] in {"ca-default", "ca-named"}
+    }
+    assert described == {"ca-default": "rds-ca-rsa2048-g1", "ca-named": "rds-ca-ecc384-g1"}
+    modified = rds.modify_db_instance(
+        DBInstanceIdentifier="ca-default",
+        CACertificateIdentifier="rds-ca-rsa4096-g1",
+        ApplyImmediately=True,
+    )["DBInstance"]
+    assert modified["CACertificateIdentifier"] == "rds-ca-rsa4096-g1"
+
+
 def test_a_retry_of_a_completed_request_gets_the_first_answer(running: Running) -> None:
     """An SDK retry (same invocation id, attempt 2) of a create that succeeded is not re-run."""
     import ssl

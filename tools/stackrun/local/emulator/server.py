@@ -111,6 +111,19 @@ m. CloudWatch metric statistics (``cloudwatch.py``, documented there)
     count each invocation three times), and GetMetricData's dimension matching no longer depends
     on the order the dimensions are listed in.
 
+n. The CA certificate of a new RDS instance
+    moto gives an instance created without ``CACertificateIdentifier`` the CA ``rds-ca-default``,
+    which does not exist. RDS gives it the account's default CA for new instances
+    (``DefaultCertificateForNewLaunches`` of ``DescribeCertificates``: the account's
+    ``ModifyCertificates`` override, else the Region's default, ``rds-ca-rsa2048-g1``). The AWS
+    provider (hashicorp/aws 5.x) never sends ``CACertificateIdentifier`` with
+    ``CreateDBInstance``: it compares ``ca_cert_identifier`` with the CA in the create's answer
+    and, when they differ, calls ``ModifyDBInstance`` and waits for the instance a second time
+    (80 s at least). Against moto every instance that pins a CA paid that second wait, which an
+    AWS account without an override does not for a pin equal to the default. Here a
+    ``CreateDBInstance`` without a CA gets ``rds-ca-rsa2048-g1``, as in such an account; a CA
+    given in the request is kept, as moto already does.
+
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.
 """
@@ -371,6 +384,27 @@ def _db_parameter_group(response: Any, name: str | None) -> Any:
     return groups[0]
 
 
+# --- patch n: the CA certificate of a new RDS instance -----------------------------------------
+
+# The CA RDS gives a new DB instance when the request names none and the account has no
+# ModifyCertificates override: the Region's default for new instances.
+RDS_DEFAULT_CA_FOR_NEW_INSTANCES = "rds-ca-rsa2048-g1"
+
+
+def _patch_create_db_instance(
+    original: Callable[[Any, dict[str, Any]], Any],
+) -> Callable[[Any, dict[str, Any]], Any]:
+    """Wrap ``RDSBackend.create_db_instance``: no CA asked for, the Region's default."""
+
+    def create_db_instance(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        if not db_kwargs.get("ca_certificate_identifier"):
+            db_kwargs = {**db_kwargs, "ca_certificate_identifier": RDS_DEFAULT_CA_FOR_NEW_INSTANCES}
+        return original(self, db_kwargs)
+
+    create_db_instance.__stackrun_patched__ = True  # type: ignore[attr-defined]
+    return create_db_instance
+
+
 # --- patch d: EC2 descriptions of security group rules that reference another group ----------
 
 
@@ -461,6 +495,10 @@ def install_patches() -> None:
     from moto.rds.models import MasterUserSecret
 
     MasterUserSecret._generate_secret_string = master_user_secret_string  # type: ignore[method-assign]
+    from moto.rds.models import RDSBackend
+
+    if not getattr(RDSBackend.create_db_instance, "__stackrun_patched__", False):
+        RDSBackend.create_db_instance = _patch_create_db_instance(RDSBackend.create_db_instance)  # type: ignore[method-assign]
     from moto.awslambda.models import LambdaFunction
 
     if not getattr(LambdaFunction.get_code, "__stackrun_patched__", False):
