@@ -27,6 +27,7 @@ MODULE_NAME = "stack"
 MAIN_FILE = "main.tf.json"
 BACKEND_FILE = "backend.tf.json"
 PROVIDER_FILE = "provider.tf.json"
+GENERATED_FILES = (MAIN_FILE, BACKEND_FILE, PROVIDER_FILE)
 
 
 def escape_literal(value: Any) -> Any:
