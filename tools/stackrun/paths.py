@@ -1,17 +1,96 @@
-"""Where stackrun keeps generated files (kept free of heavy imports: `stackrun build` uses it)."""
+"""Where stackrun keeps generated files (kept free of heavy imports: `stackrun build` uses it).
+
+Every segment of the `.stackrun/` layout (and of dist/) is spelled here only:
+
+    dist/lambdas[-<arch>]/                     built zips and manifests, .build.lock
+    .stackrun/build/site-<key>/                pip installs cached per pin set
+    .stackrun/plugin-cache/, terraform.rc      providers: cache or generated CLI config
+    .stackrun/init.lock                        inits that share the plugin cache, one at a time
+    .stackrun/<target>/<env>/                  one environment on one target:
+        stacks/<NNN_name>/                     a stack's terraform working dir
+            .stackrun-init, .stackrun-applied  init and applied fingerprints
+        logs/<NNN_name>.log                    terraform's output of the last run
+        promoted/                              deploy --promote-from: the source's zips
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+CACHE_DIR = ".stackrun"
+CACHE_DIR_VARIABLE = "STACKRUN_CACHE_DIR"
+INIT_MARKER = ".stackrun-init"
+APPLIED_RECORD = ".stackrun-applied"
+
 
 def cache_root(repo_root: Path) -> Path:
     """`.stackrun/` in the repository, or STACKRUN_CACHE_DIR."""
-    override = os.environ.get("STACKRUN_CACHE_DIR")
-    return Path(override).resolve() if override else repo_root / ".stackrun"
+    override = os.environ.get(CACHE_DIR_VARIABLE)
+    return Path(override).resolve() if override else repo_root / CACHE_DIR
+
+
+# ---- build -----------------------------------------------------------------------------------
 
 
 def artifact_dir(root: Path, architecture: str) -> Path:
     """Built function zips: dist/lambdas for arm64 (the default), dist/lambdas-<arch> else."""
     return root / "dist" / ("lambdas" if architecture == "arm64" else f"lambdas-{architecture}")
+
+
+def build_lock_file(out_dir: Path) -> Path:
+    """Held while building into `out_dir`: concurrent builds run one at a time."""
+    return out_dir / ".build.lock"
+
+
+def build_cache_dir(repo_root: Path) -> Path:
+    """pip's installs of pinned requirements, kept for reuse (`site-<key>` folders)."""
+    return cache_root(repo_root) / "build"
+
+
+# ---- terraform -------------------------------------------------------------------------------
+
+
+def plugin_cache_dir(cache_dir: Path) -> Path:
+    """The TF_PLUGIN_CACHE_DIR stackrun sets when the user has none (and no mirror)."""
+    return cache_dir / "plugin-cache"
+
+
+def terraform_cli_config(cache_dir: Path) -> Path:
+    """The generated TF_CLI_CONFIG_FILE that installs providers from a filesystem mirror."""
+    return cache_dir / "terraform.rc"
+
+
+def init_lock_file(repo_root: Path) -> Path:
+    """Held by `terraform init` while it uses the shared plugin cache."""
+    return cache_root(repo_root) / "init.lock"
+
+
+def environment_dir(repo_root: Path, target_name: str, environment_name: str) -> Path:
+    """`.stackrun/<target>/<env>/`: one environment's generated files on one target."""
+    return cache_root(repo_root) / target_name / environment_name
+
+
+def stack_workdir(environment_dir: Path, stack_name: str) -> Path:
+    """A stack's terraform working directory (rendered .tf.json, .terraform, markers)."""
+    return environment_dir / "stacks" / stack_name
+
+
+def stack_log_file(environment_dir: Path, stack_name: str) -> Path:
+    """terraform's output of the stack's last run."""
+    return environment_dir / "logs" / f"{stack_name}.log"
+
+
+def init_marker(workdir: Path) -> Path:
+    """Holds the fingerprint of the inputs the working dir was last initialised with."""
+    return workdir / INIT_MARKER
+
+
+def applied_record(workdir: Path) -> Path:
+    """Holds the fingerprint of the stack as last applied (deploy/fingerprint.py)."""
+    return workdir / APPLIED_RECORD
+
+
+def promoted_dir(environment_dir: Path) -> Path:
+    """deploy --promote-from: the source environment's live zips, deployed instead of a build."""
+    return environment_dir / "promoted"

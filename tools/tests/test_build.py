@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from stackrun import build
-from stackrun.build import BuildError, build_all, discover
+from stackrun.build import Artifact, BuildError, build_all, discover, installer
+from stackrun.build.archive import INSTALL_ONLY_METADATA, third_party_files
+from stackrun.build.lockfile import LOCK_FILE
 
 SIX = "six==1.16.0"
 
@@ -113,7 +114,7 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def run_build(root: Path, **kwargs) -> tuple[dict[str, build.Artifact], list[str]]:
+def run_build(root: Path, **kwargs) -> tuple[dict[str, Artifact], list[str]]:
     lines: list[str] = []
     artifacts = build_all(root, log=lines.append, **kwargs)
     return {a.name: a for a in artifacts}, lines
@@ -168,7 +169,7 @@ def test_build_contents_manifest_lock_and_import(repo: Path) -> None:
     assert not any(".egg-info" in n for n in names)
     six_info = [n for n in names if n.startswith("six-1.16.0.dist-info/")]
     assert "six-1.16.0.dist-info/METADATA" in six_info
-    assert not any(n.rsplit("/", 1)[1] in build.INSTALL_ONLY_METADATA for n in six_info)
+    assert not any(n.rsplit("/", 1)[1] in INSTALL_ONLY_METADATA for n in six_info)
     for info in infos:
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         assert info.create_system == 3
@@ -240,7 +241,7 @@ def test_builds_from_clean_are_identical_and_the_cache_skips_pip(
     def no_subprocess(*args, **kwargs):
         raise AssertionError(f"a cached build ran {args}")
 
-    monkeypatch.setattr(build.subprocess, "run", no_subprocess)
+    monkeypatch.setattr(installer.subprocess, "run", no_subprocess)
     started = time.monotonic()
     third, lines = run_build(repo)
     assert time.monotonic() - started < 1.0
@@ -292,7 +293,7 @@ def test_a_source_change_rebuilds_from_the_cached_install_without_pip(
     def no_subprocess(*args, **kwargs):
         raise AssertionError(f"pip ran for a source change: {args}")
 
-    monkeypatch.setattr(build.subprocess, "run", no_subprocess)
+    monkeypatch.setattr(installer.subprocess, "run", no_subprocess)
     handler = repo / "lambdas/hello/src/hello_fn/handler.py"
     handler.write_text(handler.read_text() + "# changed\n")
     second, _ = run_build(repo)
@@ -417,7 +418,7 @@ def test_excluded_distributions_and_install_files_are_dropped(tmp_path: Path) ->
         write(staging / name, "x\n")
     write(staging / "s3transfer-0.10.0.dist-info/RECORD", "s3transfer/__init__.py,sha256=x,1\n")
     write(staging / "s3transfer/__init__.py", "x\n")
-    assert sorted(build._third_party_files(staging)) == [
+    assert sorted(third_party_files(staging)) == [
         "jmespath-1.0.1.dist-info/METADATA",
         "jmespath/__init__.py",
     ]
@@ -471,8 +472,8 @@ def test_no_function_zip_ships_test_code(tmp_path: Path) -> None:
     # the committed locks are current: the build neither resolved nor rewrote any of them
     assert not [line for line in lines if line.startswith("lock ")], lines
     for function in functions:
-        lock = (function.path / build.LOCK_FILE).read_text()
-        assert lock == (REPO_ROOT / "lambdas" / function.name / build.LOCK_FILE).read_text()
+        lock = (function.path / LOCK_FILE).read_text()
+        assert lock == (REPO_ROOT / "lambdas" / function.name / LOCK_FILE).read_text()
         assert "fleet-testing" not in lock and "fleet_testing" not in lock
 
     local = _local_top_levels(root / "lambdas")

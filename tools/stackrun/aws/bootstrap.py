@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from stackrun.config import Environment, Stack
 from stackrun.config.module_interface import read_module
 from stackrun.errors import StackFailed, StackrunError
-from stackrun.terraform.render import render_backend, write_json
+from stackrun.terraform.render import remove_backend, write_backend
 from stackrun.terraform.workspace import Workspace
 
 BOOTSTRAP_STACK = "000_bootstrap"
@@ -162,7 +162,7 @@ def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
     if remote:
         _check(workspace.ensure_init(stack, tf), stack, "init", tf.log_file)
     else:
-        (workdir / "backend.tf.json").unlink(missing_ok=True)
+        remove_backend(workdir)
         workspace.forget_init(stack.name)
         _check(tf.run("init", "-input=false", "-no-color"), stack, "init", tf.log_file)
     # One `terraform apply` plans and applies, as for every stack (runner._apply_stack): nothing
@@ -178,16 +178,13 @@ def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
 
 
 def _migrate_to_bucket(workspace: Workspace, stack: Stack, workdir: Path) -> None:
-    write_json(
-        workdir / "backend.tf.json",
-        render_backend(workspace.environment, stack.name, workspace.target),
-    )
+    write_backend(workspace.environment, stack.name, workspace.target, workdir)
     tf = workspace.terraform(stack.name)
     result = tf.run("init", "-input=false", "-no-color", "-migrate-state", "-force-copy")
     _check(result, stack, "init -migrate-state", tf.log_file)
     for name in ("terraform.tfstate", "terraform.tfstate.backup"):
         (workdir / name).unlink(missing_ok=True)
-    (workdir / ".stackrun-init").write_text(workspace.init_fingerprint(stack) + "\n")
+    workspace.mark_initialised(stack)
     print(
         f"    {BOOTSTRAP_STACK}: state moved into s3://{workspace.environment.backend.bucket}",
         file=workspace.console,

@@ -23,10 +23,10 @@ from functools import cache
 from pathlib import Path
 
 from stackrun.config import Stack
+from stackrun.paths import APPLIED_RECORD as RECORD_FILE
 from stackrun.terraform import terraform_binary
 from stackrun.terraform.workspace import Workspace
 
-RECORD_FILE = ".stackrun-applied"
 RENDERED_FILES = ("main.tf.json", "backend.tf.json", "provider.tf.json", ".terraform.lock.hcl")
 _LOCAL_SOURCE = re.compile(r'source\s*=\s*"(\.{1,2}/[^"]+)"')
 _SKIPPED_PARTS = {".terraform", "tests", "__pycache__"}

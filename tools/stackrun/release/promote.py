@@ -30,12 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from stackrun.config import Environment, load_environment
 from stackrun.errors import StackrunError
+from stackrun.paths import promoted_dir
 from stackrun.release import releases
 
 if TYPE_CHECKING:
     from stackrun.terraform.workspace import Workspace
-
-PROMOTED_DIR = "promoted"
 
 
 class PromotionRefused(StackrunError):
@@ -122,7 +121,7 @@ def _prepare(workspace: Workspace, source_name: str, log: Callable[[str], None])
         f"promoting from {source_name}: commit {release.commit[:12]}, deployed "
         f"{release.deployed_at}, tests passed {release.tested.get('at') if release.tested else ''}"
     )
-    artifact_dir = workspace.cache_dir / PROMOTED_DIR
+    artifact_dir = promoted_dir(workspace.cache_dir)
     _write(artifact_dir, zips, live, source_name)
     for name, (sha256, _) in sorted(zips.items()):
         log(f"  {name}: sha256 {sha256} (the bytes live in {source_name}; no build)")

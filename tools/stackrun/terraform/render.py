@@ -23,6 +23,11 @@ from stackrun.aws.target import SESSION_NAME, Target
 from stackrun.config import Environment, Stack
 
 MODULE_NAME = "stack"
+# The generated files of a working dir: written here only (render_stack, write_backend).
+MAIN_FILE = "main.tf.json"
+BACKEND_FILE = "backend.tf.json"
+PROVIDER_FILE = "provider.tf.json"
+GENERATED_FILES = (MAIN_FILE, BACKEND_FILE, PROVIDER_FILE)
 
 
 def escape_literal(value: Any) -> Any:
@@ -187,6 +192,16 @@ def render_stack(
     """Write the three generated files of `stack` into `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
     main = render_main(environment, stack, workdir, sensitive_inputs, functions)
-    write_json(workdir / "main.tf.json", main)
-    write_json(workdir / "backend.tf.json", render_backend(environment, stack.name, target))
-    write_json(workdir / "provider.tf.json", render_provider(environment, stack.name, target))
+    write_json(workdir / MAIN_FILE, main)
+    write_backend(environment, stack.name, target, workdir)
+    write_json(workdir / PROVIDER_FILE, render_provider(environment, stack.name, target))
+
+
+def write_backend(environment: Environment, stack_name: str, target: Target, workdir: Path) -> None:
+    """Write the stack's S3 backend (also used alone: the bootstrap moves its local state)."""
+    write_json(workdir / BACKEND_FILE, render_backend(environment, stack_name, target))
+
+
+def remove_backend(workdir: Path) -> None:
+    """Drop the backend: terraform then keeps the state locally (the bootstrap's first apply)."""
+    (workdir / BACKEND_FILE).unlink(missing_ok=True)

@@ -1,9 +1,7 @@
 """Where a run keeps its generated files and logs, and how it runs terraform there.
 
-    .stackrun/<target>/<env>/stacks/<NNN_name>/   generated .tf.json and terraform's .terraform
-    .stackrun/<target>/<env>/logs/<NNN_name>.log  terraform's output of the last run, per stack
-
-The cache root is `.stackrun/` in the repository, or STACKRUN_CACHE_DIR (paths.py).
+The folders (a working dir and a log per stack, under `.stackrun/<target>/<env>/`) are laid
+out by paths.py.
 """
 
 from __future__ import annotations
@@ -21,16 +19,22 @@ from stackrun.aws.target import Target
 from stackrun.config import Environment, Stack
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
-from stackrun.paths import artifact_dir, cache_root
+from stackrun.paths import (
+    artifact_dir,
+    cache_root,
+    environment_dir,
+    init_lock_file,
+    init_marker,
+    stack_log_file,
+    stack_workdir,
+)
 from stackrun.release.pins import Pin
 from stackrun.release.pins import read as read_pins
 from stackrun.terraform import Result, Terraform, cli_config_env
-from stackrun.terraform.render import artifact_inputs, render_stack
+from stackrun.terraform.render import BACKEND_FILE, MAIN_FILE, artifact_inputs, render_stack
 
 if TYPE_CHECKING:
     from stackrun.release.promote import Promotion
-
-INIT_MARKER = ".stackrun-init"
 
 
 @dataclass
@@ -46,8 +50,9 @@ class Workspace:
     promotion: Promotion | None = None
 
     def __post_init__(self) -> None:
-        root = cache_root(self.environment.project.root)
-        self.cache_dir = root / self.target.name / self.environment.name
+        project_root = self.environment.project.root
+        root = cache_root(project_root)
+        self.cache_dir = environment_dir(project_root, self.target.name, self.environment.name)
         self._pins: dict[str, Pin] | None = None
         self.base_env = self.target.subprocess_env()
         self.base_env.update(cli_config_env(root, self.environment.project.provider_mirror))
@@ -73,10 +78,10 @@ class Workspace:
         return self.lock_timeout or self.environment.project.lock_timeout
 
     def workdir(self, stack_name: str) -> Path:
-        return self.cache_dir / "stacks" / stack_name
+        return stack_workdir(self.cache_dir, stack_name)
 
     def log_file(self, stack_name: str) -> Path:
-        return self.cache_dir / "logs" / f"{stack_name}.log"
+        return stack_log_file(self.cache_dir, stack_name)
 
     def terraform(self, stack_name: str, fresh_log: bool = False) -> Terraform:
         log = self.log_file(stack_name)
@@ -147,8 +152,8 @@ class Workspace:
         """What `terraform init` depends on: backend, terraform settings, module tree calls."""
         workdir = self.workdir(stack.name)
         digest = hashlib.sha256()
-        digest.update((workdir / "backend.tf.json").read_bytes())
-        main = json.loads((workdir / "main.tf.json").read_text())
+        digest.update((workdir / BACKEND_FILE).read_bytes())
+        main = json.loads((workdir / MAIN_FILE).read_text())
         digest.update(json.dumps([main["terraform"], main["module"]["stack"]["source"]]).encode())
         for tf_file in sorted(stack.module.path.rglob("*.tf")):
             text = tf_file.read_text(encoding="utf-8", errors="replace")
@@ -160,26 +165,31 @@ class Workspace:
     def ensure_init(self, stack: Stack, tf: Terraform) -> Result | None:
         """Run `terraform init` unless the workdir is initialised for the same inputs."""
         workdir = self.workdir(stack.name)
-        marker = workdir / INIT_MARKER
         fingerprint = self.init_fingerprint(stack)
+        marker = init_marker(workdir)
         initialised = (workdir / ".terraform").is_dir() and marker.is_file()
         if initialised and marker.read_text().strip() == fingerprint:
             return None
         if self.base_env.get("TF_PLUGIN_CACHE_DIR"):
             # Terraform's plugin cache is not safe for concurrent inits (hashicorp/terraform
             # #31964): stacks side by side, or several environments, init one at a time.
-            root = cache_root(self.environment.project.root)
-            with file_lock(root / "init.lock"):
+            with file_lock(init_lock_file(self.environment.project.root)):
                 result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
         else:  # an unpacked mirror is only read: inits may run side by side
             result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
         if result.returncode == 0:
-            marker.write_text(fingerprint + "\n")
+            self.mark_initialised(stack, fingerprint)
         elif marker.exists():
             marker.unlink()
         return result
 
+    def mark_initialised(self, stack: Stack, fingerprint: str | None = None) -> None:
+        """Record that the stack's working dir is initialised for its current inputs (after an
+        init stackrun ran itself, such as the bootstrap's -migrate-state)."""
+        fingerprint = fingerprint if fingerprint is not None else self.init_fingerprint(stack)
+        init_marker(self.workdir(stack.name)).write_text(fingerprint + "\n")
+
     def forget_init(self, stack_name: str) -> None:
         workdir = self.workdir(stack_name)
-        (workdir / INIT_MARKER).unlink(missing_ok=True)
+        init_marker(workdir).unlink(missing_ok=True)
         shutil.rmtree(workdir / ".terraform", ignore_errors=True)

@@ -1,0 +1,72 @@
+"""Where terraform takes providers from.
+
+Terraform must never download the AWS provider into each stack: stackrun writes a CLI
+configuration that installs from an unpacked filesystem mirror (given by
+STACKRUN_PROVIDER_MIRROR or `terraform.provider_mirror` in live/project.toml), unless the user
+already points TF_CLI_CONFIG_FILE at a file of their own. TF_PLUGIN_CACHE_DIR, when set, is
+passed through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from stackrun.errors import StackrunError
+from stackrun.paths import plugin_cache_dir, terraform_cli_config
+
+MIRROR_VARIABLE = "STACKRUN_PROVIDER_MIRROR"
+
+
+def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str, str]:
+    """Environment variables that make terraform take providers from one shared place.
+
+    Order of precedence: an existing TF_CLI_CONFIG_FILE (the user's own), then
+    STACKRUN_PROVIDER_MIRROR, then the project's `terraform.provider_mirror`. With none of them
+    terraform downloads from the registry into one plugin cache (TF_PLUGIN_CACHE_DIR, or
+    .stackrun/plugin-cache), once for every stack.
+    """
+    user_config = os.environ.get("TF_CLI_CONFIG_FILE")
+    if user_config and Path(user_config).is_file():
+        return {}
+    mirror_value = os.environ.get(MIRROR_VARIABLE)
+    mirror = Path(mirror_value) if mirror_value else configured_mirror
+    env: dict[str, str] = {}
+    if mirror is None:
+        if user_config:
+            # TF_CLI_CONFIG_FILE names a missing file; terraform would warn on every call.
+            env["TF_CLI_CONFIG_FILE"] = os.devnull
+        if not os.environ.get("TF_PLUGIN_CACHE_DIR"):
+            # Download each provider once for all stacks, not once per stack. Inits that use
+            # the cache run one at a time (Workspace.ensure_init; hashicorp/terraform#31964).
+            plugin_cache = plugin_cache_dir(cache_dir)
+            plugin_cache.mkdir(parents=True, exist_ok=True)
+            env["TF_PLUGIN_CACHE_DIR"] = str(plugin_cache)
+        return env
+    if not (mirror / "registry.terraform.io").is_dir():
+        source = (
+            MIRROR_VARIABLE if mirror_value else "terraform.provider_mirror (live/project.toml)"
+        )
+        raise StackrunError(
+            f"provider mirror {mirror} (from {source}) is not an unpacked filesystem mirror: "
+            "expected a folder holding registry.terraform.io/<namespace>/<type>/<version>/<os_arch>"
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    config_file = terraform_cli_config(cache_dir)
+    # json.dumps quotes the path the way HCL expects for ordinary paths.
+    content = (
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f"    path    = {json.dumps(str(mirror.resolve()))}\n"
+        '    include = ["registry.terraform.io/*/*"]\n'
+        "  }\n"
+        "  direct {\n"
+        '    exclude = ["registry.terraform.io/*/*"]\n'
+        "  }\n"
+        "}\n"
+    )
+    if not config_file.is_file() or config_file.read_text() != content:
+        config_file.write_text(content)
+    env["TF_CLI_CONFIG_FILE"] = str(config_file)
+    return env
