@@ -11,7 +11,7 @@ import pytest
 
 from stackrun.aws.baseline import BASELINE_STACK, baseline_stack
 from stackrun.aws.target import Target
-from stackrun.cli import COMMAND_ROLES
+from stackrun.commands.context import COMMAND_ROLES
 from stackrun.config import load_environment, load_project
 from stackrun.errors import ConfigError
 from stackrun.terraform.render import render_stack

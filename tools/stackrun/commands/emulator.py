@@ -1,0 +1,50 @@
+"""`stackrun emulator start|stop|status`: the local AWS emulator."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stackrun.commands import context, options
+from stackrun.paths import cache_root
+
+HELP = "start, stop or show the local AWS emulator"
+DESCRIPTION = (
+    "The local AWS emulator: a moto server over HTTPS on 127.0.0.1, with a "
+    "locally generated CA, state under .stackrun/local/emulator/."
+)
+
+
+def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("emulator", help=HELP, description=DESCRIPTION)
+    parser.add_argument("action", choices=("start", "stop", "status"))
+    options.add_port(parser, with_local=False)
+    return parser
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
+    from stackrun.local.emulator import ensure_running, status
+
+    state_dir = context.emulator_dir(root)
+    port = context.emulator_port(args, root)
+    if args.action == "start":
+        emulator = ensure_running(state_dir, port=port)
+        print(f"local AWS emulator: {emulator.endpoint} (CA bundle {emulator.ca_bundle})")
+    elif args.action == "stop":
+        _stop(root, state_dir)
+    else:
+        print(status(state_dir, port=port))
+    return 0
+
+
+def _stop(root: Path, state_dir: Path) -> None:
+    """The emulator, the local API servers and the databases behind emulated RDS instances."""
+    from stackrun.local.api import serve
+    from stackrun.local.emulator import stop
+    from stackrun.local.localdb import stop_all
+
+    for name in serve.stop_all(root):
+        print(f"stopped the local API server of {name}")
+    print("stopped the local AWS emulator" if stop(state_dir) else "emulator not running")
+    for data_dir in stop_all(cache_root(root)):
+        print(f"stopped local PostgreSQL {data_dir}")

@@ -1,0 +1,54 @@
+"""The start shared by deploy, destroy and plan: a run report (--report-file, --summary-file)
+written whatever happens, and (--promote-from) the promotion the run deploys."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stackrun.commands import context
+from stackrun.deploy import interrupts
+from stackrun.deploy.interrupts import Interrupted
+from stackrun.deploy.report import RunReport
+from stackrun.errors import StackrunError
+from stackrun.terraform.workspace import Workspace
+
+if TYPE_CHECKING:
+    from stackrun.release.promote import Promotion
+
+ReportedRun = Callable[[argparse.Namespace, Workspace, RunReport], int]
+
+
+def run_reported(
+    args: argparse.Namespace, root: Path, body: ReportedRun, *, confirm: bool = False
+) -> int:
+    """Run `body` with the report written after it: after a failure the report holds the
+    failed stack, the rest and the error. `confirm`: protected environments ask first."""
+    interrupts.install()
+    report = RunReport(args.command, args.env)
+    try:
+        environment = context.environment(args, root)
+        report.account_id = environment.account_id
+        report.target = "local" if args.local else "aws"
+        workspace = context.start(args, root, loaded=environment, confirm=confirm)
+        return body(args, workspace, report)
+    except (StackrunError, Interrupted) as error:
+        report.error = str(error)
+        raise
+    finally:
+        report.write(args.report_file, args.summary_file)
+
+
+def with_promotion(
+    args: argparse.Namespace, workspace: Workspace
+) -> tuple[Workspace, Promotion | None]:
+    """--promote-from ENV: the workspace that deploys ENV's live zips instead of a build."""
+    if not args.promote_from:
+        return workspace, None
+    from stackrun.release import promote
+
+    promotion = promote.prepare(workspace, args.promote_from)
+    return replace(workspace, promotion=promotion), promotion

@@ -1,0 +1,60 @@
+"""`stackrun serve <env>`: the locally deployed HTTP APIs on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stackrun.commands import context, options
+from stackrun.errors import StackrunError
+
+HELP = "serve a locally deployed environment's HTTP API on 127.0.0.1"
+DESCRIPTION = (
+    "Serve the HTTP APIs that the emulated API Gateway of <env> holds, on "
+    "127.0.0.1 (one port per API). Each request is routed by the API's routes, turned into "
+    "a payload format 2.0 event and run by the deployed code of the function version the "
+    "route's alias points to, in its own awslambdaric runtime process with the version's "
+    "environment variables, timeout and memory size. Function logs are printed and written "
+    "to the emulated CloudWatch Logs. `deploy --local` starts a detached server itself."
+)
+
+
+def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("serve", help=HELP, description=DESCRIPTION)
+    options.add_env(parser)
+    parser.add_argument(
+        "--api-port", type=int, help="port of the (first) API (default: the last one, or any free)"
+    )
+    options.add_port(parser, with_local=False)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--background", action="store_true", help="start (or keep) a detached server; print URLs"
+    )
+    mode.add_argument("--stop", action="store_true", help="stop the detached server")
+    return parser
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
+    from stackrun.local.api import serve
+    from stackrun.local.emulator import running_pid
+
+    if running_pid(context.emulator_dir(root)) is None:
+        raise StackrunError(
+            "the local AWS emulator is not running, so nothing is deployed locally: "
+            f"deploy first with `nox -s deploy -- {args.env} --local`"
+        )
+    args.local, args.lock_timeout = True, None
+    workspace = context.start(args, root, console=sys.stderr if args.background else sys.stdout)
+    if args.stop:
+        stopped = serve.stop_background(workspace)
+        print("stopped the local API server" if stopped else "no local API server running")
+        return 0
+    if args.background:
+        urls = serve.ensure_background(workspace)
+        if not urls:
+            raise StackrunError(f"no HTTP API is deployed in {args.env} locally")
+        for api_id, url in sorted(urls.items()):
+            print(f"{api_id} {url}")
+        return 0
+    return serve.serve_foreground(workspace, args.api_port)

@@ -1,0 +1,28 @@
+"""`stackrun testdb`: the local PostgreSQL the lambda tests use, and its URL."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stackrun.commands import options
+from stackrun.paths import cache_root
+
+HELP = "start the local PostgreSQL that lambda tests use and print its URL"
+DESCRIPTION = (
+    "Start (or reuse) a local PostgreSQL under .stackrun/local/testdb/ with a test "
+    "role that may create databases, and print postgresql://... for "
+    "FLEET_TEST_DATABASE_URL. The password is generated once and kept in "
+    ".stackrun/local/testdb/url (mode 0600)."
+)
+
+
+def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
+    return commands.add_parser("testdb", help=HELP, description=DESCRIPTION)
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
+    from stackrun.local.testdb import test_database_url
+
+    print(test_database_url(cache_root(root) / "testdb"))
+    return 0
