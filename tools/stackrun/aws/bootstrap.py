@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from stackrun.config import Environment, Stack
 from stackrun.config.modules import read_module
 from stackrun.errors import StackFailed, StackrunError
+from stackrun.terraform import INIT_LOCKFILE
 from stackrun.terraform.render import render_backend, write_json
 from stackrun.terraform.workspace import Workspace
 
@@ -164,7 +165,9 @@ def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
     else:
         (workdir / "backend.tf.json").unlink(missing_ok=True)
         workspace.forget_init(stack.name)
-        _check(tf.run("init", "-input=false", "-no-color"), stack, "init", tf.log_file)
+        _check(
+            tf.run("init", "-input=false", "-no-color", INIT_LOCKFILE), stack, "init", tf.log_file
+        )
     lock = f"-lock-timeout={workspace.effective_lock_timeout}"
     _check(
         tf.run("plan", "-input=false", "-no-color", lock, "-out=tfplan"), stack, "plan", tf.log_file
@@ -181,7 +184,9 @@ def _migrate_to_bucket(workspace: Workspace, stack: Stack, workdir: Path) -> Non
         render_backend(workspace.environment, stack.name, workspace.target),
     )
     tf = workspace.terraform(stack.name)
-    result = tf.run("init", "-input=false", "-no-color", "-migrate-state", "-force-copy")
+    result = tf.run(
+        "init", "-input=false", "-no-color", "-migrate-state", "-force-copy", INIT_LOCKFILE
+    )
     _check(result, stack, "init -migrate-state", tf.log_file)
     for name in ("terraform.tfstate", "terraform.tfstate.backup"):
         (workdir / name).unlink(missing_ok=True)

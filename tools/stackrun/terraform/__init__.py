@@ -4,7 +4,9 @@ Also decides where providers come from. Terraform must never download the AWS pr
 each stack: stackrun writes a CLI configuration that installs from an unpacked filesystem mirror
 (given by STACKRUN_PROVIDER_MIRROR or `terraform.provider_mirror` in live/project.toml), unless
 the user already points TF_CLI_CONFIG_FILE at a file of their own. TF_PLUGIN_CACHE_DIR, when
-set, is passed through untouched.
+set, is passed through untouched. Which provider versions (and checksums) terraform may install
+is the repository's one dependency lock file, provider_lock(): copied into every stack's working
+directory, and init runs with INIT_LOCKFILE (read-only) so no stack selects another version.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from stackrun.errors import StackrunError
 from stackrun.terraform import tfjson
 
 MIRROR_VARIABLE = "STACKRUN_PROVIDER_MIRROR"
+LOCK_FILE_NAME = ".terraform.lock.hcl"
+# every `terraform init`: the provider selections come from the committed lock file, unchanged
+INIT_LOCKFILE = "-lockfile=readonly"
 # terraform commands that take the state lock (unless given -lock=false)
 LOCKING_COMMANDS = frozenset(
     {"apply", "destroy", "import", "plan", "refresh", "state", "taint", "untaint"}
@@ -44,6 +49,26 @@ def terraform_binary() -> str:
             "STACKRUN_TERRAFORM to its path)"
         )
     return path
+
+
+def provider_lock(repo_root: Path) -> Path:
+    """The repository's provider selections: every stack and module test inits with this file
+    (`nox -s lock` updates it, `terraform providers lock` in modules/)."""
+    return repo_root / "modules" / LOCK_FILE_NAME
+
+
+def copy_provider_lock(repo_root: Path, workdir: Path) -> None:
+    """Put the repository's lock file into a working directory terraform inits in."""
+    source = provider_lock(repo_root)
+    if not source.is_file():
+        raise StackrunError(
+            f"{source} does not exist: it holds the provider versions and checksums every stack "
+            "initialises with (write it with `nox -s lock`)"
+        )
+    content = source.read_bytes()
+    target = workdir / LOCK_FILE_NAME
+    if not target.is_file() or target.read_bytes() != content:
+        target.write_bytes(content)
 
 
 def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str, str]:

@@ -24,7 +24,14 @@ from stackrun.filelock import file_lock
 from stackrun.paths import artifact_dir, cache_root
 from stackrun.release.pins import Pin
 from stackrun.release.pins import read as read_pins
-from stackrun.terraform import Result, Terraform, cli_config_env
+from stackrun.terraform import (
+    INIT_LOCKFILE,
+    LOCK_FILE_NAME,
+    Result,
+    Terraform,
+    cli_config_env,
+    copy_provider_lock,
+)
 from stackrun.terraform.render import artifact_inputs, render_stack
 
 if TYPE_CHECKING:
@@ -114,6 +121,7 @@ class Workspace:
                 stack, workdir, self.manifests(stack), self.artifact_dir, {**(held or {}), **pinned}
             )
         render_stack(self.environment, stack, self.target, workdir, sensitive_inputs, functions)
+        copy_provider_lock(self.environment.project.root, workdir)
         return workdir
 
     def pins(self) -> dict[str, Pin]:
@@ -155,6 +163,7 @@ class Workspace:
             if "module " in text or "required_providers" in text:
                 digest.update(tf_file.name.encode() + text.encode())
         digest.update(self.base_env.get("TF_CLI_CONFIG_FILE", "").encode())
+        digest.update((workdir / LOCK_FILE_NAME).read_bytes())
         return digest.hexdigest()
 
     def ensure_init(self, stack: Stack, tf: Terraform) -> Result | None:
@@ -170,9 +179,9 @@ class Workspace:
             # #31964): stacks side by side, or several environments, init one at a time.
             root = cache_root(self.environment.project.root)
             with file_lock(root / "init.lock"):
-                result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+                result = tf.run("init", "-input=false", "-no-color", "-reconfigure", INIT_LOCKFILE)
         else:  # an unpacked mirror is only read: inits may run side by side
-            result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+            result = tf.run("init", "-input=false", "-no-color", "-reconfigure", INIT_LOCKFILE)
         if result.returncode == 0:
             marker.write_text(fingerprint + "\n")
         elif marker.exists():
