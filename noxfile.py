@@ -31,7 +31,7 @@ LAMBDAS = sorted(p.name for p in (ROOT / "lambdas").iterdir() if (p / "pyproject
 # The module README generator (a dev tool, not part of stackrun).
 MODULE_DOCS = ROOT / "tools" / "docs" / "module_docs.py"
 # The Python locks (`nox -s lock` writes them with uv pip compile): the tools sessions, the lint
-# session (checkov pins an older boto3, so it has its own), the lambda test sessions.
+# session's checkers (a virtualenv of their own: _lint_checkers), the lambda test sessions.
 CONSTRAINTS = ROOT / "constraints"
 TOOLS_LOCK = CONSTRAINTS / "tools.txt"
 LINT_LOCK = CONSTRAINTS / "lint.txt"
@@ -56,12 +56,18 @@ def _help(session: nox.Session, text: str) -> bool:
 def _install(session: nox.Session, *requirements: str, locks: tuple[Path, ...]) -> None:
     """The one way sessions install: every version from `locks`, and nothing they do not pin."""
     session.install(*(arg for lock in locks for arg in ("-c", str(lock))), *requirements)
+    _require_locked(session, "python", locks)
+
+
+def _require_locked(session: nox.Session, python: str, locks: tuple[Path, ...]) -> None:
+    """Fail the session when `python`'s virtualenv holds a distribution `locks` do not pin."""
     listing = session.run(
-        "python",
+        python,
         "-c",
         "import importlib.metadata as m; "
         "print(*sorted(f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions()))",
         silent=True,
+        external=True,
     )
     pinned = {pin for lock in locks for pin in _pins(lock)}
     local = _local_distributions()
@@ -74,7 +80,8 @@ def _install(session: nox.Session, *requirements: str, locks: tuple[Path, ...]) 
         where = " or ".join(str(lock.relative_to(ROOT)) for lock in locks)
         session.error(
             f"installed but not pinned in {where}: {', '.join(unpinned)} "
-            "(add it to pyproject.toml, then `nox -s lock`)"
+            "(add it to pyproject.toml, then `nox -s lock`; or a virtualenv left by an older "
+            f"session: `nox --no-reuse-existing-virtualenvs -s {session.name}`)"
         )
 
 
@@ -561,15 +568,15 @@ def lint(session: nox.Session) -> None:
     """ruff, module READMEs up to date, terraform fmt/validate/test, workflow checks, checkov."""
     if _help(session, LINT_HELP):
         return
-    _install(session, "ruff", locks=(LINT_LOCK,))
+    _install(session, "ruff", locks=(TOOLS_LOCK,))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    _install(session, _module_docs_requirement(), locks=(LINT_LOCK,))
+    _install(session, _module_docs_requirement(), locks=(TOOLS_LOCK,))
     session.run("python", str(MODULE_DOCS), "--check")
     terraform = shutil.which("terraform")
     if terraform is None:
         session.error("terraform is not on PATH")
-    _install_tools(session, lock=LINT_LOCK)
+    _install_tools(session)
     env, provider_lock = _terraform_env(session)
     session.run(
         terraform, "fmt", "-check", "-recursive", "-diff", "modules", external=True, env=env
@@ -595,16 +602,17 @@ def lint(session: nox.Session) -> None:
             # terraform test with mock_provider: the module's secure defaults, offline
             session.run(terraform, f"-chdir={module}", "test", "-no-color", external=True, env=env)
     # The CI workflow: GitHub's workflow schema (vendored, offline) and zizmor's security audit.
-    _install_tools(session, "lint", lock=LINT_LOCK)
+    checkers = _lint_checkers(session)
+    check_jsonschema = [str(checkers / "check-jsonschema"), "--builtin-schema"]
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.y*ml"))
-    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run(*check_jsonschema, "vendor.github-workflows", *workflows, external=True)
     dependabot = str(ROOT / ".github" / "dependabot.yml")
-    session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", dependabot)
-    session.run("zizmor", "--offline", ".github/")
+    session.run(*check_jsonschema, "vendor.dependabot", dependabot, external=True)
+    session.run(str(checkers / "zizmor"), "--offline", ".github/", external=True)
     # Policy scan: every failed check must be fixed or suppressed next to the resource with a
     # written reason (`#checkov:skip=CKV_...: why`). --skip-download: no network needed.
     session.run(
-        "checkov",
+        str(checkers / "checkov"),
         "--directory",
         "modules",
         "--framework",
@@ -612,6 +620,7 @@ def lint(session: nox.Session) -> None:
         "--quiet",
         "--compact",
         "--skip-download",
+        external=True,
     )
     # ... and each stack as its environment deploys it: the module with the stack's inputs.
     # A check that does not apply to one environment is skipped in its stack.toml
@@ -625,7 +634,7 @@ def lint(session: nox.Session) -> None:
         session.log(f"checkov: {Path(module_dir).name} with {Path(var_file).name}")
         skip = ["--skip-check", skips] if skips != "-" else []
         session.run(
-            "checkov",
+            str(checkers / "checkov"),
             "--directory",
             module_dir,
             "--var-file",
@@ -636,7 +645,49 @@ def lint(session: nox.Session) -> None:
             "--compact",
             "--skip-download",
             *skip,
+            external=True,
         )
+
+
+def _lint_requirements() -> list[str]:
+    """pyproject.toml's lint extra: the checkers of `nox -s lint`."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["optional-dependencies"]["lint"]
+
+
+def _lint_checkers(session: nox.Session) -> Path:
+    """The bin folder of a virtualenv next to the session's holding checkov, check-jsonschema and
+    zizmor (constraints/lint.txt). Not the session's own: checkov's bc-python-hcl2 installs the
+    same `hcl2` package as python-hcl2, which stackrun and the README generator parse with, and
+    checkov pins an older boto3 than stackrun's."""
+    location = Path(session.virtualenv.location)
+    venv = location.with_name(location.name + "-checkers")
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        session.run(
+            "uv",
+            "venv",
+            "--quiet",
+            "--python",
+            str(Path(session.bin) / "python"),
+            str(venv),
+            external=True,
+        )
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        str(python),
+        "-c",
+        str(LINT_LOCK),
+        *_lint_requirements(),
+        external=True,
+    )
+    _require_locked(session, str(python), (LINT_LOCK,))
+    return python.parent
 
 
 def _terraform_env(session: nox.Session) -> tuple[dict[str, str], Path]:
@@ -659,7 +710,7 @@ def _terraform_env(session: nox.Session) -> tuple[dict[str, str], Path]:
 LOCK_HELP = """
 nox -s lock [-- --upgrade]: rewrite the lock files from their sources (commit what changed).
   constraints/tools.txt         uv pip compile of pyproject.toml with its dev extra
-  constraints/lint.txt          ... with its dev and lint extras (the lint session's)
+  constraints/lint.txt          of its lint extra alone (lint's checkers, in their own venv)
   constraints/lambda-tests.txt  of every lambdas/*/pyproject.toml with its test extra, within
                                 the pins the functions' zips ship (lambdas/*/requirements.lock)
   modules/.terraform.lock.hcl   terraform providers lock in modules/ (the version of
@@ -676,36 +727,47 @@ def lock(session: nox.Session) -> None:
     """Rewrite constraints/*.txt and modules/.terraform.lock.hcl: `-- [--upgrade]`."""
     if _help(session, LOCK_HELP):
         return
-    import subprocess
-
     upgrade = ["--upgrade"] if "--upgrade" in session.posargs else []
     compile_command = [
         *("uv", "pip", "compile", "--universal", "--quiet", *upgrade),
         *("--custom-compile-command", "nox -s lock"),
     ]
-    for lock_file, extras in ((TOOLS_LOCK, ["dev"]), (LINT_LOCK, ["dev", "lint"])):
-        session.run(
-            *compile_command,
-            *("--python-version", TOOLS_PYTHON, "pyproject.toml"),
-            *(arg for extra in extras for arg in ("--extra", extra)),
-            *("-o", str(lock_file.relative_to(ROOT))),
-            external=True,
-        )
+    session.run(
+        *compile_command,
+        *("--python-version", TOOLS_PYTHON, "pyproject.toml", "--extra", "dev"),
+        *("-o", str(TOOLS_LOCK.relative_to(ROOT))),
+        external=True,
+    )
+    _compile_stdin(
+        session,
+        [*compile_command, "--python-version", TOOLS_PYTHON, "-", "-o", _relative(LINT_LOCK)],
+        _lint_requirements(),
+    )
     # The lambdas are local projects: uv resolves them from their folders (stdin), and leaves
     # them out of the file; the functions' requirements.lock bound the third-party versions.
-    shipped = sorted(path.relative_to(ROOT) for path in ROOT.glob("lambdas/*/requirements.lock"))
+    shipped = sorted(ROOT.glob("lambdas/*/requirements.lock"))
     command = [
         *compile_command,
         *("--python-version", LAMBDA_PYTHON, "-"),
-        *(arg for path in shipped for arg in ("-c", str(path))),
+        *(arg for path in shipped for arg in ("-c", _relative(path))),
         *(arg for name in sorted(_local_distributions()) for arg in ("--no-emit-package", name)),
-        *("-o", str(LAMBDA_TESTS_LOCK.relative_to(ROOT))),
+        *("-o", _relative(LAMBDA_TESTS_LOCK)),
     ]
-    session.log(" ".join(command))
-    editables = "".join(f"-e lambdas/{name}[test]\n" for name in LAMBDAS)
-    subprocess.run(command, input=editables, text=True, cwd=ROOT, check=True)
+    _compile_stdin(session, command, [f"-e lambdas/{name}[test]" for name in LAMBDAS])
     _install_tools(session)
     _lock_providers(session)
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def _compile_stdin(session: nox.Session, command: list[str], requirements: list[str]) -> None:
+    """uv pip compile of requirements given on stdin (nox's session.run has no input)."""
+    import subprocess
+
+    session.log(" ".join(command))
+    subprocess.run(command, input="\n".join(requirements) + "\n", text=True, cwd=ROOT, check=True)
 
 
 def _lock_providers(session: nox.Session) -> None:
