@@ -555,7 +555,8 @@ LINT_HELP = """
 nox -s lint: ruff (lint + format check) on the Python code, the modules' READMEs against their
 variables and outputs (`nox -s docs` rewrites them), `terraform fmt -check` on modules/,
 `terraform init -backend=false` + `terraform validate` + `terraform test` (mock provider) in
-every module, check-jsonschema + zizmor on .github/workflows, and checkov over modules/ and
+every module (with modules/.terraform.lock.hcl, read-only), check-jsonschema + zizmor on
+.github/workflows and .github/dependabot.yml, and checkov over modules/ and
 over each stack of live/ (its module with the stack's inputs; a check that does not apply to an
 environment is skipped in that stack.toml's [policy.skip] with its reason). No failed check may
 stay unsuppressed. No arguments.
