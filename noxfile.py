@@ -36,6 +36,8 @@ CONSTRAINTS = ROOT / "constraints"
 TOOLS_LOCK = CONSTRAINTS / "tools.txt"
 LINT_LOCK = CONSTRAINTS / "lint.txt"
 LAMBDA_TESTS_LOCK = CONSTRAINTS / "lambda-tests.txt"
+# nox and uv themselves, as CI and .ci/run install them (from constraints/nox.in)
+NOX_LOCK = CONSTRAINTS / "nox.txt"
 # The platforms the provider lock holds checksums of, when written from the registry.
 PROVIDER_PLATFORMS = ("linux_amd64", "linux_arm64", "darwin_arm64", "darwin_amd64")
 
@@ -712,6 +714,7 @@ LOCK_HELP = """
 nox -s lock [-- --upgrade]: rewrite the lock files from their sources (commit what changed).
   constraints/tools.txt         uv pip compile of pyproject.toml with its dev extra
   constraints/lint.txt          of its lint extra alone (lint's checkers, in their own venv)
+  constraints/nox.txt           of constraints/nox.in: nox and uv, as CI and .ci/run install them
   constraints/lambda-tests.txt  of every lambdas/*/pyproject.toml with its test extra, within
                                 the pins the functions' zips ship (lambdas/*/requirements.lock)
   modules/.terraform.lock.hcl   terraform providers lock in modules/ (the version of
@@ -737,6 +740,12 @@ def lock(session: nox.Session) -> None:
         *compile_command,
         *("--python-version", TOOLS_PYTHON, "pyproject.toml", "--extra", "dev"),
         *("-o", str(TOOLS_LOCK.relative_to(ROOT))),
+        external=True,
+    )
+    session.run(
+        *compile_command,
+        *("--python-version", "3.11", _relative(NOX_LOCK.with_suffix(".in"))),
+        *("-o", _relative(NOX_LOCK)),
         external=True,
     )
     _compile_stdin(
