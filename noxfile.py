@@ -10,6 +10,10 @@ Local emulator:   emulator-start, emulator-stop, emulator-status
 Checks:           lint, test-tools, test-<lambda> per folder of lambdas/ (plain `nox` runs
                   every check), testdb (the PostgreSQL the lambda tests use)
 Docs:             docs (the Inputs/Outputs sections of modules/*/README.md, from the modules)
+Locks:            lock (rewrites constraints/*.txt and modules/.terraform.lock.hcl)
+
+Every session installs through _install: pinned by a lock file of constraints/, and fails when
+its virtualenv holds a distribution that lock does not pin.
 """
 
 from __future__ import annotations
@@ -26,6 +30,16 @@ TOOLS_PYTHON = "3.12"
 LAMBDAS = sorted(p.name for p in (ROOT / "lambdas").iterdir() if (p / "pyproject.toml").is_file())
 # The module README generator (a dev tool, not part of stackrun).
 MODULE_DOCS = ROOT / "tools" / "docs" / "module_docs.py"
+# The Python locks (`nox -s lock` writes them with uv pip compile): the tools sessions, the lint
+# session's checkers (a virtualenv of their own: _lint_checkers), the lambda test sessions.
+CONSTRAINTS = ROOT / "constraints"
+TOOLS_LOCK = CONSTRAINTS / "tools.txt"
+LINT_LOCK = CONSTRAINTS / "lint.txt"
+LAMBDA_TESTS_LOCK = CONSTRAINTS / "lambda-tests.txt"
+# nox and uv themselves, as CI and .ci/run install them (from constraints/nox.in)
+NOX_LOCK = CONSTRAINTS / "nox.txt"
+# The platforms the provider lock holds checksums of, when written from the registry.
+PROVIDER_PLATFORMS = ("linux_amd64", "linux_arm64", "darwin_arm64", "darwin_amd64")
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
@@ -41,9 +55,67 @@ def _help(session: nox.Session, text: str) -> bool:
     return False
 
 
-def _install_tools(session: nox.Session, *extras: str) -> None:
+def _install(session: nox.Session, *requirements: str, locks: tuple[Path, ...]) -> None:
+    """The one way sessions install: every version from `locks`, and nothing they do not pin."""
+    session.install(*(arg for lock in locks for arg in ("-c", str(lock))), *requirements)
+    _require_locked(session, "python", locks)
+
+
+def _require_locked(session: nox.Session, python: str, locks: tuple[Path, ...]) -> None:
+    """Fail the session when `python`'s virtualenv holds a distribution `locks` do not pin."""
+    listing = session.run(
+        python,
+        "-c",
+        "import importlib.metadata as m; "
+        "print(*sorted(f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions()))",
+        silent=True,
+        external=True,
+    )
+    pinned = {pin for lock in locks for pin in _pins(lock)}
+    local = _local_distributions()
+    unpinned = [
+        installed
+        for installed in str(listing).split()
+        if _normalise(installed) not in pinned and _normalise(installed).split("==")[0] not in local
+    ]
+    if unpinned:
+        where = " or ".join(str(lock.relative_to(ROOT)) for lock in locks)
+        session.error(
+            f"installed but not pinned in {where}: {', '.join(unpinned)} "
+            "(add it to pyproject.toml, then `nox -s lock`; or a virtualenv left by an older "
+            f"session: `nox --no-reuse-existing-virtualenvs -s {session.name}`)"
+        )
+
+
+def _normalise(requirement: str) -> str:
+    """`Name==1.0` as `name==1.0` (PEP 503 names), to compare installed and pinned."""
+    import re
+
+    name, _, version = requirement.partition("==")
+    return f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}"
+
+
+def _pins(lock: Path) -> set[str]:
+    """The `name==version` pins of a constraints file (markers and comments dropped)."""
+    lines = (line.split(";")[0].split("#")[0].strip() for line in lock.read_text().splitlines())
+    return {_normalise(line) for line in lines if "==" in line}
+
+
+def _local_distributions() -> set[str]:
+    """The repository's own projects (installed from their folders, never from a lock)."""
+    import tomllib
+
+    projects = [
+        ROOT / "pyproject.toml",
+        *(ROOT / "lambdas" / name / "pyproject.toml" for name in LAMBDAS),
+    ]
+    names = (tomllib.loads(path.read_text())["project"]["name"] for path in projects)
+    return {_normalise(name).removesuffix("==") for name in names}
+
+
+def _install_tools(session: nox.Session, *extras: str, lock: Path = TOOLS_LOCK) -> None:
     spec = f".[{','.join(extras)}]" if extras else "."
-    session.install("-e", spec)
+    _install(session, "-e", spec, locks=(lock,))
 
 
 def _stackrun(session: nox.Session, command: str) -> None:
@@ -142,7 +214,7 @@ def integration(session: nox.Session) -> None:
 def _run_integration(session: nox.Session, env: str, local: bool, pytest_args: list[str]) -> None:
     from nox.command import CommandFailed
 
-    session.install("pytest>=8", "boto3", "cryptography")
+    _install_tools(session, "dev")
     target_file = Path(session.create_tmp()) / f"target-{env}.json"
     for name, command, extra_env in _integration_steps(env, local, target_file, pytest_args):
         try:
@@ -216,8 +288,7 @@ def e2e(session: nox.Session) -> None:
     """Deploy, integration-test and destroy every environment locally: `-- [<env> ...]`."""
     if _help(session, E2E_HELP):
         return
-    _install_tools(session)
-    session.install("pytest>=8", "boto3", "cryptography")
+    _install_tools(session, "dev")
     from concurrent.futures import ThreadPoolExecutor
 
     environments = session.posargs or E2E_ENVIRONMENTS
@@ -478,7 +549,7 @@ def docs(session: nox.Session) -> None:
     """Regenerate the Inputs/Outputs sections of modules/*/README.md from the modules."""
     if _help(session, DOCS_HELP):
         return
-    session.install(_module_docs_requirement())
+    _install(session, _module_docs_requirement(), locks=(TOOLS_LOCK,))
     session.run("python", str(MODULE_DOCS), *session.posargs)
 
 
@@ -486,7 +557,8 @@ LINT_HELP = """
 nox -s lint: ruff (lint + format check) on the Python code, the modules' READMEs against their
 variables and outputs (`nox -s docs` rewrites them), `terraform fmt -check` on modules/,
 `terraform init -backend=false` + `terraform validate` + `terraform test` (mock provider) in
-every module, check-jsonschema + zizmor on .github/workflows, and checkov over modules/ and
+every module (with modules/.terraform.lock.hcl, read-only), check-jsonschema + zizmor on
+.github/workflows and .github/dependabot.yml, and checkov over modules/ and
 over each stack of live/ (its module with the stack's inputs; a check that does not apply to an
 environment is skipped in that stack.toml's [policy.skip] with its reason). No failed check may
 stay unsuppressed. No arguments.
@@ -499,21 +571,23 @@ def lint(session: nox.Session) -> None:
     """ruff, module READMEs up to date, terraform fmt/validate/test, workflow checks, checkov."""
     if _help(session, LINT_HELP):
         return
-    session.install("ruff>=0.6")
+    _install(session, "ruff", locks=(TOOLS_LOCK,))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.install(_module_docs_requirement())
+    _install(session, _module_docs_requirement(), locks=(TOOLS_LOCK,))
     session.run("python", str(MODULE_DOCS), "--check")
     terraform = shutil.which("terraform")
     if terraform is None:
         session.error("terraform is not on PATH")
     _install_tools(session)
-    env = _terraform_env(session)
+    env, provider_lock = _terraform_env(session)
     session.run(
         terraform, "fmt", "-check", "-recursive", "-diff", "modules", external=True, env=env
     )
     for module in MODULES:
         session.log(f"terraform validate modules/{module.name}")
+        # the same provider selections as the stacks (git ignores the copy)
+        shutil.copyfile(provider_lock, module / provider_lock.name)
         session.run(
             terraform,
             f"-chdir={module}",
@@ -521,6 +595,7 @@ def lint(session: nox.Session) -> None:
             "-backend=false",
             "-input=false",
             "-no-color",
+            "-lockfile=readonly",
             external=True,
             env=env,
             silent=True,
@@ -530,15 +605,17 @@ def lint(session: nox.Session) -> None:
             # terraform test with mock_provider: the module's secure defaults, offline
             session.run(terraform, f"-chdir={module}", "test", "-no-color", external=True, env=env)
     # The CI workflow: GitHub's workflow schema (vendored, offline) and zizmor's security audit.
-    session.install("check-jsonschema>=0.29", "zizmor>=1.0")
+    checkers = _lint_checkers(session)
+    check_jsonschema = [str(checkers / "check-jsonschema"), "--builtin-schema"]
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.y*ml"))
-    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
-    session.run("zizmor", "--offline", ".github/")
+    session.run(*check_jsonschema, "vendor.github-workflows", *workflows, external=True)
+    dependabot = str(ROOT / ".github" / "dependabot.yml")
+    session.run(*check_jsonschema, "vendor.dependabot", dependabot, external=True)
+    session.run(str(checkers / "zizmor"), "--offline", ".github/", external=True)
     # Policy scan: every failed check must be fixed or suppressed next to the resource with a
     # written reason (`#checkov:skip=CKV_...: why`). --skip-download: no network needed.
-    session.install("checkov>=3.2")
     session.run(
-        "checkov",
+        str(checkers / "checkov"),
         "--directory",
         "modules",
         "--framework",
@@ -546,6 +623,7 @@ def lint(session: nox.Session) -> None:
         "--quiet",
         "--compact",
         "--skip-download",
+        external=True,
     )
     # ... and each stack as its environment deploys it: the module with the stack's inputs.
     # A check that does not apply to one environment is skipped in its stack.toml
@@ -559,7 +637,7 @@ def lint(session: nox.Session) -> None:
         session.log(f"checkov: {Path(module_dir).name} with {Path(var_file).name}")
         skip = ["--skip-check", skips] if skips != "-" else []
         session.run(
-            "checkov",
+            str(checkers / "checkov"),
             "--directory",
             module_dir,
             "--var-file",
@@ -570,21 +648,164 @@ def lint(session: nox.Session) -> None:
             "--compact",
             "--skip-download",
             *skip,
+            external=True,
         )
 
 
-def _terraform_env(session: nox.Session) -> dict[str, str]:
-    """The same provider settings stackrun uses (mirror or the user's CLI config)."""
+def _lint_requirements() -> list[str]:
+    """pyproject.toml's lint extra: the checkers of `nox -s lint`."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["optional-dependencies"]["lint"]
+
+
+def _lint_checkers(session: nox.Session) -> Path:
+    """The bin folder of a virtualenv next to the session's holding checkov, check-jsonschema and
+    zizmor (constraints/lint.txt). Not the session's own: checkov's bc-python-hcl2 installs the
+    same `hcl2` package as python-hcl2, which stackrun and the README generator parse with, and
+    checkov pins an older boto3 than stackrun's."""
+    location = Path(session.virtualenv.location)
+    venv = location.with_name(location.name + "-checkers")
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        session.run(
+            "uv",
+            "venv",
+            "--quiet",
+            "--python",
+            str(Path(session.bin) / "python"),
+            str(venv),
+            external=True,
+        )
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        str(python),
+        "-c",
+        str(LINT_LOCK),
+        *_lint_requirements(),
+        external=True,
+    )
+    _require_locked(session, str(python), (LINT_LOCK,))
+    return python.parent
+
+
+def _terraform_env(session: nox.Session) -> tuple[dict[str, str], Path]:
+    """The same provider settings stackrun uses (mirror or the user's CLI config), and the
+    repository's provider lock file (stackrun.terraform.provider_lock)."""
     code = (
         "import json; from pathlib import Path; "
         "from stackrun.config import load_project; from stackrun.paths import cache_root; "
-        "from stackrun.terraform import cli_config_env; r = Path('.').resolve(); "
-        "print(json.dumps(cli_config_env(cache_root(r), load_project(r).provider_mirror)))"
+        "from stackrun.terraform import cli_config_env, provider_lock; r = Path('.').resolve(); "
+        "print(json.dumps([cli_config_env(cache_root(r), load_project(r).provider_mirror), "
+        "str(provider_lock(r))]))"
     )
     text = session.run("python", "-c", code, silent=True)
     import json
 
-    return json.loads(str(text).strip().splitlines()[-1])
+    env, lock = json.loads(str(text).strip().splitlines()[-1])
+    return env, Path(lock)
+
+
+LOCK_HELP = """
+nox -s lock [-- --upgrade]: rewrite the lock files from their sources (commit what changed).
+  constraints/tools.txt         uv pip compile of pyproject.toml with its dev extra
+  constraints/lint.txt          of its lint extra alone (lint's checkers, in their own venv)
+  constraints/nox.txt           of constraints/nox.in: nox and uv, as CI and .ci/run install them
+  constraints/lambda-tests.txt  of every lambdas/*/pyproject.toml with its test extra, within
+                                the pins the functions' zips ship (lambdas/*/requirements.lock)
+  modules/.terraform.lock.hcl   terraform providers lock in modules/ (the version of
+                                modules/providers.tf), read-only for every stack and module test
+uv keeps the versions the files pin unless `--upgrade`. Provider checksums: from the provider
+mirror when STACKRUN_PROVIDER_MIRROR (or the project's provider_mirror) is set, for the
+platforms it holds (an unpacked mirror gives h1: checksums only); otherwise from the registry,
+for linux and darwin on amd64 and arm64. Checksums already in the file are kept.
+"""
+
+
+@nox.session(python=TOOLS_PYTHON)
+def lock(session: nox.Session) -> None:
+    """Rewrite constraints/*.txt and modules/.terraform.lock.hcl: `-- [--upgrade]`."""
+    if _help(session, LOCK_HELP):
+        return
+    upgrade = ["--upgrade"] if "--upgrade" in session.posargs else []
+    compile_command = [
+        *("uv", "pip", "compile", "--universal", "--quiet", *upgrade),
+        *("--custom-compile-command", "nox -s lock"),
+    ]
+    session.run(
+        *compile_command,
+        *("--python-version", TOOLS_PYTHON, "pyproject.toml", "--extra", "dev"),
+        *("-o", str(TOOLS_LOCK.relative_to(ROOT))),
+        external=True,
+    )
+    session.run(
+        *compile_command,
+        *("--python-version", "3.11", _relative(NOX_LOCK.with_suffix(".in"))),
+        *("-o", _relative(NOX_LOCK)),
+        external=True,
+    )
+    _compile_stdin(
+        session,
+        [*compile_command, "--python-version", TOOLS_PYTHON, "-", "-o", _relative(LINT_LOCK)],
+        _lint_requirements(),
+    )
+    # The lambdas are local projects: uv resolves them from their folders (stdin), and leaves
+    # them out of the file; the functions' requirements.lock bound the third-party versions.
+    shipped = sorted(ROOT.glob("lambdas/*/requirements.lock"))
+    command = [
+        *compile_command,
+        *("--python-version", LAMBDA_PYTHON, "-"),
+        *(arg for path in shipped for arg in ("-c", _relative(path))),
+        *(arg for name in sorted(_local_distributions()) for arg in ("--no-emit-package", name)),
+        *("-o", _relative(LAMBDA_TESTS_LOCK)),
+    ]
+    _compile_stdin(session, command, [f"-e lambdas/{name}[test]" for name in LAMBDAS])
+    _install_tools(session)
+    _lock_providers(session)
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def _compile_stdin(session: nox.Session, command: list[str], requirements: list[str]) -> None:
+    """uv pip compile of requirements given on stdin (nox's session.run has no input)."""
+    import subprocess
+
+    session.log(" ".join(command))
+    subprocess.run(command, input="\n".join(requirements) + "\n", text=True, cwd=ROOT, check=True)
+
+
+def _lock_providers(session: nox.Session) -> None:
+    """`terraform providers lock` in modules/ (from the mirror, or the registry)."""
+    code = (
+        "import os; from pathlib import Path; from stackrun.config import load_project; "
+        "from stackrun.terraform import MIRROR_VARIABLE, provider_lock; r = Path('.').resolve(); "
+        "print(os.environ.get(MIRROR_VARIABLE) or load_project(r).provider_mirror or '-', "
+        "provider_lock(r))"
+    )
+    mirror_value, lock_file = str(session.run("python", "-c", code, silent=True)).split()
+    if mirror_value == "-":
+        source, platforms = [], PROVIDER_PLATFORMS
+    else:
+        mirror = Path(mirror_value).resolve()
+        source = [f"-fs-mirror={mirror}"]
+        # registry.terraform.io/<namespace>/<type>/<version>/<os_arch>
+        platforms = sorted({path.name for path in mirror.glob("*/*/*/*/*") if path.is_dir()})
+    terraform = shutil.which("terraform") or session.error("terraform is not on PATH")
+    session.run(
+        terraform,
+        f"-chdir={Path(lock_file).parent}",
+        "providers",
+        "lock",
+        *source,
+        *(f"-platform={platform}" for platform in platforms),
+        external=True,
+    )
 
 
 TEST_TOOLS_HELP = """
@@ -677,7 +898,13 @@ def _lambda_test_session(name: str) -> None:
             return
         *libraries, _ = _local_packages(name)
         editable = [arg for folder in libraries for arg in ("-e", f"lambdas/{folder}")]
-        session.install(*editable, "-e", f"lambdas/{name}[test]")
+        # the same pins as the function's zip (its requirements.lock), the rest from the lock
+        shipped = [
+            lock for lock in [ROOT / "lambdas" / name / "requirements.lock"] if lock.is_file()
+        ]
+        _install(
+            session, *editable, "-e", f"lambdas/{name}[test]", locks=(LAMBDA_TESTS_LOCK, *shipped)
+        )
         url = TESTDB_URL_FILE.read_text().strip()
         session.run(
             "pytest",

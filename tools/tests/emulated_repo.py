@@ -20,6 +20,7 @@ from typing import Any
 from stackrun.aws.target import Target
 from stackrun.config import load_environment
 from stackrun.config.defaults import DEFAULTS_FOLDER
+from stackrun.terraform import provider_lock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_MODULES = Path(__file__).parent / "fixtures" / "modules"
@@ -44,7 +45,10 @@ class LocalRepo:
         self.emulator_dir = emulator_dir
         self.port = port
         (root / "modules").mkdir(parents=True)
+        shutil.copy2(provider_lock(REPO_ROOT), provider_lock(root))
         for module in (REPO_ROOT / "modules").iterdir():
+            if not module.is_dir():
+                continue
             shutil.copytree(
                 module,
                 root / "modules" / module.name,

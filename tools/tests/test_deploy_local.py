@@ -351,3 +351,31 @@ def test_independent_stacks_run_side_by_side_with_prefixed_output(local_repo):
     # order in the summary is the directory order, whatever finished first
     assert summary.index("010_producer") < summary.index("015_slow") < summary.index("020_consumer")
     assert repo.run("plan", "mike", "--local", "--detailed-exitcode").returncode == 0
+
+
+def test_every_stack_inits_read_only_with_the_repository_provider_lock(local_repo):
+    from stackrun.terraform import LOCK_FILE_NAME, provider_lock
+
+    repo = local_repo
+    repo.env("kappa", "210000000011")
+    repo.producer_consumer("kappa")
+    lock = provider_lock(repo.root)
+
+    first = repo.run("deploy", "kappa", "--local")
+    assert first.returncode == 0, first.text
+    stacks = sorted((repo.cache("kappa") / "stacks").iterdir())
+    assert [stack.name for stack in stacks] == ["000_bootstrap", "010_producer", "020_consumer"]
+    for stack in stacks:
+        assert (stack / LOCK_FILE_NAME).read_text() == lock.read_text(), stack.name
+
+    # A lock file whose checksum the installed provider does not match: the next init (the lock
+    # changed, so every stack inits again) refuses instead of selecting and recording another.
+    text = lock.read_text()
+    checksum = re.search(r'"(h1:[^"]+)"', text)
+    assert checksum is not None, text
+    lock.write_text(text.replace(checksum.group(1), "h1:" + "A" * 43 + "="))
+    second = repo.run("plan", "kappa", "--local")
+    assert second.returncode != 0, second.text
+    assert "checksums" in second.text, second.text
+    # the failing init read the new lock (copied in) and, read-only, did not rewrite it
+    assert any((stack / LOCK_FILE_NAME).read_text() == lock.read_text() for stack in stacks)

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from stackrun.config import Environment, Stack
 from stackrun.config.module_interface import read_module
 from stackrun.errors import StackFailed, StackrunError
+from stackrun.terraform import INIT_LOCKFILE
 from stackrun.terraform.render import remove_backend, write_backend
 from stackrun.terraform.workspace import Workspace
 
@@ -164,7 +165,9 @@ def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
     else:
         remove_backend(workdir)
         workspace.forget_init(stack.name)
-        _check(tf.run("init", "-input=false", "-no-color"), stack, "init", tf.log_file)
+        _check(
+            tf.run("init", "-input=false", "-no-color", INIT_LOCKFILE), stack, "init", tf.log_file
+        )
     # One `terraform apply` plans and applies, as for every stack (runner._apply_stack): nothing
     # reviews the plan in between, and a separate `plan -out` cost a second terraform process,
     # provider start and schema load (2 to 5 s of a first deploy).
@@ -180,7 +183,9 @@ def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
 def _migrate_to_bucket(workspace: Workspace, stack: Stack, workdir: Path) -> None:
     write_backend(workspace.environment, stack.name, workspace.target, workdir)
     tf = workspace.terraform(stack.name)
-    result = tf.run("init", "-input=false", "-no-color", "-migrate-state", "-force-copy")
+    result = tf.run(
+        "init", "-input=false", "-no-color", "-migrate-state", "-force-copy", INIT_LOCKFILE
+    )
     _check(result, stack, "init -migrate-state", tf.log_file)
     for name in ("terraform.tfstate", "terraform.tfstate.backup"):
         (workdir / name).unlink(missing_ok=True)

@@ -16,13 +16,25 @@ from stackrun.terraform.process import (
     parse_json_document,
     terraform_binary,
 )
-from stackrun.terraform.providers import cli_config_env
+from stackrun.terraform.providers import (
+    INIT_LOCKFILE,
+    LOCK_FILE_NAME,
+    MIRROR_VARIABLE,
+    cli_config_env,
+    copy_provider_lock,
+    provider_lock,
+)
 
 __all__ = [
+    "INIT_LOCKFILE",
+    "LOCK_FILE_NAME",
+    "MIRROR_VARIABLE",
     "Result",
     "Terraform",
     "cli_config_env",
+    "copy_provider_lock",
     "extract_errors",
     "parse_json_document",
+    "provider_lock",
     "terraform_binary",
 ]

@@ -4,7 +4,9 @@ Terraform must never download the AWS provider into each stack: stackrun writes 
 configuration that installs from an unpacked filesystem mirror (given by
 STACKRUN_PROVIDER_MIRROR or `terraform.provider_mirror` in live/project.toml), unless the user
 already points TF_CLI_CONFIG_FILE at a file of their own. TF_PLUGIN_CACHE_DIR, when set, is
-passed through untouched.
+passed through untouched. Which provider versions (and checksums) terraform may install is
+the repository's one dependency lock file, provider_lock(): copied into every stack's working
+directory, and init runs with INIT_LOCKFILE (read-only) so no stack selects another version.
 """
 
 from __future__ import annotations
@@ -17,6 +19,29 @@ from stackrun.errors import StackrunError
 from stackrun.paths import plugin_cache_dir, terraform_cli_config
 
 MIRROR_VARIABLE = "STACKRUN_PROVIDER_MIRROR"
+LOCK_FILE_NAME = ".terraform.lock.hcl"
+# every `terraform init`: the provider selections come from the committed lock file, unchanged
+INIT_LOCKFILE = "-lockfile=readonly"
+
+
+def provider_lock(repo_root: Path) -> Path:
+    """The repository's provider selections: every stack and module test inits with this file
+    (`nox -s lock` updates it, `terraform providers lock` in modules/)."""
+    return repo_root / "modules" / LOCK_FILE_NAME
+
+
+def copy_provider_lock(repo_root: Path, workdir: Path) -> None:
+    """Put the repository's lock file into a working directory terraform inits in."""
+    source = provider_lock(repo_root)
+    if not source.is_file():
+        raise StackrunError(
+            f"{source} does not exist: it holds the provider versions and checksums every stack "
+            "initialises with (write it with `nox -s lock`)"
+        )
+    content = source.read_bytes()
+    target = workdir / LOCK_FILE_NAME
+    if not target.is_file() or target.read_bytes() != content:
+        target.write_bytes(content)
 
 
 def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str, str]:

@@ -30,7 +30,14 @@ from stackrun.paths import (
 )
 from stackrun.release.pins import Pin
 from stackrun.release.pins import read as read_pins
-from stackrun.terraform import Result, Terraform, cli_config_env
+from stackrun.terraform import (
+    INIT_LOCKFILE,
+    LOCK_FILE_NAME,
+    Result,
+    Terraform,
+    cli_config_env,
+    copy_provider_lock,
+)
 from stackrun.terraform.render import BACKEND_FILE, MAIN_FILE, artifact_inputs, render_stack
 
 if TYPE_CHECKING:
@@ -119,6 +126,7 @@ class Workspace:
                 stack, workdir, self.manifests(stack), self.artifact_dir, {**(held or {}), **pinned}
             )
         render_stack(self.environment, stack, self.target, workdir, sensitive_inputs, functions)
+        copy_provider_lock(self.environment.project.root, workdir)
         return workdir
 
     def pins(self) -> dict[str, Pin]:
@@ -160,6 +168,7 @@ class Workspace:
             if "module " in text or "required_providers" in text:
                 digest.update(tf_file.name.encode() + text.encode())
         digest.update(self.base_env.get("TF_CLI_CONFIG_FILE", "").encode())
+        digest.update((workdir / LOCK_FILE_NAME).read_bytes())
         return digest.hexdigest()
 
     def ensure_init(self, stack: Stack, tf: Terraform) -> Result | None:
@@ -174,9 +183,9 @@ class Workspace:
             # Terraform's plugin cache is not safe for concurrent inits (hashicorp/terraform
             # #31964): stacks side by side, or several environments, init one at a time.
             with file_lock(init_lock_file(self.environment.project.root)):
-                result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+                result = tf.run("init", "-input=false", "-no-color", "-reconfigure", INIT_LOCKFILE)
         else:  # an unpacked mirror is only read: inits may run side by side
-            result = tf.run("init", "-input=false", "-no-color", "-reconfigure")
+            result = tf.run("init", "-input=false", "-no-color", "-reconfigure", INIT_LOCKFILE)
         if result.returncode == 0:
             self.mark_initialised(stack, fingerprint)
         elif marker.exists():
