@@ -609,13 +609,13 @@ def run(argv: list[str] | None = None) -> int:
             emulator = ensure_running(state_dir, port=port)
             print(f"local AWS emulator: {emulator.endpoint} (CA bundle {emulator.ca_bundle})")
         elif args.action == "stop":
-            from stackrun.local.api import serve
+            from stackrun.local.api import process as api_process
 
-            for name in serve.stop_all(root):
+            for name in api_process.stop_all(root):
                 print(f"stopped the local API server of {name}")
             print("stopped the local AWS emulator" if stop(state_dir) else "emulator not running")
             # The databases behind the emulated RDS instances go with the emulator.
-            from stackrun.local.localdb import stop_all
+            from stackrun.local.postgres import stop_all
 
             for data_dir in stop_all(cache_root(root)):
                 print(f"stopped local PostgreSQL {data_dir}")
@@ -641,7 +641,7 @@ def run(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "testdb":
-        from stackrun.local.testdb import test_database_url
+        from stackrun.local.postgres.for_tests import test_database_url
 
         print(test_database_url(cache_root(root) / "testdb"))
         return 0
@@ -775,9 +775,9 @@ def _run_command(args: argparse.Namespace, workspace: Workspace, report: RunRepo
             workspace = _lift_deletion_protection(workspace)
         runner.destroy(workspace, report=report)
         if workspace.target.local:
-            from stackrun.local.api import serve
+            from stackrun.local.api import process as api_process
 
-            serve.stop_background(workspace)
+            api_process.stop_background(workspace)
     elif args.command == "plan":
         runner.plan(workspace, report=report, out=Path(args.out) if args.out else None)
         if args.detailed_exitcode and report.has_changes:
@@ -812,20 +812,20 @@ def _lift_deletion_protection(workspace: Workspace) -> Workspace:
 
 def _serve_after_deploy(workspace: Workspace) -> None:
     """Serve the deployed API locally and call it once, so the deploy ends with proof."""
-    from stackrun.local.api import serve
+    from stackrun.local.api import process as api_process
 
-    urls = serve.ensure_background(workspace)
+    urls = api_process.ensure_background(workspace)
     if not urls:
         return
     name = workspace.environment.name
     print(f"\nlocal API (detached; `nox -s serve -- {name}` runs it in the foreground):")
     for api_id, url in sorted(urls.items()):
         print(f"  {api_id}: {url}")
-    serve.smoke(workspace, urls)
+    api_process.smoke(workspace, urls)
 
 
 def _serve(args: argparse.Namespace, root: Path) -> int:
-    from stackrun.local.api import serve
+    from stackrun.local.api import process as api_process
     from stackrun.local.emulator import running_pid
 
     if running_pid(emulator_dir(root)) is None:
@@ -837,17 +837,17 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
     console = sys.stderr if args.background else sys.stdout
     workspace = _workspace(args, root, console=console)
     if args.stop:
-        stopped = serve.stop_background(workspace)
+        stopped = api_process.stop_background(workspace)
         print("stopped the local API server" if stopped else "no local API server running")
         return 0
     if args.background:
-        urls = serve.ensure_background(workspace)
+        urls = api_process.ensure_background(workspace)
         if not urls:
             raise StackrunError(f"no HTTP API is deployed in {args.env} locally")
         for api_id, url in sorted(urls.items()):
             print(f"{api_id} {url}")
         return 0
-    return serve.serve_foreground(workspace, args.api_port)
+    return api_process.serve_foreground(workspace, args.api_port)
 
 
 def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -855,9 +855,9 @@ def _target_document(workspace: Workspace, outputs: dict[str, Any]) -> dict[str,
     environment, target = workspace.environment, workspace.target
     served: dict[str, str] = {}
     if target.local:
-        from stackrun.local.api import serve
+        from stackrun.local.api import process as api_process
 
-        served = serve.running_urls(workspace)
+        served = api_process.running_urls(workspace)
     api_urls = {}
     for stack, stack_outputs in outputs.items():
         api_id = (stack_outputs.get("api_id") or {}).get("value")

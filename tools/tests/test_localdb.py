@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from stackrun.local import localdb
 from stackrun.local.emulator.ca import ensure_certificates
-from stackrun.local.localdb import LocalDatabaseError, LocalServer, ServerTLS
+from stackrun.local.postgres import LocalDatabaseError, LocalServer, ServerTLS
+from stackrun.local.postgres import lifecycle as localdb
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pg_ctl") is None or shutil.which("initdb") is None,

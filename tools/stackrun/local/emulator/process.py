@@ -28,7 +28,7 @@ from pathlib import Path
 
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
-from stackrun.local.background import (
+from stackrun.local.detached import (
     is_alive,
     package_pythonpath,
     runs_module,

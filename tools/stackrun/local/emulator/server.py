@@ -98,7 +98,7 @@ l. Lambda ``Invoke``
     Lambda, where moto would take the alias's primary version, and would ignore the
     ``Qualifier`` query parameter altogether, running ``$LATEST``: the Invoke handler records
     the qualifier the client asked for), and publishes the invocation's metrics to
-    CloudWatch as Lambda does (``localapi/metrics.py``): the
+    CloudWatch as Lambda does (``api/metrics.py``): the
     deployed zip, the version's environment with the environment's local PostgreSQL behind the
     emulated RDS address, the execution role's credentials, the function's log group. Clients
     invoke exactly as in AWS (stackrun's deploy invokes the migrations function this way on

@@ -24,15 +24,15 @@ from typing import Any
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
 from stackrun.local.api.functions import LocalApiError, resolve, runtime_python, task_root
-from stackrun.local.api.server import HEALTH_PATH, LocalContext, routed_functions, serve_api
-from stackrun.local.background import (
+from stackrun.local.api.http_server import HEALTH_PATH, LocalContext, routed_functions, serve_api
+from stackrun.local.detached import (
     package_pythonpath,
     runs_module,
     spawn_detached,
     terminate,
     wait_gone,
 )
-from stackrun.local.database import endpoint_file
+from stackrun.local.postgres.behind_rds import endpoint_file
 from stackrun.paths import cache_root
 from stackrun.terraform.workspace import Workspace
 

@@ -955,7 +955,7 @@ def _write_server_config(
     tls: ServerTLS | None,
 ) -> None:
     header = (
-        "# Written by stackrun (stackrun/local/localdb.py) at each start; edits are overwritten.\n"
+        "# Written by stackrun (stackrun/local/postgres/) at each start; edits are overwritten.\n"
     )
     # A list setting: double quotes keep a folder with commas or spaces in one piece.
     quoted_socket_dir = f'"{socket_dir}"'

@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from stackrun.local import localdb
+from stackrun.local import postgres
 
 TEST_ROLE = "fleet_test"
 TEST_DATABASE = "fleet_test"
@@ -26,8 +26,8 @@ def test_database_url(folder: Path) -> str:
         password_file.write_text(secrets.token_urlsafe(18))
         os.chmod(password_file, 0o600)
     password = password_file.read_text().strip()
-    server = localdb.ensure_server(folder / "postgres")
-    localdb.ensure_database(server, TEST_DATABASE, TEST_ROLE, password)
+    server = postgres.ensure_server(folder / "postgres")
+    postgres.ensure_database(server, TEST_DATABASE, TEST_ROLE, password)
     url = f"postgresql://{TEST_ROLE}:{password}@{server.host}:{server.port}/{TEST_DATABASE}"
     url_file = folder / "url"
     url_file.write_text(url + "\n")
