@@ -36,7 +36,7 @@ from stackrun.local.detached import (
     terminate,
 )
 
-from .ca import ensure_certificates
+from .ca import certificate_paths, ensure_certificates
 from .common import HEALTH_PATH, is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
@@ -80,24 +80,11 @@ def ensure_running(
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     endpoint = _endpoint(host, port)
-    ca_bundle = state_dir / _TLS_DIR / "ca.pem"
 
     with file_lock(state_dir / _LOCK_FILE):
         record = _read_pid_file(state_dir)
         if record is not None and _is_our_process(record["pid"]):
-            if (record["host"], record["port"]) != (host, port):
-                running = _endpoint(record["host"], record["port"])
-                raise EmulatorError(
-                    f"the emulator of {state_dir.name!r} already runs on {running} "
-                    f"(pid {record['pid']}); use that address or stop it first"
-                )
-            if _wait_ready(host, port, ca_bundle, timeout, pid=record["pid"]):
-                return Emulator(endpoint=endpoint, ca_bundle=ca_bundle)
-            raise EmulatorError(
-                f"the emulator on {endpoint} (pid {record['pid']}) runs but does not answer "
-                f"over HTTPS with this state directory's CA; stop it and start again\n"
-                f"{_log_tail(state_dir)}"
-            )
+            return _running_emulator(state_dir, record, host, port, timeout)
         _remove_pid_file(state_dir)
 
         if _is_listening(host, port):
@@ -126,6 +113,27 @@ def ensure_running(
         return Emulator(endpoint=endpoint, ca_bundle=certificates.ca_cert)
 
 
+def _running_emulator(
+    state_dir: Path, record: dict, host: str, port: int, timeout: float
+) -> Emulator:
+    """The emulator this state directory's pid file names, if it runs where asked and answers."""
+    endpoint = _endpoint(host, port)
+    if (record["host"], record["port"]) != (host, port):
+        running = _endpoint(record["host"], record["port"])
+        raise EmulatorError(
+            f"the emulator of {state_dir.name!r} already runs on {running} "
+            f"(pid {record['pid']}); use that address or stop it first"
+        )
+    ca_bundle = certificate_paths(state_dir / _TLS_DIR).ca_cert
+    if _wait_ready(host, port, ca_bundle, timeout, pid=record["pid"]):
+        return Emulator(endpoint=endpoint, ca_bundle=ca_bundle)
+    raise EmulatorError(
+        f"the emulator on {endpoint} (pid {record['pid']}) runs but does not answer "
+        f"over HTTPS with this state directory's CA; stop it and start again\n"
+        f"{_log_tail(state_dir)}"
+    )
+
+
 def stop(state_dir: Path) -> bool:
     """Stop the emulator of ``state_dir``; True if one was running and has been stopped."""
     state_dir = Path(state_dir).resolve()
@@ -147,7 +155,7 @@ def status(state_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) 
     record = _read_pid_file(state_dir) if state_dir.is_dir() else None
     if record is not None and _is_our_process(record["pid"]):
         running = _endpoint(record["host"], record["port"])
-        ca_bundle = state_dir / _TLS_DIR / "ca.pem"
+        ca_bundle = certificate_paths(state_dir / _TLS_DIR).ca_cert
         if _probe(record["host"], record["port"], ca_bundle):
             return f"running on {running} (pid {record['pid']})"
         return f"started on {running} (pid {record['pid']}) but not answering"
