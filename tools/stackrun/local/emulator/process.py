@@ -35,6 +35,7 @@ from stackrun.local.detached import (
     spawn_detached,
     terminate,
 )
+from stackrun.paths import emulator_tls_dir
 
 from .ca import certificate_paths, ensure_certificates
 from .common import HEALTH_PATH, is_loopback
@@ -47,7 +48,6 @@ _SERVER_MODULE = "stackrun.local.emulator.server"
 _PID_FILE = "emulator.pid"
 _LOG_FILE = "emulator.log"
 _LOCK_FILE = "emulator.lock"
-_TLS_DIR = "tls"
 _LOG_TAIL_LINES = 30
 
 
@@ -94,7 +94,7 @@ def ensure_running(
                 f"emulator port"
             )
 
-        certificates = ensure_certificates(state_dir / _TLS_DIR, extra_hosts=[host])
+        certificates = ensure_certificates(emulator_tls_dir(state_dir), extra_hosts=[host])
         print(f"starting local AWS emulator on {endpoint} ...", file=sys.stderr, flush=True)
         process = _spawn(state_dir, host, port, certificates.server_cert, certificates.server_key)
         _write_pid_file(state_dir, {"pid": process.pid, "host": host, "port": port})
@@ -124,7 +124,7 @@ def _running_emulator(
             f"the emulator of {state_dir.name!r} already runs on {running} "
             f"(pid {record['pid']}); use that address or stop it first"
         )
-    ca_bundle = certificate_paths(state_dir / _TLS_DIR).ca_cert
+    ca_bundle = certificate_paths(emulator_tls_dir(state_dir)).ca_cert
     if _wait_ready(host, port, ca_bundle, timeout, pid=record["pid"]):
         return Emulator(endpoint=endpoint, ca_bundle=ca_bundle)
     raise EmulatorError(
@@ -155,7 +155,7 @@ def status(state_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) 
     record = _read_pid_file(state_dir) if state_dir.is_dir() else None
     if record is not None and _is_our_process(record["pid"]):
         running = _endpoint(record["host"], record["port"])
-        ca_bundle = certificate_paths(state_dir / _TLS_DIR).ca_cert
+        ca_bundle = certificate_paths(emulator_tls_dir(state_dir)).ca_cert
         if _probe(record["host"], record["port"], ca_bundle):
             return f"running on {running} (pid {record['pid']})"
         return f"started on {running} (pid {record['pid']}) but not answering"

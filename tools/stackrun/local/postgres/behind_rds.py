@@ -22,6 +22,7 @@ from stackrun.config import Stack
 from stackrun.errors import StackFailed
 from stackrun.local import postgres
 from stackrun.local.emulator.ca import certificate_paths
+from stackrun.paths import postgres_data_dir
 from stackrun.terraform.workspace import Workspace
 
 
@@ -36,7 +37,7 @@ class DatabaseEndpoint:
 
 
 def local_data_dir(workspace: Workspace) -> Path:
-    return workspace.cache_dir / "postgres"
+    return postgres_data_dir(workspace.cache_dir)
 
 
 # Where the emulated instance's clients really connect (in the environment's cache directory;

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from stackrun.local import postgres
+from stackrun.paths import postgres_data_dir
 
 TEST_ROLE = "fleet_test"
 TEST_DATABASE = "fleet_test"
@@ -26,7 +27,7 @@ def test_database_url(folder: Path) -> str:
         password_file.write_text(secrets.token_urlsafe(18))
         os.chmod(password_file, 0o600)
     password = password_file.read_text().strip()
-    server = postgres.ensure_server(folder / "postgres")
+    server = postgres.ensure_server(postgres_data_dir(folder))
     postgres.ensure_database(server, TEST_DATABASE, TEST_ROLE, password)
     url = f"postgresql://{TEST_ROLE}:{password}@{server.host}:{server.port}/{TEST_DATABASE}"
     url_file = folder / "url"
