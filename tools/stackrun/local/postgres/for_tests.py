@@ -1,7 +1,7 @@
 """The local PostgreSQL that the lambdas' tests use (`stackrun testdb`, `nox -s testdb`).
 
 Lambda packages test their SQL against a real PostgreSQL, found through
-FLEET_TEST_DATABASE_URL. This starts one under .stackrun/local/testdb/ (reused while it runs) with a
+FLEET_TEST_DATABASE_URL. This starts one under .stackrun/testdb/ (reused while it runs) with a
 role that may create databases, so each test can make and drop its own.
 """
 
