@@ -61,7 +61,7 @@ environment variables:
   TF_PLUGIN_CACHE_DIR        passed through to terraform
   STACKRUN_LOCAL_PORT        emulator port (default: live/project.toml [local] port, or 4566)
   STACKRUN_CACHE_DIR         where generated files and logs go (default: .stackrun/)
-  STACKRUN_EMULATOR_DIR      the emulator's state folder (default: .stackrun/local/emulator/)
+  STACKRUN_EMULATOR_DIR      the emulator's state folder (default: .stackrun/emulator/)
   STACKRUN_RUNTIME_DIR       local Lambda runtimes for serve (default: .stackrun/runtimes/)
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)

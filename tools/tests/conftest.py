@@ -144,11 +144,11 @@ def emulator(tmp_path_factory):
 @pytest.fixture
 def local_repo(tmp_path, emulator):
     from emulated_repo import LocalRepo
-    from stackrun.local.api import serve
-    from stackrun.local.localdb import stop_all
+    from stackrun.local.api import process as api_process
+    from stackrun.local.postgres import stop_all
 
     state_dir, port = emulator
     repo = LocalRepo(tmp_path / "repo", state_dir, port)
     yield repo
-    serve.stop_all(repo.root)
+    api_process.stop_all(repo.root)
     stop_all(repo.root / ".stackrun")

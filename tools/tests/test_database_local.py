@@ -629,14 +629,14 @@ def test_prod_has_deletion_protection_and_multi_az(local_repo):
 
 def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
     """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it."""
-    from stackrun.local import localdb
+    from stackrun.local import postgres
     from stackrun.local.emulator import ensure_running, running_pid
 
     emulator_dir = tmp_path / "emulator"
     cache = tmp_path / "cache"
     ensure_running(emulator_dir, port=_free_port())
-    server = localdb.ensure_server(cache / "local" / "dev" / "postgres")
-    assert "running" in localdb.server_status(server.data_dir)
+    server = postgres.ensure_server(cache / "local" / "dev" / "postgres")
+    assert "running" in postgres.server_status(server.data_dir)
 
     env = dict(
         os.environ,
@@ -655,7 +655,7 @@ def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
     assert "stopped the local AWS emulator" in result.stdout
     assert "stopped local PostgreSQL" in result.stdout
     assert running_pid(emulator_dir) is None
-    assert not localdb.server_status(server.data_dir).startswith("running")
+    assert not postgres.server_status(server.data_dir).startswith("running")
 
 
 def _free_port() -> int:

@@ -29,7 +29,8 @@ from stackrun.local.emulator import (
     stop,
 )
 from stackrun.local.emulator.ca import ensure_certificates
-from stackrun.local.emulator.server import bucket_get_permission, request_scheme
+from stackrun.local.emulator.middleware import request_scheme
+from stackrun.local.emulator.moto_patches import bucket_get_permission
 
 REGION = "eu-west-1"
 

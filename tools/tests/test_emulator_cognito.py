@@ -22,7 +22,7 @@ from joserfc.jwk import KeySet, RSAKey
 from joserfc.jwt import JWTClaimsRegistry
 
 from stackrun.aws import awshttp
-from stackrun.local.emulator.cognito import access_token_seconds
+from stackrun.local.emulator.cognito_endpoints import access_token_seconds
 
 REGION = "eu-west-1"
 OTHER_ACCOUNT = "222233334444"

@@ -26,10 +26,10 @@ from joserfc.jwk import RSAKey
 
 from emulated_repo import emulated_session
 from stackrun.local.api import authorizer as jwtauth
-from stackrun.local.api import gateway, server
+from stackrun.local.api import gateway, http_server
 from stackrun.local.api.functions import runtime_python, split_function_arn
+from stackrun.local.api.http_server import LocalContext, serve_api
 from stackrun.local.api.runtime import FunctionProcess, Outcome, ProcessSpec, clean_environment
-from stackrun.local.api.server import LocalContext, serve_api
 from stackrun.local.emulator import Emulator
 
 ROUTES = [
@@ -418,7 +418,7 @@ def jwt_api(emulator, tmp_path, monkeypatch):
     )
     invoked: list[dict] = []
     function = SimpleNamespace(name="localapi-jwt-fn", version="3")
-    monkeypatch.setattr(server, "resolve", lambda client, reference, random_source: function)
+    monkeypatch.setattr(http_server, "resolve", lambda client, reference, random_source: function)
 
     def invoke(function, event) -> Outcome:
         invoked.append(event)

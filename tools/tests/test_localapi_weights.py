@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from emulated_repo import emulated_session
+from stackrun.local.api.http_server import LocalContext, serve_api
 from stackrun.local.api.metrics import (
     InvocationRecord,
     MetricPublisher,
@@ -34,7 +35,6 @@ from stackrun.local.api.metrics import (
     metric_data,
 )
 from stackrun.local.api.routing import AliasRouting
-from stackrun.local.api.server import LocalContext, serve_api
 from stackrun.local.emulator.invoke import register
 
 REGION = "eu-west-1"

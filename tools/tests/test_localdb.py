@@ -16,9 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from stackrun.local import localdb
+from stackrun.local import postgres
 from stackrun.local.emulator.ca import ensure_certificates
-from stackrun.local.localdb import LocalDatabaseError, LocalServer, ServerTLS
+from stackrun.local.postgres import (
+    LocalDatabaseError,
+    LocalServer,
+    ServerTLS,
+    connections,
+    data_folder,
+    os_account,
+    postmaster,
+    roles,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pg_ctl") is None or shutil.which("initdb") is None,
@@ -34,12 +43,12 @@ PASSWORD = "Pw-4f9c1e7a-never-logged"
 def root(tmp_path: Path) -> Iterator[Path]:
     """A folder for clusters; every server under it is stopped afterwards."""
     yield tmp_path
-    localdb.stop_all(tmp_path)
+    postgres.stop_all(tmp_path)
 
 
 @pytest.fixture
 def server(root: Path) -> LocalServer:
-    return localdb.ensure_server(root / "dev" / "postgres")
+    return postgres.ensure_server(root / "dev" / "postgres")
 
 
 def _files_containing(folder: Path, needle: bytes) -> list[Path]:
@@ -59,14 +68,14 @@ def test_with_tls_only_verified_tls_gets_in_and_a_certificate_of_another_ca_is_r
 ) -> None:
     ours, theirs = ensure_certificates(root / "ca-ours"), ensure_certificates(root / "ca-theirs")
     data_dir = root / "dev" / "postgres"
-    server = localdb.ensure_server(data_dir)  # a server started before TLS was asked for
-    localdb.ensure_database(server, DB, USER, PASSWORD)
-    localdb.connect(server, DB, USER, PASSWORD).close()
+    server = postgres.ensure_server(data_dir)  # a server started before TLS was asked for
+    postgres.ensure_database(server, DB, USER, PASSWORD)
+    postgres.connect(server, DB, USER, PASSWORD).close()
 
     # TLS asked for: the running server is reconfigured in place, same port
-    server = localdb.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key))
+    server = postgres.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key))
     verify_full = ssl.create_default_context(cafile=str(ours.ca_cert))  # chain and host name
-    conn = localdb.connect(server, DB, USER, PASSWORD, ssl_context=verify_full)
+    conn = postgres.connect(server, DB, USER, PASSWORD, ssl_context=verify_full)
     try:
         assert conn.run("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == [[True]]
     finally:
@@ -74,10 +83,10 @@ def test_with_tls_only_verified_tls_gets_in_and_a_certificate_of_another_ca_is_r
 
     another_ca = ssl.create_default_context(cafile=str(theirs.ca_cert))
     with pytest.raises(LocalDatabaseError, match="certificate verify failed"):
-        localdb.connect(server, DB, USER, PASSWORD, ssl_context=another_ca)
+        postgres.connect(server, DB, USER, PASSWORD, ssl_context=another_ca)
     with pytest.raises(LocalDatabaseError, match=r"no pg_hba\.conf entry"):
-        localdb.connect(server, DB, USER, PASSWORD)  # plain TCP: refused, as with rds.force_ssl
-    assert localdb.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key)) == (
+        postgres.connect(server, DB, USER, PASSWORD)  # plain TCP: refused, as with rds.force_ssl
+    assert postgres.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key)) == (
         server
     )
 
@@ -85,23 +94,23 @@ def test_with_tls_only_verified_tls_gets_in_and_a_certificate_of_another_ca_is_r
 def test_a_tls_reload_that_fails_is_an_error_and_the_next_good_one_works(root: Path) -> None:
     ours, theirs = ensure_certificates(root / "ca-ours"), ensure_certificates(root / "ca-theirs")
     data_dir = root / "dev" / "postgres"
-    server = localdb.ensure_server(data_dir)
-    localdb.ensure_database(server, DB, USER, PASSWORD)
+    server = postgres.ensure_server(data_dir)
+    postgres.ensure_database(server, DB, USER, PASSWORD)
     mismatched = ServerTLS(ours.server_cert, theirs.server_key)  # a key of another certificate
     with pytest.raises(LocalDatabaseError, match="did not turn TLS on"):
-        localdb.ensure_server(data_dir, tls=mismatched)
+        postgres.ensure_server(data_dir, tls=mismatched)
     with pytest.raises(LocalDatabaseError, match="did not turn TLS on"):
-        localdb.ensure_server(data_dir, tls=mismatched)  # still: not taken for done
-    server = localdb.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key))
+        postgres.ensure_server(data_dir, tls=mismatched)  # still: not taken for done
+    server = postgres.ensure_server(data_dir, tls=ServerTLS(ours.server_cert, ours.server_key))
     verify_full = ssl.create_default_context(cafile=str(ours.ca_cert))
-    localdb.connect(server, DB, USER, PASSWORD, ssl_context=verify_full).close()
+    postgres.connect(server, DB, USER, PASSWORD, ssl_context=verify_full).close()
 
 
 def test_database_and_master_user_over_tcp(server: LocalServer) -> None:
-    localdb.ensure_database(server, DB, USER, PASSWORD)
-    localdb.ensure_database(server, DB, USER, PASSWORD)  # idempotent
+    postgres.ensure_database(server, DB, USER, PASSWORD)
+    postgres.ensure_database(server, DB, USER, PASSWORD)  # idempotent
 
-    conn = localdb.connect(server, DB, USER, PASSWORD)
+    conn = postgres.connect(server, DB, USER, PASSWORD)
     try:
         assert conn.run("SELECT current_user, current_database()") == [[USER, DB]]
         # like the RDS master user: CREATEDB, CREATEROLE, no superuser
@@ -116,16 +125,16 @@ def test_database_and_master_user_over_tcp(server: LocalServer) -> None:
         conn.close()
 
     assert server.host == "127.0.0.1"
-    assert localdb.server_status(server.data_dir).startswith(f"running on 127.0.0.1:{server.port}")
+    assert postgres.server_status(server.data_dir).startswith(f"running on 127.0.0.1:{server.port}")
 
 
 def test_same_password_keeps_the_stored_verifier(server: LocalServer) -> None:
-    localdb.ensure_database(server, DB, USER, PASSWORD)
+    postgres.ensure_database(server, DB, USER, PASSWORD)
     query = "SELECT rolpassword FROM pg_authid WHERE rolname = :name"
-    admin = localdb._admin_connect(server)
+    admin = connections.admin_connect(server)
     try:
         [[first]] = admin.run(query, name=USER)
-        localdb.ensure_database(server, DB, USER, PASSWORD)
+        postgres.ensure_database(server, DB, USER, PASSWORD)
         [[second]] = admin.run(query, name=USER)
     finally:
         admin.close()
@@ -134,29 +143,29 @@ def test_same_password_keeps_the_stored_verifier(server: LocalServer) -> None:
 
 
 def test_wrong_password_is_refused(server: LocalServer) -> None:
-    localdb.ensure_database(server, DB, USER, PASSWORD)
+    postgres.ensure_database(server, DB, USER, PASSWORD)
     with pytest.raises(LocalDatabaseError, match="password authentication failed") as caught:
-        localdb.connect(server, DB, USER, "not-the-password")
+        postgres.connect(server, DB, USER, "not-the-password")
     assert "not-the-password" not in str(caught.value)
 
 
 def test_superuser_cannot_log_in_over_tcp(server: LocalServer) -> None:
     with pytest.raises(LocalDatabaseError, match=r"rejects connection|no pg_hba.conf entry"):
-        localdb.connect(server, "postgres", localdb.ADMIN_ROLE, "anything")
+        postgres.connect(server, "postgres", postgres.ADMIN_ROLE, "anything")
 
 
 def test_changing_the_password(server: LocalServer) -> None:
-    localdb.ensure_database(server, DB, USER, PASSWORD)
-    localdb.ensure_database(server, DB, USER, "Second-password-9d2b")
+    postgres.ensure_database(server, DB, USER, PASSWORD)
+    postgres.ensure_database(server, DB, USER, "Second-password-9d2b")
 
-    localdb.connect(server, DB, USER, "Second-password-9d2b").close()
+    postgres.connect(server, DB, USER, "Second-password-9d2b").close()
     with pytest.raises(LocalDatabaseError, match="password authentication failed"):
-        localdb.connect(server, DB, USER, PASSWORD)
+        postgres.connect(server, DB, USER, PASSWORD)
 
 
 def test_password_never_reaches_the_server(server: LocalServer) -> None:
     # Log every statement and connection server-wide: still, no plaintext may show up anywhere.
-    admin = localdb._admin_connect(server)
+    admin = connections.admin_connect(server)
     try:
         admin.run("ALTER SYSTEM SET log_statement = 'all'")
         admin.run("ALTER SYSTEM SET log_connections = on")
@@ -165,7 +174,7 @@ def test_password_never_reaches_the_server(server: LocalServer) -> None:
         admin.close()
     deadline = time.monotonic() + 10
     while True:
-        probe = localdb._admin_connect(server)
+        probe = connections.admin_connect(server)
         try:
             [[setting]] = probe.run("SHOW log_statement")
         finally:
@@ -176,15 +185,15 @@ def test_password_never_reaches_the_server(server: LocalServer) -> None:
     assert setting == "all"
 
     changed = "Changed-password-51c3"
-    localdb.ensure_database(server, DB, USER, PASSWORD)
-    localdb.ensure_database(server, DB, USER, changed)
-    conn = localdb.connect(server, DB, USER, changed)
+    postgres.ensure_database(server, DB, USER, PASSWORD)
+    postgres.ensure_database(server, DB, USER, changed)
+    conn = postgres.connect(server, DB, USER, changed)
     try:
         conn.run("SELECT 'statement-logging-works'")
     finally:
         conn.close()
     with pytest.raises(LocalDatabaseError):
-        localdb.connect(server, DB, USER, PASSWORD)
+        postgres.connect(server, DB, USER, PASSWORD)
 
     log = (server.data_dir / "server.log").read_text()
     assert "statement-logging-works" in log
@@ -197,43 +206,43 @@ def test_second_ensure_server_reuses_the_running_server(
     root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     data_dir = root / "dev" / "postgres"
-    first = localdb.ensure_server(data_dir)
+    first = postgres.ensure_server(data_dir)
     assert f"local PostgreSQL for {data_dir}" in capfd.readouterr().err
     pid_file = data_dir / "postmaster.pid"
     before = (pid_file.read_bytes(), pid_file.stat().st_mtime_ns)
 
     started = time.monotonic()
-    second = localdb.ensure_server(data_dir)
+    second = postgres.ensure_server(data_dir)
     assert time.monotonic() - started < 2
 
     assert second == first
     assert (pid_file.read_bytes(), pid_file.stat().st_mtime_ns) == before
     assert capfd.readouterr().err == ""  # no progress line when nothing is started
     with pytest.raises(LocalDatabaseError, match="already runs on"):
-        localdb.ensure_server(data_dir, port=first.port + 1 if first.port < 65535 else 1024)
+        postgres.ensure_server(data_dir, port=first.port + 1 if first.port < 65535 else 1024)
 
 
 def test_stop_and_start_again_keeps_port_and_data(server: LocalServer) -> None:
-    localdb.ensure_database(server, DB, USER, PASSWORD)
-    conn = localdb.connect(server, DB, USER, PASSWORD)
+    postgres.ensure_database(server, DB, USER, PASSWORD)
+    conn = postgres.connect(server, DB, USER, PASSWORD)
     try:
         conn.run("CREATE TABLE kept (v text)")
         conn.run("INSERT INTO kept VALUES ('still here')")
     finally:
         conn.close()
 
-    assert localdb.stop_server(server.data_dir) is True
-    assert localdb.server_status(server.data_dir) == (
+    assert postgres.stop_server(server.data_dir) is True
+    assert postgres.server_status(server.data_dir) == (
         f"stopped (last ran on 127.0.0.1:{server.port})"
     )
     assert not (server.data_dir / "postmaster.pid").exists()
-    assert localdb.stop_server(server.data_dir) is False
+    assert postgres.stop_server(server.data_dir) is False
     with pytest.raises(LocalDatabaseError):
-        localdb.connect(server, DB, USER, PASSWORD)
+        postgres.connect(server, DB, USER, PASSWORD)
 
-    again = localdb.ensure_server(server.data_dir)
+    again = postgres.ensure_server(server.data_dir)
     assert again == server
-    conn = localdb.connect(again, DB, USER, PASSWORD)
+    conn = postgres.connect(again, DB, USER, PASSWORD)
     try:
         assert conn.run("SELECT v FROM kept") == [["still here"]]
     finally:
@@ -241,39 +250,39 @@ def test_stop_and_start_again_keeps_port_and_data(server: LocalServer) -> None:
 
 
 def test_explicit_port_is_used_and_recorded(root: Path) -> None:
-    probe = localdb._free_port("127.0.0.1")
+    probe = postmaster.free_port("127.0.0.1")
     data_dir = root / "stage" / "postgres"
-    server = localdb.ensure_server(data_dir, port=probe)
+    server = postgres.ensure_server(data_dir, port=probe)
     assert server.port == probe
-    localdb.stop_server(data_dir)
-    assert localdb.ensure_server(data_dir).port == probe
+    postgres.stop_server(data_dir)
+    assert postgres.ensure_server(data_dir).port == probe
 
 
 def test_stop_all(root: Path) -> None:
     dirs = [root / "a" / "postgres", root / "nested" / "b" / "postgres"]
     for data_dir in dirs:
-        localdb.ensure_server(data_dir)
+        postgres.ensure_server(data_dir)
     (root / "not-a-cluster").mkdir()
 
-    assert sorted(localdb.stop_all(root)) == sorted(d.resolve() for d in dirs)
+    assert sorted(postgres.stop_all(root)) == sorted(d.resolve() for d in dirs)
     for data_dir in dirs:
-        assert localdb.server_status(data_dir).startswith("stopped")
-    assert localdb.stop_all(root) == []
+        assert postgres.server_status(data_dir).startswith("stopped")
+    assert postgres.stop_all(root) == []
 
 
 def test_long_data_folder_gets_a_short_socket_folder(root: Path) -> None:
     data_dir = root / ("deep-" * 12) / "postgres"
-    socket_dir = localdb._socket_dir(data_dir.resolve())
+    socket_dir = data_folder.socket_folder(data_dir.resolve())
     assert socket_dir != data_dir.resolve()
     assert len(str(socket_dir / ".s.PGSQL.65535")) <= 107
     try:
-        server = localdb.ensure_server(data_dir)
-        localdb.ensure_database(server, DB, USER, PASSWORD)
-        localdb.connect(server, DB, USER, PASSWORD).close()
+        server = postgres.ensure_server(data_dir)
+        postgres.ensure_database(server, DB, USER, PASSWORD)
+        postgres.connect(server, DB, USER, PASSWORD).close()
         assert (socket_dir / f".s.PGSQL.{server.port}").is_socket()
         assert socket_dir.stat().st_mode & 0o777 == 0o700
     finally:
-        localdb.stop_server(data_dir)
+        postgres.stop_server(data_dir)
         shutil.rmtree(socket_dir, ignore_errors=True)
 
 
@@ -292,18 +301,18 @@ def test_as_root_a_folder_closed_again_is_handled(root: Path) -> None:
     closed = root / "closed"
     closed.mkdir(mode=0o700)
     data_dir = closed / "env" / "postgres"
-    server = localdb.ensure_server(data_dir)
-    localdb.ensure_database(server, DB, USER, PASSWORD)
+    server = postgres.ensure_server(data_dir)
+    postgres.ensure_database(server, DB, USER, PASSWORD)
 
     os.chmod(closed, 0o700)
-    assert localdb.server_status(data_dir).startswith("running")
-    localdb.connect(server, DB, USER, PASSWORD).close()  # the running server does not care
-    assert localdb.ensure_server(data_dir) == server
-    assert localdb.stop_server(data_dir) is True
+    assert postgres.server_status(data_dir).startswith("running")
+    postgres.connect(server, DB, USER, PASSWORD).close()  # the running server does not care
+    assert postgres.ensure_server(data_dir) == server
+    assert postgres.stop_server(data_dir) is True
 
     os.chmod(closed, 0o700)
-    assert localdb.ensure_server(data_dir) == server  # the way in is granted again
-    localdb.connect(server, DB, USER, PASSWORD).close()
+    assert postgres.ensure_server(data_dir) == server  # the way in is granted again
+    postgres.connect(server, DB, USER, PASSWORD).close()
 
 
 FAKE = LocalServer(Path("/nonexistent/postgres"), "127.0.0.1", 5432)  # never reached
@@ -314,60 +323,60 @@ FAKE = LocalServer(Path("/nonexistent/postgres"), "127.0.0.1", 5432)  # never re
 )
 def test_invalid_identifiers_are_rejected(name: str) -> None:
     with pytest.raises(LocalDatabaseError, match=r"database name .* is not valid"):
-        localdb.ensure_database(FAKE, name, USER, PASSWORD)
+        postgres.ensure_database(FAKE, name, USER, PASSWORD)
     with pytest.raises(LocalDatabaseError, match=r"user name .* is not valid"):
-        localdb.ensure_database(FAKE, DB, name, PASSWORD)
+        postgres.ensure_database(FAKE, DB, name, PASSWORD)
 
 
-@pytest.mark.parametrize("name", ["public", "pg_monitor", localdb.ADMIN_ROLE])
+@pytest.mark.parametrize("name", ["public", "pg_monitor", postgres.ADMIN_ROLE])
 def test_reserved_user_names_are_rejected(name: str) -> None:
     with pytest.raises(LocalDatabaseError, match="is reserved"):
-        localdb.ensure_database(FAKE, DB, name, PASSWORD)
+        postgres.ensure_database(FAKE, DB, name, PASSWORD)
 
 
 @pytest.mark.parametrize("name", ["postgres", "template0", "template1"])
 def test_reserved_database_names_are_rejected(name: str) -> None:
     with pytest.raises(LocalDatabaseError, match="is reserved"):
-        localdb.ensure_database(FAKE, name, USER, PASSWORD)
+        postgres.ensure_database(FAKE, name, USER, PASSWORD)
 
 
 def test_unusable_password_is_rejected_without_echoing_it() -> None:
     with pytest.raises(LocalDatabaseError, match="non-empty"):
-        localdb.ensure_database(FAKE, DB, USER, "")
+        postgres.ensure_database(FAKE, DB, USER, "")
     with pytest.raises(LocalDatabaseError, match="SASLprep") as caught:
-        localdb.ensure_database(FAKE, DB, USER, "ctl-\x07-secret")
+        postgres.ensure_database(FAKE, DB, USER, "ctl-\x07-secret")
     assert "secret" not in str(caught.value)
 
 
 def test_non_loopback_host_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(LocalDatabaseError, match="loopback"):
-        localdb.ensure_server(tmp_path / "pg", host="0.0.0.0")
+        postgres.ensure_server(tmp_path / "pg", host="0.0.0.0")
     assert not (tmp_path / "pg").exists()
 
 
 def test_scram_verifier_round_trip() -> None:
-    verifier = localdb._scram_verifier(PASSWORD)
+    verifier = roles._scram_verifier(PASSWORD)
     assert verifier.startswith("SCRAM-SHA-256$4096:")
     assert PASSWORD not in verifier
-    assert localdb._scram_matches(verifier, PASSWORD)
-    assert not localdb._scram_matches(verifier, PASSWORD + "x")
-    assert not localdb._scram_matches(None, PASSWORD)
-    assert not localdb._scram_matches("md5abc", PASSWORD)
+    assert roles._scram_matches(verifier, PASSWORD)
+    assert not roles._scram_matches(verifier, PASSWORD + "x")
+    assert not roles._scram_matches(None, PASSWORD)
+    assert not roles._scram_matches("md5abc", PASSWORD)
 
 
 def test_search_acl_adds_only_search_for_the_user() -> None:
-    acl = localdb._acl_with_search(None, 0o40700, 101)
+    acl = os_account._acl_with_search(None, 0o40700, 101)
     entries = [
-        localdb._ACL_ENTRY.unpack_from(acl, offset)
-        for offset in range(localdb._ACL_HEADER.size, len(acl), localdb._ACL_ENTRY.size)
+        os_account._ACL_ENTRY.unpack_from(acl, offset)
+        for offset in range(os_account._ACL_HEADER.size, len(acl), os_account._ACL_ENTRY.size)
     ]
-    undefined = localdb._ACL_UNDEFINED_ID
+    undefined = os_account._ACL_UNDEFINED_ID
     assert entries == [
-        (localdb._ACL_USER_OBJ, 0o7, undefined),
-        (localdb._ACL_USER, 0o1, 101),
-        (localdb._ACL_GROUP_OBJ, 0o0, undefined),
-        (localdb._ACL_MASK, 0o1, undefined),
-        (localdb._ACL_OTHER, 0o0, undefined),
+        (os_account._ACL_USER_OBJ, 0o7, undefined),
+        (os_account._ACL_USER, 0o1, 101),
+        (os_account._ACL_GROUP_OBJ, 0o0, undefined),
+        (os_account._ACL_MASK, 0o1, undefined),
+        (os_account._ACL_OTHER, 0o0, undefined),
     ]
     # idempotent on its own output
-    assert localdb._acl_with_search(acl, 0o40710, 101) == acl
+    assert os_account._acl_with_search(acl, 0o40710, 101) == acl

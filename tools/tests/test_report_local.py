@@ -36,7 +36,7 @@ def stack(document: dict, name: str) -> dict:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, emulator):
     from emulated_repo import LocalRepo
-    from stackrun.local.localdb import stop_all
+    from stackrun.local.postgres import stop_all
 
     state_dir, port = emulator
     repo = LocalRepo(tmp_path_factory.mktemp("report") / "repo", state_dir, port)

@@ -62,7 +62,7 @@ def refused(repo, folder: Path, *words: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, emulator):
     from emulated_repo import LocalRepo
-    from stackrun.local.localdb import stop_all
+    from stackrun.local.postgres import stop_all
 
     state_dir, port = emulator
     repo = LocalRepo(tmp_path_factory.mktemp("saved") / "repo", state_dir, port)

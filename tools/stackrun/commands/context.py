@@ -13,7 +13,7 @@ from typing import IO
 from stackrun.aws.target import Target
 from stackrun.config import Environment, apply_overrides, load_environment, load_project
 from stackrun.errors import StackrunError
-from stackrun.paths import cache_root
+from stackrun.paths import emulator_dir
 from stackrun.terraform.workspace import Workspace
 
 # The role each command acts as (config.ROLES); every other command acts as the deploy role.
@@ -33,12 +33,6 @@ def find_repo_root(start: Path | None = None) -> Path:
         f"no live/project.toml found in {current} or its parents (run from the repository, "
         "or set STACKRUN_ROOT)"
     )
-
-
-def emulator_dir(root: Path) -> Path:
-    """The emulator's state (TLS files, pid, log): STACKRUN_EMULATOR_DIR or .stackrun/emulator."""
-    override = os.environ.get("STACKRUN_EMULATOR_DIR")
-    return Path(override).resolve() if override else cache_root(root) / "emulator"
 
 
 def emulator_port(args: argparse.Namespace, root: Path) -> int:

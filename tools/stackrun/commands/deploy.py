@@ -95,13 +95,13 @@ def _deploy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -
 
 def _serve_after_deploy(workspace: Workspace) -> None:
     """Serve the deployed API locally and call it once, so the deploy ends with proof."""
-    from stackrun.local.api import serve
+    from stackrun.local.api import process as api_process
 
-    urls = serve.ensure_background(workspace)
+    urls = api_process.ensure_background(workspace)
     if not urls:
         return
     name = workspace.environment.name
     print(f"\nlocal API (detached; `nox -s serve -- {name}` runs it in the foreground):")
     for api_id, url in sorted(urls.items()):
         print(f"  {api_id}: {url}")
-    serve.smoke(workspace, urls)
+    api_process.smoke(workspace, urls)

@@ -44,9 +44,9 @@ def _destroy(args: argparse.Namespace, workspace: Workspace, report: RunReport) 
         workspace = _lift_deletion_protection(workspace)
     runner.destroy(workspace, report=report)
     if workspace.target.local:
-        from stackrun.local.api import serve
+        from stackrun.local.api import process as api_process
 
-        serve.stop_background(workspace)
+        api_process.stop_background(workspace)
     return 0
 
 

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 
 from stackrun.commands import context, options
-from stackrun.paths import cache_root
+from stackrun.paths import cache_root, emulator_dir
 
 HELP = "start, stop or show the local AWS emulator"
 DESCRIPTION = (
     "The local AWS emulator: a moto server over HTTPS on 127.0.0.1, with a "
-    "locally generated CA, state under .stackrun/local/emulator/."
+    "locally generated CA, state under .stackrun/emulator/."
 )
 
 
@@ -25,7 +25,7 @@ def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, root: Path) -> int:
     from stackrun.local.emulator import ensure_running, status
 
-    state_dir = context.emulator_dir(root)
+    state_dir = emulator_dir(root)
     port = context.emulator_port(args, root)
     if args.action == "start":
         emulator = ensure_running(state_dir, port=port)
@@ -39,11 +39,11 @@ def run(args: argparse.Namespace, root: Path) -> int:
 
 def _stop(root: Path, state_dir: Path) -> None:
     """The emulator, the local API servers and the databases behind emulated RDS instances."""
-    from stackrun.local.api import serve
+    from stackrun.local.api import process as api_process
     from stackrun.local.emulator import stop
-    from stackrun.local.localdb import stop_all
+    from stackrun.local.postgres import stop_all
 
-    for name in serve.stop_all(root):
+    for name in api_process.stop_all(root):
         print(f"stopped the local API server of {name}")
     print("stopped the local AWS emulator" if stop(state_dir) else "emulator not running")
     for data_dir in stop_all(cache_root(root)):

@@ -71,9 +71,9 @@ def _api_urls(workspace: Workspace, outputs: dict[str, Any]) -> dict[str, str]:
     (when it runs). A functions-only stack has no API."""
     served: dict[str, str] = {}
     if workspace.target.local:
-        from stackrun.local.api import serve
+        from stackrun.local.api import process as api_process
 
-        served = serve.running_urls(workspace)
+        served = api_process.running_urls(workspace)
     api_urls = {}
     for stack, stack_outputs in outputs.items():
         api_id = (stack_outputs.get("api_id") or {}).get("value")

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from stackrun.commands import context, options
+from stackrun.commands import context
 from stackrun.errors import StackrunError
+from stackrun.paths import emulator_dir, options
 
 HELP = "serve a locally deployed environment's HTTP API on 127.0.0.1"
 DESCRIPTION = (
@@ -36,10 +37,10 @@ def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, root: Path) -> int:
-    from stackrun.local.api import serve
+    from stackrun.local.api import process as api_process
     from stackrun.local.emulator import running_pid
 
-    if running_pid(context.emulator_dir(root)) is None:
+    if running_pid(emulator_dir(root)) is None:
         raise StackrunError(
             "the local AWS emulator is not running, so nothing is deployed locally: "
             f"deploy first with `nox -s deploy -- {args.env} --local`"
@@ -47,14 +48,14 @@ def run(args: argparse.Namespace, root: Path) -> int:
     args.local, args.lock_timeout = True, None
     workspace = context.start(args, root, console=sys.stderr if args.background else sys.stdout)
     if args.stop:
-        stopped = serve.stop_background(workspace)
+        stopped = api_process.stop_background(workspace)
         print("stopped the local API server" if stopped else "no local API server running")
         return 0
     if args.background:
-        urls = serve.ensure_background(workspace)
+        urls = api_process.ensure_background(workspace)
         if not urls:
             raise StackrunError(f"no HTTP API is deployed in {args.env} locally")
         for api_id, url in sorted(urls.items()):
             print(f"{api_id} {url}")
         return 0
-    return serve.serve_foreground(workspace, args.api_port)
+    return api_process.serve_foreground(workspace, args.api_port)

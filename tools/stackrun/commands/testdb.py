@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 
 from stackrun.commands import options
-from stackrun.paths import cache_root
+from stackrun.paths import test_database_dir
 
 HELP = "start the local PostgreSQL that lambda tests use and print its URL"
 DESCRIPTION = (
-    "Start (or reuse) a local PostgreSQL under .stackrun/local/testdb/ with a test "
+    "Start (or reuse) a local PostgreSQL under .stackrun/testdb/ with a test "
     "role that may create databases, and print postgresql://... for "
     "FLEET_TEST_DATABASE_URL. The password is generated once and kept in "
-    ".stackrun/local/testdb/url (mode 0600)."
+    ".stackrun/testdb/url (mode 0600)."
 )
 
 
@@ -22,7 +22,7 @@ def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, root: Path) -> int:
-    from stackrun.local.testdb import test_database_url
+    from stackrun.local.postgres.for_tests import test_database_url
 
-    print(test_database_url(cache_root(root) / "testdb"))
+    print(test_database_url(test_database_dir(root)))
     return 0

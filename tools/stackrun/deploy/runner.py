@@ -22,7 +22,7 @@ from stackrun.deploy.guard import HeldGuard, environment_guard
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.report import RunReport, StackReport
 from stackrun.errors import StackFailed, StackrunError
-from stackrun.local import database
+from stackrun.local.postgres import behind_rds
 from stackrun.release import canary
 from stackrun.terraform import Result, Terraform, terraform_binary
 from stackrun.terraform.render import dependency_variables
@@ -410,7 +410,7 @@ class _StackRun:
             # the two in a deploy; `plan` is the command for reviewing). Saves a terraform run,
             # a provider start and a state load per stack.
             fingerprint.forget(workspace, stack)
-            with database.server_started_meanwhile(workspace, stack):
+            with behind_rds.server_started_meanwhile(workspace, stack):
                 stack_report = _apply_stack(workspace, stack, variables)
         unapplied = state if stack_report.status == "skipped" else None
         return self.finish(stack, stack_report, variables, sensitive, held, started, unapplied)
@@ -438,7 +438,7 @@ class _StackRun:
         stack_outputs = outputs_of(state, stack.module)
         self.outputs[stack.name] = stack_outputs
         if stack.database:
-            database.after_apply(workspace, stack, stack_outputs)
+            behind_rds.after_apply(workspace, stack, stack_outputs)
         if stack.invoke_on_deploy:
             # on every deploy, also when the stack was unchanged: a failed invoke (a migration
             # that failed) is retried by the next deploy, and a stack that waits for this one
@@ -736,7 +736,7 @@ def deploy_saved(workspace: Workspace, folder: Path, report: RunReport | None = 
                     plan_file = tf.workdir / "tfplan"
                     plan_file.write_bytes(manifest.plan_path(entry).read_bytes())
                     fingerprint.forget(workspace, stack)
-                    with database.server_started_meanwhile(workspace, stack):
+                    with behind_rds.server_started_meanwhile(workspace, stack):
                         result = _apply_plan(workspace, stack, tf, {}, "apply <saved plan>")
                     plan_file.unlink(missing_ok=True)
                     stack_report = _report_of(stack.name, "applied", result)

@@ -69,8 +69,8 @@ class Workspace:
     def _register_with_emulator(self) -> None:
         """Tell the emulator where this environment's local files are: its Lambda Invoke runs
         the account's functions with them (emulator/invoke.py)."""
-        from stackrun.local.api.serve import runtimes_dir
         from stackrun.local.emulator.invoke import register
+        from stackrun.paths import runtimes_dir
 
         assert self.target.ca_bundle is not None
         register(

@@ -134,17 +134,8 @@ def build_event(
     `authorizer` is what the route's authorizer passes on (``{"jwt": {"claims": ...,
     "scopes": ...}}``), delivered as ``requestContext.authorizer``.
     """
-    headers: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in request.headers:
-        lower = name.lower()
-        if lower == "cookie":
-            cookies += [part.strip() for part in value.split(";") if part.strip()]
-            continue
-        headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
-    query: dict[str, str] = {}
-    for name, value in parse_qsl(request.raw_query, keep_blank_values=True):
-        query[name] = f"{query[name]},{value}" if name in query else value
+    headers, cookies = _headers_and_cookies(request)
+    query = _query_parameters(request.raw_query)
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
@@ -181,13 +172,36 @@ def build_event(
     if path_parameters:
         event["pathParameters"] = path_parameters
     if request.body:
-        content_type = headers.get("content-type", "")
-        if content_type.startswith(TEXT_TYPES) and _is_utf8(request.body):
-            event["body"] = request.body.decode("utf-8")
-        else:
-            event["body"] = base64.b64encode(request.body).decode("ascii")
-            event["isBase64Encoded"] = True
+        event.update(_encoded_body(request.body, headers.get("content-type", "")))
     return event
+
+
+def _query_parameters(raw_query: str) -> dict[str, str]:
+    """The query string's parameters (repeats joined with commas), as API Gateway passes them."""
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    return query
+
+
+def _encoded_body(body: bytes, content_type: str) -> dict[str, Any]:
+    """``body`` as text when it is UTF-8 of a text type, else base64 with ``isBase64Encoded``."""
+    if content_type.startswith(TEXT_TYPES) and _is_utf8(body):
+        return {"body": body.decode("utf-8")}
+    return {"body": base64.b64encode(body).decode("ascii"), "isBase64Encoded": True}
+
+
+def _headers_and_cookies(request: HttpRequest) -> tuple[dict[str, str], list[str]]:
+    """Headers by lower-case name (repeats joined with commas), and the cookies apart."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        lower = name.lower()
+        if lower == "cookie":
+            cookies += [part.strip() for part in value.split(";") if part.strip()]
+            continue
+        headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
+    return headers, cookies
 
 
 def _is_utf8(data: bytes) -> bool:

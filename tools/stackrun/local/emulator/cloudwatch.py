@@ -3,7 +3,7 @@
 CloudWatch identifies a metric by namespace, name and its complete set of dimensions:
 GetMetricStatistics and GetMetricData with [FunctionName] return only the data published with
 exactly [FunctionName], never the data published with [FunctionName, Resource] as well. moto
-5.2 differs in two ways that miscount what Lambda publishes (localapi/metrics.py publishes
+5.2 differs in two ways that miscount what Lambda publishes (api/metrics.py publishes
 every invocation under three dimension sets):
 
 - GetMetricStatistics matches the query's dimensions as a subset of the datum's: asking for

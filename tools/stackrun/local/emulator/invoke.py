@@ -6,7 +6,7 @@ local API runs functions (stackrun.local.api): its deployed zip, its environment
 the environment's local PostgreSQL behind the emulated RDS address, its execution role's
 credentials, its log group. So a client of the emulator (stackrun's deploy, the AWS SDK, the
 AWS CLI) invokes functions exactly as it would in AWS, through the same code path, which also
-publishes each invocation's metrics to the emulated CloudWatch (localapi/metrics.py).
+publishes each invocation's metrics to the emulated CloudWatch (api/metrics.py).
 
 The emulator learns where an account's local environment keeps its files (the extracted code,
 database.json) and the local runtimes from a registry beside its CA certificate (what every
@@ -124,7 +124,7 @@ class LocalInvoker:
         import boto3
 
         from stackrun.aws.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
-        from stackrun.local.api.server import LocalContext
+        from stackrun.local.api.http_server import LocalContext
 
         client_args = {
             "endpoint_url": self.emulator.endpoint,
@@ -174,7 +174,7 @@ def logging_sink() -> Any:
 
 
 def _database(cache_dir: Path) -> dict[str, Any] | None:
-    from stackrun.local.database import ENDPOINT_FILE
+    from stackrun.local.postgres.behind_rds import ENDPOINT_FILE
 
     try:
         return json.loads((cache_dir / ENDPOINT_FILE).read_text())

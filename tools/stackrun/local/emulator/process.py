@@ -28,15 +28,16 @@ from pathlib import Path
 
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
-from stackrun.local.background import (
+from stackrun.local.detached import (
     is_alive,
     package_pythonpath,
     runs_module,
     spawn_detached,
     terminate,
 )
+from stackrun.paths import emulator_tls_dir
 
-from .ca import ensure_certificates
+from .ca import certificate_paths, ensure_certificates
 from .common import HEALTH_PATH, is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
@@ -47,7 +48,6 @@ _SERVER_MODULE = "stackrun.local.emulator.server"
 _PID_FILE = "emulator.pid"
 _LOG_FILE = "emulator.log"
 _LOCK_FILE = "emulator.lock"
-_TLS_DIR = "tls"
 _LOG_TAIL_LINES = 30
 
 
@@ -80,24 +80,11 @@ def ensure_running(
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     endpoint = _endpoint(host, port)
-    ca_bundle = state_dir / _TLS_DIR / "ca.pem"
 
     with file_lock(state_dir / _LOCK_FILE):
         record = _read_pid_file(state_dir)
         if record is not None and _is_our_process(record["pid"]):
-            if (record["host"], record["port"]) != (host, port):
-                running = _endpoint(record["host"], record["port"])
-                raise EmulatorError(
-                    f"the emulator of {state_dir.name!r} already runs on {running} "
-                    f"(pid {record['pid']}); use that address or stop it first"
-                )
-            if _wait_ready(host, port, ca_bundle, timeout, pid=record["pid"]):
-                return Emulator(endpoint=endpoint, ca_bundle=ca_bundle)
-            raise EmulatorError(
-                f"the emulator on {endpoint} (pid {record['pid']}) runs but does not answer "
-                f"over HTTPS with this state directory's CA; stop it and start again\n"
-                f"{_log_tail(state_dir)}"
-            )
+            return _running_emulator(state_dir, record, host, port, timeout)
         _remove_pid_file(state_dir)
 
         if _is_listening(host, port):
@@ -107,7 +94,7 @@ def ensure_running(
                 f"emulator port"
             )
 
-        certificates = ensure_certificates(state_dir / _TLS_DIR, extra_hosts=[host])
+        certificates = ensure_certificates(emulator_tls_dir(state_dir), extra_hosts=[host])
         print(f"starting local AWS emulator on {endpoint} ...", file=sys.stderr, flush=True)
         process = _spawn(state_dir, host, port, certificates.server_cert, certificates.server_key)
         _write_pid_file(state_dir, {"pid": process.pid, "host": host, "port": port})
@@ -124,6 +111,27 @@ def ensure_running(
                 f"({state_dir.name}/{_LOG_FILE}) ends with:\n{_log_tail(state_dir)}"
             )
         return Emulator(endpoint=endpoint, ca_bundle=certificates.ca_cert)
+
+
+def _running_emulator(
+    state_dir: Path, record: dict, host: str, port: int, timeout: float
+) -> Emulator:
+    """The emulator this state directory's pid file names, if it runs where asked and answers."""
+    endpoint = _endpoint(host, port)
+    if (record["host"], record["port"]) != (host, port):
+        running = _endpoint(record["host"], record["port"])
+        raise EmulatorError(
+            f"the emulator of {state_dir.name!r} already runs on {running} "
+            f"(pid {record['pid']}); use that address or stop it first"
+        )
+    ca_bundle = certificate_paths(emulator_tls_dir(state_dir)).ca_cert
+    if _wait_ready(host, port, ca_bundle, timeout, pid=record["pid"]):
+        return Emulator(endpoint=endpoint, ca_bundle=ca_bundle)
+    raise EmulatorError(
+        f"the emulator on {endpoint} (pid {record['pid']}) runs but does not answer "
+        f"over HTTPS with this state directory's CA; stop it and start again\n"
+        f"{_log_tail(state_dir)}"
+    )
 
 
 def stop(state_dir: Path) -> bool:
@@ -147,7 +155,7 @@ def status(state_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) 
     record = _read_pid_file(state_dir) if state_dir.is_dir() else None
     if record is not None and _is_our_process(record["pid"]):
         running = _endpoint(record["host"], record["port"])
-        ca_bundle = state_dir / _TLS_DIR / "ca.pem"
+        ca_bundle = certificate_paths(emulator_tls_dir(state_dir)).ca_cert
         if _probe(record["host"], record["port"], ca_bundle):
             return f"running on {running} (pid {record['pid']})"
         return f"started on {running} (pid {record['pid']}) but not answering"

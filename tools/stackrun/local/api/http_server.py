@@ -42,6 +42,7 @@ from stackrun.local.api.logs import LogShipper, lambda_stream_name
 from stackrun.local.api.metrics import InvocationRecord, MetricPublisher
 from stackrun.local.api.routing import RandomSource
 from stackrun.local.api.runtime import FunctionProcess, Outcome, ProcessSpec, clean_environment
+from stackrun.paths import local_functions_dir
 
 # API Gateway's integration timeout for HTTP APIs.
 INTEGRATION_TIMEOUT_SECONDS = 30
@@ -133,7 +134,7 @@ class LocalContext:
                 f"{host_architecture()}: native extensions in the zip cannot load here "
                 "(pure-Python code and fallbacks run as in Lambda)"
             )
-        root = task_root(function, self.cache_dir / "functions", self.ca_bundle)
+        root = task_root(function, local_functions_dir(self.cache_dir), self.ca_bundle)
         return ProcessSpec(
             name=function.name,
             version=function.version,

@@ -20,8 +20,9 @@ from typing import Any
 
 from stackrun.config import Stack
 from stackrun.errors import StackFailed
-from stackrun.local import localdb
+from stackrun.local import postgres
 from stackrun.local.emulator.ca import certificate_paths
+from stackrun.paths import postgres_data_dir
 from stackrun.terraform.workspace import Workspace
 
 
@@ -36,7 +37,7 @@ class DatabaseEndpoint:
 
 
 def local_data_dir(workspace: Workspace) -> Path:
-    return workspace.cache_dir / "postgres"
+    return postgres_data_dir(workspace.cache_dir)
 
 
 # Where the emulated instance's clients really connect (in the environment's cache directory;
@@ -48,12 +49,12 @@ def endpoint_file(workspace: Workspace) -> Path:
     return workspace.cache_dir / ENDPOINT_FILE
 
 
-def server_tls(workspace: Workspace) -> localdb.ServerTLS:
+def server_tls(workspace: Workspace) -> postgres.ServerTLS:
     """The emulated RDS instance's TLS: the emulator's own loopback certificate, issued by the
     emulator's CA (as RDS's certificate is issued by the RDS CA), which clients verify."""
     assert workspace.target.ca_bundle is not None, "the local target has the emulator's CA"
     paths = certificate_paths(workspace.target.ca_bundle.parent)
-    return localdb.ServerTLS(cert=paths.server_cert, key=paths.server_key)
+    return postgres.ServerTLS(cert=paths.server_cert, key=paths.server_key)
 
 
 @contextmanager
@@ -70,7 +71,7 @@ def server_started_meanwhile(workspace: Workspace, stack: Stack) -> Iterator[Non
 
     def start() -> None:
         with suppress(Exception):
-            localdb.ensure_server(local_data_dir(workspace), tls=server_tls(workspace))
+            postgres.ensure_server(local_data_dir(workspace), tls=server_tls(workspace))
 
     thread = threading.Thread(target=start, name=f"postgres-{stack.name}", daemon=True)
     thread.start()
@@ -103,9 +104,9 @@ def _local_data_plane(
         secrets.get_secret_value(SecretId=values["master_user_secret_arn"])["SecretString"]
     )
     try:
-        server = localdb.ensure_server(local_data_dir(workspace), tls=server_tls(workspace))
-        localdb.ensure_database(server, values["db_name"], secret["username"], secret["password"])
-    except localdb.LocalDatabaseError as error:
+        server = postgres.ensure_server(local_data_dir(workspace), tls=server_tls(workspace))
+        postgres.ensure_database(server, values["db_name"], secret["username"], secret["password"])
+    except postgres.LocalDatabaseError as error:
         raise StackFailed(
             stack.name, "local database", f"    {error}", None, terraform=False
         ) from error

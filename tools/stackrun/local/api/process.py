@@ -24,32 +24,27 @@ from typing import Any
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
 from stackrun.local.api.functions import LocalApiError, resolve, runtime_python, task_root
-from stackrun.local.api.server import HEALTH_PATH, LocalContext, routed_functions, serve_api
-from stackrun.local.background import (
+from stackrun.local.api.http_server import HEALTH_PATH, LocalContext, routed_functions, serve_api
+from stackrun.local.detached import (
     package_pythonpath,
     runs_module,
     spawn_detached,
     terminate,
     wait_gone,
 )
-from stackrun.local.database import endpoint_file
-from stackrun.paths import cache_root
+from stackrun.local.postgres.behind_rds import endpoint_file
+from stackrun.paths import local_environments_dir, local_functions_dir, runtimes_dir
 from stackrun.terraform.workspace import Workspace
 
 STATE_FILE = "serve.json"
 LOG_FILE = "serve.log"
+LOCK_FILE = "serve.lock"
 PROCESS_MARKER = "stackrun\0serve"
 START_TIMEOUT_SECONDS = 180  # the first start creates the runtime environment (pip)
 
 
 def state_file(workspace: Workspace) -> Path:
     return workspace.cache_dir / STATE_FILE
-
-
-def runtimes_dir(root: Path) -> Path:
-    """The local Lambda runtimes (one venv per python3.X): STACKRUN_RUNTIME_DIR or .stackrun/."""
-    override = os.environ.get("STACKRUN_RUNTIME_DIR")
-    return Path(override).resolve() if override else cache_root(root) / "runtimes"
 
 
 def make_context(workspace: Workspace, console: Any = None) -> LocalContext:
@@ -94,7 +89,7 @@ def prepare(context: LocalContext, api_id: str) -> None:
                 f"in {context.runtimes_dir / function.runtime} (first use only)"
             )
         runtime_python(function.runtime, context.runtimes_dir)
-        task_root(function, context.cache_dir / "functions", context.ca_bundle)
+        task_root(function, local_functions_dir(context.cache_dir), context.ca_bundle)
 
 
 def serve_foreground(workspace: Workspace, port: int | None = None) -> int:
@@ -155,7 +150,7 @@ def _previous_port(previous: dict[str, Any], api_id: str) -> int:
 def ensure_background(workspace: Workspace) -> dict[str, str]:
     """api id -> URL of the environment's detached server, started (or restarted) if needed."""
     environment = workspace.environment
-    with file_lock(workspace.cache_dir / "serve.lock"):
+    with file_lock(workspace.cache_dir / LOCK_FILE):
         context_apis = _current_api_ids(workspace)
         record = _running_record(workspace)
         if record and set(record["apis"]) == context_apis and _answers(record):
@@ -205,14 +200,14 @@ def running_urls(workspace: Workspace) -> dict[str, str]:
 
 
 def stop_background(workspace: Workspace) -> bool:
-    with file_lock(workspace.cache_dir / "serve.lock"):
+    with file_lock(workspace.cache_dir / LOCK_FILE):
         return _stop_record(_running_record(workspace), state_file(workspace))
 
 
 def stop_all(root: Path) -> list[str]:
     """Stop the local API servers of every environment (with the emulator)."""
     stopped = []
-    for path in sorted((cache_root(root) / "local").glob(f"*/{STATE_FILE}")):
+    for path in sorted(local_environments_dir(root).glob(f"*/{STATE_FILE}")):
         record = _load(path)
         if record and runs_module(record["pid"], PROCESS_MARKER):
             _stop_record(record, path)

@@ -1,7 +1,7 @@
 """The local PostgreSQL that the lambdas' tests use (`stackrun testdb`, `nox -s testdb`).
 
 Lambda packages test their SQL against a real PostgreSQL, found through
-FLEET_TEST_DATABASE_URL. This starts one under .stackrun/local/testdb/ (reused while it runs) with a
+FLEET_TEST_DATABASE_URL. This starts one under .stackrun/testdb/ (reused while it runs) with a
 role that may create databases, so each test can make and drop its own.
 """
 
@@ -11,7 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
-from stackrun.local import localdb
+from stackrun.local import postgres
+from stackrun.paths import postgres_data_dir
 
 TEST_ROLE = "fleet_test"
 TEST_DATABASE = "fleet_test"
@@ -26,8 +27,8 @@ def test_database_url(folder: Path) -> str:
         password_file.write_text(secrets.token_urlsafe(18))
         os.chmod(password_file, 0o600)
     password = password_file.read_text().strip()
-    server = localdb.ensure_server(folder / "postgres")
-    localdb.ensure_database(server, TEST_DATABASE, TEST_ROLE, password)
+    server = postgres.ensure_server(postgres_data_dir(folder))
+    postgres.ensure_database(server, TEST_DATABASE, TEST_ROLE, password)
     url = f"postgresql://{TEST_ROLE}:{password}@{server.host}:{server.port}/{TEST_DATABASE}"
     url_file = folder / "url"
     url_file.write_text(url + "\n")

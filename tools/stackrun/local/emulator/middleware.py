@@ -1,0 +1,156 @@
+"""WSGI middleware around moto's app: the request's scheme and host made known to the patches,
+SDK retries of completed requests answered from memory (patch f), and Lambda code downloads
+(patch g). See ``server.py`` for the list of patches and why each exists."""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_request_scheme: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stackrun_emulator_request_scheme", default=None
+)
+_request_host: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stackrun_emulator_request_host", default=None
+)
+LAMBDA_CODE_PATH = "/_stackrun/lambda-code/"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def current_scheme() -> str | None:
+    """The scheme of the request being served ("https"), None outside one (moto in-process)."""
+    return _request_scheme.get()
+
+
+def current_host() -> str | None:
+    """The Host header of the request being served, None outside one."""
+    return _request_host.get()
+
+
+@contextmanager
+def request_scheme(scheme: str | None) -> Iterator[None]:
+    """Evaluate policies within this block as if the request came in over ``scheme``."""
+    token = _request_scheme.set(scheme.lower() if scheme else None)
+    try:
+        yield
+    finally:
+        _request_scheme.reset(token)
+
+
+class SchemeRecorder:
+    """WSGI middleware: make the scheme of the request being served known to the patches.
+
+    werkzeug serves each request in its own thread and moto computes the whole response
+    inside the application call, so a context variable set around that call is seen by every
+    policy check of the request and by nothing else.
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        host_token = _request_host.set(environ.get("HTTP_HOST"))
+        try:
+            with request_scheme(environ.get("wsgi.url_scheme")):
+                return self.app(environ, start_response)
+        finally:
+            _request_host.reset(host_token)
+
+
+class RetryReplayer:
+    """WSGI middleware: answer an SDK retry of a completed request with the first answer.
+
+    The AWS SDKs tag every attempt of one operation with the same ``amz-sdk-invocation-id``
+    and count attempts in ``amz-sdk-request: attempt=N``. When an SDK retries a request whose
+    first attempt the emulator did carry out (its answer got lost on the way back), running it
+    again turns success into "already exists" or a lock that finds itself. Here a retry
+    (attempt > 1) of a state-changing request that already succeeded gets the stored answer,
+    the way an idempotent AWS API would respond.
+    """
+
+    MAX_ENTRIES = 2048
+    MAX_BODY = 1 << 20
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+        self.answers: collections.OrderedDict[str, tuple[str, list, bytes]] = (
+            collections.OrderedDict()
+        )
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+        if not invocation or environ.get("REQUEST_METHOD") in ("GET", "HEAD", "OPTIONS"):
+            return self.app(environ, start_response)
+        attempt = _attempt(environ.get("HTTP_AMZ_SDK_REQUEST", ""))
+        if attempt > 1:
+            with self.lock:
+                answer = self.answers.get(invocation)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, headers)
+                return [body]
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        chunks = self.app(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status = captured.get("status", "")
+        if status[:1] == "2" and len(body) <= self.MAX_BODY:
+            with self.lock:
+                self.answers[invocation] = (status, list(captured["headers"]), body)
+                while len(self.answers) > self.MAX_ENTRIES:
+                    self.answers.popitem(last=False)
+        return [body]
+
+
+def _attempt(header: str) -> int:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == "attempt" and value.isdigit():
+            return int(value)
+    return 1
+
+
+class LambdaCodeServer:
+    """WSGI middleware: GET /_stackrun/lambda-code/<account>/<region>/<function>/<version>."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(LAMBDA_CODE_PATH):
+            return self.app(environ, start_response)
+        parts = path[len(LAMBDA_CODE_PATH) :].split("/")
+        code = _stored_code(*parts) if len(parts) == 4 else None
+        if code is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no such function version\n"]
+        start_response(
+            "200 OK", [("Content-Type", "application/zip"), ("Content-Length", str(len(code)))]
+        )
+        return [code]
+
+
+def _stored_code(account: str, region: str, name: str, version: str) -> bytes | None:
+    from moto.awslambda.models import lambda_backends
+
+    try:
+        function = lambda_backends[account][region].get_function(name, version)
+    except Exception:  # moto raises its own "not found" types
+        return None
+    return getattr(function, "code_bytes", None) or None
