@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 
 from stackrun.config import Environment, Stack
 from stackrun.config.modules import read_module
-from stackrun.errors import StackFailed, StackrunError
+from stackrun.errors import StackrunError
 from stackrun.terraform.render import render_backend, write_json
-from stackrun.terraform.workspace import Workspace
+from stackrun.terraform.workspace import INIT_MARKER, Workspace
 
 BOOTSTRAP_STACK = "000_bootstrap"
 BOOTSTRAP_MODULE = "tfstate-bootstrap"
@@ -157,42 +157,38 @@ def _record_applied(workspace: Workspace, stack: Stack) -> None:
 
 
 def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
+    from stackrun.deploy.steps import PLAN_FILE, check_step, init, lock_timeout_flag
+
     workdir = workspace.render(stack)
-    tf = workspace.terraform(stack.name, fresh_log=True)
     if remote:
-        _check(workspace.ensure_init(stack, tf), stack, "init", tf.log_file)
+        tf = init(workspace, stack)
     else:
+        tf = workspace.terraform(stack.name, fresh_log=True)
         (workdir / "backend.tf.json").unlink(missing_ok=True)
         workspace.forget_init(stack.name)
-        _check(tf.run("init", "-input=false", "-no-color"), stack, "init", tf.log_file)
-    lock = f"-lock-timeout={workspace.effective_lock_timeout}"
-    _check(
-        tf.run("plan", "-input=false", "-no-color", lock, "-out=tfplan"), stack, "plan", tf.log_file
-    )
-    _check(
-        tf.run("apply", "-input=false", "-no-color", lock, "tfplan"), stack, "apply", tf.log_file
-    )
-    (workdir / "tfplan").unlink(missing_ok=True)
+        check_step(tf.run("init", "-input=false", "-no-color"), stack, "init", tf)
+    lock = lock_timeout_flag(workspace)
+    plan = tf.run("plan", "-input=false", "-no-color", lock, f"-out={PLAN_FILE}")
+    check_step(plan, stack, "plan", tf)
+    check_step(tf.run("apply", "-input=false", "-no-color", lock, PLAN_FILE), stack, "apply", tf)
+    (workdir / PLAN_FILE).unlink(missing_ok=True)
 
 
 def _migrate_to_bucket(workspace: Workspace, stack: Stack, workdir: Path) -> None:
+    from stackrun.deploy.steps import check_step
+
     write_json(
         workdir / "backend.tf.json",
         render_backend(workspace.environment, stack.name, workspace.target),
     )
     tf = workspace.terraform(stack.name)
     result = tf.run("init", "-input=false", "-no-color", "-migrate-state", "-force-copy")
-    _check(result, stack, "init -migrate-state", tf.log_file)
+    check_step(result, stack, "init -migrate-state", tf)
     for name in ("terraform.tfstate", "terraform.tfstate.backup"):
         (workdir / name).unlink(missing_ok=True)
-    (workdir / ".stackrun-init").write_text(workspace.init_fingerprint(stack) + "\n")
+    (workdir / INIT_MARKER).write_text(workspace.init_fingerprint(stack) + "\n")
     print(
         f"    {BOOTSTRAP_STACK}: state moved into s3://{workspace.environment.backend.bucket}",
         file=workspace.console,
         flush=True,
     )
-
-
-def _check(result, stack: Stack, step: str, log_file: Path) -> None:
-    if result is not None and result.returncode != 0:
-        raise StackFailed(stack.name, step, result.error_summary, log_file)
