@@ -136,7 +136,7 @@ class StackRun:
         workspace = self.workspace
         self.guard.check(f"releasing {stack.name}")
         canary.release(workspace, watched)
-        promoted = {c.key: c.new for c in watched if c.outcome == "promoted"}
+        promoted = {c.key: c.new for c in watched if c.outcome == canary.Outcome.PROMOTED}
         if promoted:
             workspace.render(stack, sensitive, {**held, **promoted})
             moved = apply_stack(workspace, stack, variables)
@@ -150,7 +150,7 @@ class StackRun:
 
 def _raise_rolled_back(stack: Stack, watched: list[canary.Candidate]) -> None:
     """A canary that rolled its new version back fails the stack (after its report line)."""
-    rolled_back = [c for c in watched if c.outcome == "rolled back"]
+    rolled_back = [c for c in watched if c.outcome == canary.Outcome.ROLLED_BACK]
     if rolled_back:
         raise StackFailed(
             stack.name,

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from stackrun.config import Canary, Stack
@@ -35,6 +36,14 @@ from stackrun.terraform.workspace import Workspace
 
 RECORD = "canary"
 POLL_SECONDS = 5.0
+
+
+class Outcome(StrEnum):
+    """What became of a candidate: still watched, then promoted or rolled back."""
+
+    WATCHED = ""
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled back"
 
 
 @dataclass
@@ -49,7 +58,7 @@ class Candidate:
     settings: Canary
     invocations: int = 0
     errors: int = 0
-    outcome: str = ""  # "" while watched, then "promoted" or "rolled back"
+    outcome: Outcome = Outcome.WATCHED
 
     @property
     def error_rate(self) -> float:
@@ -140,17 +149,17 @@ def release(
     try:
         for candidate in watched:
             _start(workspace, lambda_client, candidate)
-        while any(not c.outcome for c in watched):
+        while any(c.outcome == Outcome.WATCHED for c in watched):
             sleep(POLL_SECONDS)
             elapsed = clock() - started
-            for candidate in (c for c in watched if not c.outcome):
+            for candidate in (c for c in watched if c.outcome == Outcome.WATCHED):
                 candidate.invocations, candidate.errors = _metrics(
                     cloudwatch, candidate, started_at
                 )
                 _decide(workspace, lambda_client, candidate, elapsed)
     finally:
         # interrupted (or failed) mid-window: nothing half-released stays behind
-        for candidate in (c for c in watched if not c.outcome):
+        for candidate in (c for c in watched if c.outcome == Outcome.WATCHED):
             aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
             _say(
                 workspace,
@@ -181,7 +190,7 @@ def _decide(workspace: Workspace, lambda_client: Any, candidate: Candidate, elap
     why = candidate.breached()
     if why:
         aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
-        candidate.outcome = "rolled back"
+        candidate.outcome = Outcome.ROLLED_BACK
         _say(
             workspace,
             f"    canary {candidate.key}: version {candidate.new} rolled back after "
@@ -191,7 +200,7 @@ def _decide(workspace: Workspace, lambda_client: Any, candidate: Candidate, elap
         _record_rollback(workspace, candidate)
     elif elapsed >= candidate.settings.seconds:
         aliases.route(lambda_client, candidate.name, candidate.alias, candidate.new)
-        candidate.outcome = "promoted"
+        candidate.outcome = Outcome.PROMOTED
         _say(
             workspace,
             f"    canary {candidate.key}: version {candidate.new} healthy for "
