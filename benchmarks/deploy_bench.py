@@ -151,7 +151,7 @@ def _render(root: Path, env_name: str, environ: dict[str, str]) -> None:
         "import sys; from pathlib import Path; "
         "from stackrun.config import load_environment; from stackrun.aws.target import Target; "
         "from stackrun.terraform.workspace import Workspace; "
-        "from stackrun.deploy.runner import ensure_artifacts; "
+        "from stackrun.deploy.pipeline import ensure_artifacts; "
         "import os; e = load_environment(Path(os.environ['STACKRUN_ROOT']), sys.argv[1]); "
         "t = Target(endpoint=sys.argv[2], ca_bundle=Path(sys.argv[3])); "
         "w = Workspace(e, t); ensure_artifacts(w); [w.render(s) for s in e.stacks]"

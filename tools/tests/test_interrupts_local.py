@@ -304,9 +304,8 @@ import subprocess, sys
 from stackrun.deploy import interrupts
 interrupts.GRACE_SECONDS = float(sys.argv[2])
 interrupts.install()
-child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], text=True,
-                         start_new_session=interrupts.new_session())
-interrupts.track(child)
+child = interrupts.start(lambda: subprocess.Popen([sys.executable, "-c", sys.argv[1]], text=True,
+                         start_new_session=interrupts.new_session()))
 child.wait()
 interrupts.untrack(child)
 print(f"driver: child exit {child.returncode}", flush=True)

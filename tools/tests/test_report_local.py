@@ -13,11 +13,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from stackrun.deploy.report import SCHEMA_PATH
+
 pytestmark = pytest.mark.terraform
 
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[2] / "schemas" / "run-report.schema.json").read_text()
-)
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / SCHEMA_PATH).read_text())
 PARAMETER = "module.stack.aws_ssm_parameter.this"
 
 

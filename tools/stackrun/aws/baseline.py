@@ -136,9 +136,11 @@ def admin_workspace(workspace: Workspace) -> Workspace:
 def apply(workspace: Workspace, force: bool = False):
     """Apply the baseline (the backend must exist); skipped while unchanged unless `force`.
 
-    Returns the stack's report (runner.StackReport).
+    Returns the stack's report (stackrun.deploy.report.StackReport).
     """
-    from stackrun.deploy import fingerprint, runner
+    from stackrun.deploy import fingerprint
+    from stackrun.deploy.report import StackReport, StackStatus
+    from stackrun.deploy.steps import apply_stack
     from stackrun.terraform.state import read_state, serial_of
 
     workspace = admin_workspace(workspace)
@@ -148,7 +150,7 @@ def apply(workspace: Workspace, force: bool = False):
     state = read_state(workspace, stack)
     current = fingerprint.compute(workspace, stack, {}, serial_of(state))
     if not force and state is not None and fingerprint.recorded(workspace, stack) == current:
-        report = runner.StackReport(stack.name, "skipped", note="unchanged since its last apply")
+        report = StackReport(stack.name, StackStatus.SKIPPED, note="unchanged since its last apply")
     else:
         print(
             f"\n==> {stack.name}: applying the account baseline (module {BASELINE_MODULE}) "
@@ -157,7 +159,7 @@ def apply(workspace: Workspace, force: bool = False):
             flush=True,
         )
         fingerprint.forget(workspace, stack)
-        report = runner._apply_stack(workspace, stack, {})
+        report = apply_stack(workspace, stack, {})
         state = read_state(workspace, stack)
         fingerprint.record(
             workspace, stack, fingerprint.compute(workspace, stack, {}, serial_of(state))
@@ -185,12 +187,12 @@ def ensure_local(workspace: Workspace):
 def run(workspace: Workspace) -> None:
     """`stackrun baseline <env>`: the state backend (created when missing), then the baseline,
     applied with the caller's credentials, under the environment guard."""
-    from stackrun.deploy import runner
+    from stackrun.deploy.backend import backend_under_guard
     from stackrun.terraform.state import outputs_of, read_state
 
     workspace = admin_workspace(workspace)
     stack = baseline_stack(workspace.environment)  # configuration errors before anything runs
-    with runner._backend_under_guard(workspace, "baseline"):
+    with backend_under_guard(workspace, "baseline"):
         apply(workspace, force=True)
     outputs = outputs_of(read_state(workspace, stack), stack.module)
     print(f"\nbaseline {workspace.environment.name}:", file=workspace.console, flush=True)

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from stackrun.config import Environment, Stack
 from stackrun.config.module_interface import read_module
-from stackrun.errors import StackFailed, StackrunError
+from stackrun.errors import StackrunError
 from stackrun.terraform import INIT_LOCKFILE
 from stackrun.terraform.render import remove_backend, write_backend
 from stackrun.terraform.workspace import Workspace
@@ -158,35 +158,35 @@ def _record_applied(workspace: Workspace, stack: Stack) -> None:
 
 
 def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:
+    from stackrun.deploy.steps import check_step, init, lock_timeout_flag
+
     workdir = workspace.render(stack)
-    tf = workspace.terraform(stack.name, fresh_log=True)
     if remote:
-        _check(workspace.ensure_init(stack, tf), stack, "init", tf.log_file)
+        tf = init(workspace, stack)
     else:
+        tf = workspace.terraform(stack.name, fresh_log=True)
         remove_backend(workdir)
         workspace.forget_init(stack.name)
-        _check(
-            tf.run("init", "-input=false", "-no-color", INIT_LOCKFILE), stack, "init", tf.log_file
+        check_step(
+            tf.run("init", "-input=false", "-no-color", INIT_LOCKFILE), workspace, stack, "init", tf
         )
-    # One `terraform apply` plans and applies, as for every stack (runner._apply_stack): nothing
-    # reviews the plan in between, and a separate `plan -out` cost a second terraform process,
-    # provider start and schema load (2 to 5 s of a first deploy).
-    lock = f"-lock-timeout={workspace.effective_lock_timeout}"
-    _check(
-        tf.run("apply", "-auto-approve", "-input=false", "-no-color", lock),
-        stack,
-        "apply",
-        tf.log_file,
-    )
+    # One `terraform apply` plans and applies, as for every stack (deploy/steps.apply_stack):
+    # nothing reviews the plan in between, and a separate `plan -out` cost a second terraform
+    # process, provider start and schema load (2 to 5 s of a first deploy).
+    lock = lock_timeout_flag(workspace)
+    applied = tf.run("apply", "-auto-approve", "-input=false", "-no-color", lock)
+    check_step(applied, workspace, stack, "apply", tf)
 
 
 def _migrate_to_bucket(workspace: Workspace, stack: Stack, workdir: Path) -> None:
+    from stackrun.deploy.steps import check_step
+
     write_backend(workspace.environment, stack.name, workspace.target, workdir)
     tf = workspace.terraform(stack.name)
     result = tf.run(
         "init", "-input=false", "-no-color", "-migrate-state", "-force-copy", INIT_LOCKFILE
     )
-    _check(result, stack, "init -migrate-state", tf.log_file)
+    check_step(result, workspace, stack, "init -migrate-state", tf)
     for name in ("terraform.tfstate", "terraform.tfstate.backup"):
         (workdir / name).unlink(missing_ok=True)
     workspace.mark_initialised(stack)
@@ -195,8 +195,3 @@ def _migrate_to_bucket(workspace: Workspace, stack: Stack, workdir: Path) -> Non
         file=workspace.console,
         flush=True,
     )
-
-
-def _check(result, stack: Stack, step: str, log_file: Path) -> None:
-    if result is not None and result.returncode != 0:
-        raise StackFailed(stack.name, step, result.error_summary, log_file)

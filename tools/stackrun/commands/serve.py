@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from stackrun.commands import context
+from stackrun.commands import context, options
 from stackrun.errors import StackrunError
-from stackrun.paths import emulator_dir, options
+from stackrun.paths import emulator_dir
 
 HELP = "serve a locally deployed environment's HTTP API on 127.0.0.1"
 DESCRIPTION = (

@@ -119,6 +119,45 @@ def environment_guard(
     carries --local). An expired guard is taken over at once, with a warning.
     """
     info = _holder_info(operation)
+    holder = _acquire(
+        dynamodb, table, environment, info, timeout_seconds, poll_seconds, local, ttl_seconds
+    )
+    if _expired(holder):
+        print(
+            f"warning: took over the expired guard of environment {environment!r}, held by "
+            f"{_describe_holder(holder)}: that run stopped renewing it (killed?); its state "
+            "locks, if any, are named by terraform when a stack waits for them",
+            file=sys.stderr,
+            flush=True,
+        )
+    held = HeldGuard(environment, info)
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew,
+        args=(dynamodb, table, held, ttl_seconds, renew_seconds, stop),
+        name=f"guard-{environment}",
+        daemon=True,
+    )
+    renewer.start()
+    try:
+        yield held
+    finally:
+        stop.set()
+        renewer.join(timeout=30)
+        _release(dynamodb, table, held)
+
+
+def _acquire(
+    dynamodb: Any,
+    table: str,
+    environment: str,
+    info: dict[str, str],
+    timeout_seconds: float,
+    poll_seconds: float,
+    local: bool,
+    ttl_seconds: float,
+) -> dict[str, str]:
+    """Put the guard's item once no live run holds it; returns the holder it replaced."""
     lock_id = guard_id(environment)
     deadline = time.monotonic() + timeout_seconds
     announced = False
@@ -131,7 +170,7 @@ def environment_guard(
                 ConditionExpression="attribute_not_exists(LockID) OR Expires < :now",
                 ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
             )
-            break
+            return holder
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -155,38 +194,20 @@ def environment_guard(
             )
             announced = True
         time.sleep(poll_seconds)
-    if _expired(holder):
-        print(
-            f"warning: took over the expired guard of environment {environment!r}, held by "
-            f"{_describe_holder(holder)}: that run stopped renewing it (killed?); its state "
-            "locks, if any, are named by terraform when a stack waits for them",
-            file=sys.stderr,
-            flush=True,
-        )
-    held = HeldGuard(environment, info)
-    stop = threading.Event()
-    renewer = threading.Thread(
-        target=_renew,
-        args=(dynamodb, table, held, ttl_seconds, renew_seconds, stop),
-        name=f"guard-{environment}",
-        daemon=True,
-    )
-    renewer.start()
+
+
+def _release(dynamodb: Any, table: str, held: HeldGuard) -> None:
+    """Delete the guard's item, only while it is still this run's."""
     try:
-        yield held
-    finally:
-        stop.set()
-        renewer.join(timeout=30)
-        try:
-            dynamodb.delete_item(
-                TableName=table,
-                Key={"LockID": {"S": lock_id}},
-                ConditionExpression="contains(Info, :id)",
-                ExpressionAttributeValues={":id": {"S": info["ID"]}},
-            )
-        except (BotoCoreError, ClientError) as error:
-            if not held.lost.is_set():  # else it was already reported, and is not ours
-                print(f"warning: could not release the environment guard: {error}", file=sys.stderr)
+        dynamodb.delete_item(
+            TableName=table,
+            Key={"LockID": {"S": guard_id(held.environment)}},
+            ConditionExpression="contains(Info, :id)",
+            ExpressionAttributeValues={":id": {"S": held.info["ID"]}},
+        )
+    except (BotoCoreError, ClientError) as error:
+        if not held.lost.is_set():  # else it was already reported, and is not ours
+            print(f"warning: could not release the environment guard: {error}", file=sys.stderr)
 
 
 def _renew(

@@ -144,12 +144,6 @@ def start(popen: Callable[[], subprocess.Popen[str]], what: str = "") -> subproc
     return child
 
 
-def track(child: subprocess.Popen[str]) -> None:
-    """A child started elsewhere that signals are forwarded to."""
-    with _state.lock:
-        _state.children.add(child)
-
-
 def untrack(child: subprocess.Popen[str]) -> None:
     with _state.lock:
         _state.children.discard(child)

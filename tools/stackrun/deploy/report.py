@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +26,25 @@ from stackrun.terraform.tfjson import ResourceChange
 SCHEMA_VERSION = 1
 SCHEMA_PATH = "schemas/run-report.schema.json"
 
-STATUSES = (
-    "applied",
-    "unchanged",
-    "changes",
-    "pending",
-    "skipped",
-    "destroyed",
-    "failed",
-    "interrupted",
-    "not started",
-)
+
+class StackStatus(StrEnum):
+    """What a run did with one stack: the report's `status` (a str: the JSON stays the same)."""
+
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    CHANGES = "changes"
+    PENDING = "pending"
+    SKIPPED = "skipped"
+    DESTROYED = "destroyed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    NOT_STARTED = "not started"
 
 
 @dataclass
 class StackReport:
     name: str
-    status: str  # one of STATUSES
+    status: StackStatus
     seconds: float = 0.0
     added: int = 0
     changed: int = 0
@@ -56,12 +59,12 @@ class StackReport:
     @property
     def has_changes(self) -> bool:
         return bool(self.added or self.changed or self.destroyed or self.outputs_changed) or (
-            self.status == "pending"
+            self.status == StackStatus.PENDING
         )
 
     def line(self) -> str:
         counts = f"{self.added} to add, {self.changed} to change, {self.destroyed} to destroy"
-        if self.status in ("applied", "destroyed"):
+        if self.status in (StackStatus.APPLIED, StackStatus.DESTROYED):
             counts = f"{self.added} added, {self.changed} changed, {self.destroyed} destroyed"
         text = f"{self.name:<24} {self.status:<12} {counts}"
         if self.outputs_changed:
@@ -105,7 +108,7 @@ class RunReport:
     @property
     def ok(self) -> bool:
         return not self.error and not any(
-            report.status in ("failed", "interrupted") for report in self.stacks
+            report.status in (StackStatus.FAILED, StackStatus.INTERRUPTED) for report in self.stacks
         )
 
     def summary(self) -> str:
@@ -149,7 +152,7 @@ _RESULT = {True: "✅", False: "❌"}
 
 
 def _counts(stack: StackReport) -> str:
-    if stack.status in ("pending", "not started", "skipped"):
+    if stack.status in (StackStatus.PENDING, StackStatus.NOT_STARTED, StackStatus.SKIPPED):
         return "-"
     text = f"+{stack.added} ~{stack.changed} -{stack.destroyed}"
     if stack.outputs_changed:
@@ -172,53 +175,69 @@ def markdown(reports: list[RunReport]) -> str:
         ]
         if report.error:
             lines += ["**Error:**", "", "```text", report.error.replace("```", "'''"), "```", ""]
-        replaced = [
-            (stack.name, change.address)
-            for stack in report.stacks
-            for change in stack.resources
-            if change.action == "replace"
-        ]
-        deleted = [
-            (stack.name, change.address)
-            for stack in report.stacks
-            for change in stack.resources
-            if change.action == "delete"
-        ]
-        if replaced or deleted:
-            lines.append("> [!WARNING]")
-            if deleted:
-                lines.append(f"> **{len(deleted)} resource(s) destroyed:**")
-                lines += [f"> - `{address}` ({stack})" for stack, address in deleted]
-            if replaced:
-                lines.append(f"> **{len(replaced)} resource(s) replaced (destroyed and created):**")
-                lines += [f"> - `{address}` ({stack})" for stack, address in replaced]
-            lines.append("")
-        lines += ["| stack | status | changes | seconds | note |", "|---|---|---|---|---|"]
+        lines += _warnings(report)
+        lines += _table(report)
         for stack in report.stacks:
-            note = stack.note
-            if stack.error:
-                note = (note + ": " if note else "") + stack.error.strip().splitlines()[0]
-            seconds = f"{stack.seconds:.1f}" if stack.seconds else ""
-            lines.append(
-                f"| `{stack.name}` | {stack.status} | {_counts(stack)} | {seconds} "
-                f"| {_cell(note)} |"
-            )
-        lines.append("")
-        for stack in report.stacks:
-            if not stack.resources and not stack.error:
-                continue
-            lines += [
-                "<details>",
-                f"<summary><code>{stack.name}</code>: {stack.status}, "
-                f"{len(stack.resources)} resource change(s)</summary>",
-                "",
-            ]
-            lines += [
-                f"- {_ICONS.get(change.action, '')} **{change.action}** `{change.address}`"
-                for change in stack.resources
-            ]
-            if stack.error:
-                lines += ["", "```text", stack.error.replace("```", "'''").rstrip(), "```"]
-            lines += ["", "</details>", ""]
+            lines += _details(stack)
         sections.append("\n".join(lines))
     return "\n".join(sections).rstrip() + "\n"
+
+
+def _changes_of(report: RunReport, action: str) -> list[tuple[str, str]]:
+    return [
+        (stack.name, change.address)
+        for stack in report.stacks
+        for change in stack.resources
+        if change.action == action
+    ]
+
+
+def _warnings(report: RunReport) -> list[str]:
+    """Destroyed and replaced resources, called out above the table."""
+    replaced = _changes_of(report, "replace")
+    deleted = _changes_of(report, "delete")
+    if not replaced and not deleted:
+        return []
+    lines = ["> [!WARNING]"]
+    if deleted:
+        lines.append(f"> **{len(deleted)} resource(s) destroyed:**")
+        lines += [f"> - `{address}` ({stack})" for stack, address in deleted]
+    if replaced:
+        lines.append(f"> **{len(replaced)} resource(s) replaced (destroyed and created):**")
+        lines += [f"> - `{address}` ({stack})" for stack, address in replaced]
+    lines.append("")
+    return lines
+
+
+def _table(report: RunReport) -> list[str]:
+    lines = ["| stack | status | changes | seconds | note |", "|---|---|---|---|---|"]
+    for stack in report.stacks:
+        note = stack.note
+        if stack.error:
+            note = (note + ": " if note else "") + stack.error.strip().splitlines()[0]
+        seconds = f"{stack.seconds:.1f}" if stack.seconds else ""
+        lines.append(
+            f"| `{stack.name}` | {stack.status} | {_counts(stack)} | {seconds} | {_cell(note)} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _details(stack: StackReport) -> list[str]:
+    """A collapsible list of the stack's resource changes and its error ([] if none)."""
+    if not stack.resources and not stack.error:
+        return []
+    lines = [
+        "<details>",
+        f"<summary><code>{stack.name}</code>: {stack.status}, "
+        f"{len(stack.resources)} resource change(s)</summary>",
+        "",
+    ]
+    lines += [
+        f"- {_ICONS.get(change.action, '')} **{change.action}** `{change.address}`"
+        for change in stack.resources
+    ]
+    if stack.error:
+        lines += ["", "```text", stack.error.replace("```", "'''").rstrip(), "```"]
+    lines += ["", "</details>", ""]
+    return lines

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from stackrun.config import Environment
+from stackrun.deploy.report import StackStatus
 from stackrun.errors import StackrunError
 from stackrun.provenance import file_sha256, git_commit
 
@@ -99,12 +100,12 @@ class Manifest:
     # ---- writing ----------------------------------------------------------------------------
 
     def add_pending(self, name: str, note: str) -> None:
-        self.document["stacks"].append({"name": name, "status": "pending", "note": note})
+        self.document["stacks"].append({"name": name, "status": StackStatus.PENDING, "note": note})
 
     def add(
         self,
         name: str,
-        status: str,
+        status: StackStatus,
         state: dict[str, Any] | None,
         variables: dict[str, str],
         artifacts: dict[str, str],
@@ -187,7 +188,7 @@ class Current:
 
 def check(manifest: Manifest, entry: dict[str, Any], current: Current) -> str | None:
     """Why this stack's saved plan may not be applied now (None: it may)."""
-    if entry.get("status") == "pending":
+    if entry.get("status") == StackStatus.PENDING:
         return (
             f"it was not planned ({entry.get('note') or 'pending'}): a saved plan cannot create "
             "an environment whose upstream stacks were never applied; deploy without --plan "

@@ -80,37 +80,11 @@ def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> N
     raises: it runs while stackrun is stopping; a lock it does not release is named in a
     warning and left for `unlock`.
     """
-    environment = workspace.environment
-    backend = environment.backend
-    lockfile = environment.state_lockfile_key(stack_name)
-    released, foreign = [], []
+    released: list[str] = []
+    foreign: list[dict[str, Any]] = []
     try:
-        item = _lock_item(workspace, stack_name)
-        info = (item or {}).get("Info", {}).get("S", "")
-        holder = json.loads(info) if info else None
-        if holder is not None and _taken_by_us(holder, since):
-            workspace.target.client(environment, "dynamodb").delete_item(
-                TableName=backend.lock_table,
-                Key=_lock_key(workspace, stack_name),
-                ConditionExpression="Info = :info",
-                ExpressionAttributeValues={":info": {"S": info}},
-            )
-            released.append(f"dynamodb:{backend.lock_table}")
-        elif holder is not None:
-            foreign.append(holder)
-        s3 = workspace.target.client(environment, "s3")
-        try:
-            body = s3.get_object(Bucket=backend.bucket, Key=lockfile)["Body"].read()
-        except ClientError as error:
-            if error.response["Error"]["Code"] not in ("NoSuchKey", "404", "NoSuchBucket"):
-                raise
-        else:
-            holder = json.loads(body)
-            if _taken_by_us(holder, since):
-                s3.delete_object(Bucket=backend.bucket, Key=lockfile)
-                released.append(f"s3://{backend.bucket}/{lockfile}")
-            else:
-                foreign.append(holder)
+        _release_table_lock(workspace, stack_name, since, released, foreign)
+        _release_lockfile(workspace, stack_name, since, released, foreign)
     except (BotoCoreError, ClientError, ValueError) as error:
         if not (
             isinstance(error, ClientError)
@@ -126,6 +100,63 @@ def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> N
                 file=workspace.console,
                 flush=True,
             )
+    _report_released(workspace, stack_name, released, foreign)
+
+
+def _release_table_lock(
+    workspace: Workspace,
+    stack_name: str,
+    since: float,
+    released: list[str],
+    foreign: list[dict[str, Any]],
+) -> None:
+    """The lock table's item of the stack, when the killed terraform took it."""
+    environment = workspace.environment
+    backend = environment.backend
+    item = _lock_item(workspace, stack_name)
+    info = (item or {}).get("Info", {}).get("S", "")
+    holder = json.loads(info) if info else None
+    if holder is not None and _taken_by_us(holder, since):
+        workspace.target.client(environment, "dynamodb").delete_item(
+            TableName=backend.lock_table,
+            Key=_lock_key(workspace, stack_name),
+            ConditionExpression="Info = :info",
+            ExpressionAttributeValues={":info": {"S": info}},
+        )
+        released.append(f"dynamodb:{backend.lock_table}")
+    elif holder is not None:
+        foreign.append(holder)
+
+
+def _release_lockfile(
+    workspace: Workspace,
+    stack_name: str,
+    since: float,
+    released: list[str],
+    foreign: list[dict[str, Any]],
+) -> None:
+    """The `<key>.tflock` object beside the stack's state, when the killed terraform wrote it."""
+    environment = workspace.environment
+    backend = environment.backend
+    lockfile = environment.state_lockfile_key(stack_name)
+    s3 = workspace.target.client(environment, "s3")
+    try:
+        body = s3.get_object(Bucket=backend.bucket, Key=lockfile)["Body"].read()
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("NoSuchKey", "404", "NoSuchBucket"):
+            raise
+        return
+    holder = json.loads(body)
+    if _taken_by_us(holder, since):
+        s3.delete_object(Bucket=backend.bucket, Key=lockfile)
+        released.append(f"s3://{backend.bucket}/{lockfile}")
+    else:
+        foreign.append(holder)
+
+
+def _report_released(
+    workspace: Workspace, stack_name: str, released: list[str], foreign: list[dict[str, Any]]
+) -> None:
     for info in foreign:
         print(
             f"warning: {stack_name}: the state lock {info.get('ID', '?')} is held by "

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from stackrun.config import Canary, Stack
@@ -35,6 +36,14 @@ from stackrun.terraform.workspace import Workspace
 
 RECORD = "canary"
 POLL_SECONDS = 5.0
+
+
+class Outcome(StrEnum):
+    """What became of a candidate: still watched, then promoted or rolled back."""
+
+    WATCHED = ""
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled back"
 
 
 @dataclass
@@ -49,7 +58,7 @@ class Candidate:
     settings: Canary
     invocations: int = 0
     errors: int = 0
-    outcome: str = ""  # "" while watched, then "promoted" or "rolled back"
+    outcome: Outcome = Outcome.WATCHED
 
     @property
     def error_rate(self) -> float:
@@ -139,61 +148,71 @@ def release(
     started = clock()
     try:
         for candidate in watched:
-            aliases.route(
-                lambda_client,
-                candidate.name,
-                candidate.alias,
-                candidate.stable,
-                {candidate.new: candidate.settings.share},
-            )
-            _say(
-                workspace,
-                f"    canary {candidate.key}: version {candidate.new} gets "
-                f"{candidate.settings.share:.0%} of {candidate.alias}'s traffic for "
-                f"{candidate.settings.seconds}s (version {candidate.stable} the rest)",
-            )
-        while any(not c.outcome for c in watched):
+            _start(workspace, lambda_client, candidate)
+        while any(c.outcome == Outcome.WATCHED for c in watched):
             sleep(POLL_SECONDS)
             elapsed = clock() - started
-            for candidate in (c for c in watched if not c.outcome):
+            for candidate in (c for c in watched if c.outcome == Outcome.WATCHED):
                 candidate.invocations, candidate.errors = _metrics(
                     cloudwatch, candidate, started_at
                 )
-                why = candidate.breached()
-                if why:
-                    aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
-                    candidate.outcome = "rolled back"
-                    _say(
-                        workspace,
-                        f"    canary {candidate.key}: version {candidate.new} rolled back after "
-                        f"{elapsed:.0f}s ({why}); {candidate.alias} is back on "
-                        f"{candidate.stable}",
-                    )
-                    _record_rollback(workspace, candidate)
-                elif elapsed >= candidate.settings.seconds:
-                    aliases.route(lambda_client, candidate.name, candidate.alias, candidate.new)
-                    candidate.outcome = "promoted"
-                    _say(
-                        workspace,
-                        f"    canary {candidate.key}: version {candidate.new} healthy for "
-                        f"{candidate.settings.seconds}s ({candidate.counts()}): promoted to "
-                        f"all of {candidate.alias}'s traffic",
-                    )
-                else:
-                    _say(
-                        workspace,
-                        f"    canary {candidate.key}: version {candidate.new}: "
-                        f"{candidate.counts()}, {elapsed:.0f}s of {candidate.settings.seconds}s",
-                    )
+                _decide(workspace, lambda_client, candidate, elapsed)
     finally:
         # interrupted (or failed) mid-window: nothing half-released stays behind
-        for candidate in (c for c in watched if not c.outcome):
+        for candidate in (c for c in watched if c.outcome == Outcome.WATCHED):
             aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
             _say(
                 workspace,
                 f"    canary {candidate.key}: stopped; {candidate.alias} is back on "
                 f"{candidate.stable} (the next deploy tries version {candidate.new} again)",
             )
+
+
+def _start(workspace: Workspace, lambda_client: Any, candidate: Candidate) -> None:
+    """Route the candidate's share of its alias to its new version."""
+    aliases.route(
+        lambda_client,
+        candidate.name,
+        candidate.alias,
+        candidate.stable,
+        {candidate.new: candidate.settings.share},
+    )
+    _say(
+        workspace,
+        f"    canary {candidate.key}: version {candidate.new} gets "
+        f"{candidate.settings.share:.0%} of {candidate.alias}'s traffic for "
+        f"{candidate.settings.seconds}s (version {candidate.stable} the rest)",
+    )
+
+
+def _decide(workspace: Workspace, lambda_client: Any, candidate: Candidate, elapsed: float) -> None:
+    """Roll back a breaching candidate, promote one whose window is over, else report."""
+    why = candidate.breached()
+    if why:
+        aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
+        candidate.outcome = Outcome.ROLLED_BACK
+        _say(
+            workspace,
+            f"    canary {candidate.key}: version {candidate.new} rolled back after "
+            f"{elapsed:.0f}s ({why}); {candidate.alias} is back on "
+            f"{candidate.stable}",
+        )
+        _record_rollback(workspace, candidate)
+    elif elapsed >= candidate.settings.seconds:
+        aliases.route(lambda_client, candidate.name, candidate.alias, candidate.new)
+        candidate.outcome = Outcome.PROMOTED
+        _say(
+            workspace,
+            f"    canary {candidate.key}: version {candidate.new} healthy for "
+            f"{candidate.settings.seconds}s ({candidate.counts()}): promoted to "
+            f"all of {candidate.alias}'s traffic",
+        )
+    else:
+        _say(
+            workspace,
+            f"    canary {candidate.key}: version {candidate.new}: "
+            f"{candidate.counts()}, {elapsed:.0f}s of {candidate.settings.seconds}s",
+        )
 
 
 def _metrics(cloudwatch: Any, candidate: Candidate, since: datetime) -> tuple[int, int]:

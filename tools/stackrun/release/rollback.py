@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stackrun.config import Environment, Stack
-from stackrun.deploy.runner import guard_of
+from stackrun.deploy.backend import guard_of
 from stackrun.errors import StackrunError
 from stackrun.release import aliases, pins
 from stackrun.terraform.workspace import Workspace

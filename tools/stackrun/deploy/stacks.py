@@ -1,0 +1,165 @@
+"""One stack of a deploy: applied (or skipped while unchanged), then finished.
+
+Finishing a stack: its outputs for later stacks, its database and invocations, its canaries,
+then its fingerprint recorded (last: a stack whose later steps failed is planned again next
+time) and its report line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from stackrun.config import Stack
+from stackrun.deploy import fingerprint, invoke
+from stackrun.deploy.guard import HeldGuard
+from stackrun.deploy.outputs import Outputs, missing_upstream, upstream_inputs
+from stackrun.deploy.progress import announce, pinned_note, say, with_note
+from stackrun.deploy.report import StackReport, StackStatus
+from stackrun.deploy.steps import apply_stack, artifacts
+from stackrun.errors import StackFailed
+from stackrun.local.postgres import behind_rds
+from stackrun.release import canary
+from stackrun.terraform.state import outputs_of, read_state, serial_of
+from stackrun.terraform.workspace import Workspace
+
+
+@dataclass
+class StackRun:
+    """Deploys single stacks of one run, sharing the outputs read so far."""
+
+    workspace: Workspace
+    outputs: dict[str, Outputs]
+    force: bool
+    s3: Any
+    total: int
+    guard: HeldGuard
+
+    def deploy(self, stack: Stack, index: int) -> StackReport:
+        """Apply the stack, or skip it when its fingerprint is the one recorded; then finish."""
+        workspace = self.workspace
+        self.guard.check(f"deploying {stack.name}")
+        announce(workspace, index, self.total, stack, "deploying")
+        started = time.monotonic()
+        missing = missing_upstream(stack, self.outputs)
+        if missing:
+            raise StackFailed(
+                stack.name, "plan", f"    upstream outputs missing: {', '.join(missing)}", None
+            )
+        variables, sensitive = upstream_inputs(stack, self.outputs)
+        state = read_state(workspace, stack, self.s3)
+        # canary functions: the apply publishes a new version, the alias stays (canary.py)
+        held = canary.held_versions(stack, outputs_of(state, stack.module))
+        workspace.render(stack, sensitive, held)
+        current = fingerprint.compute(workspace, stack, variables, serial_of(state))
+        if (
+            not self.force
+            and state is not None
+            and fingerprint.recorded(workspace, stack) == current
+        ):
+            stack_report = StackReport(
+                stack.name, StackStatus.SKIPPED, note="unchanged since its last apply"
+            )
+        else:
+            # One `terraform apply` plans and applies in one process (no review happens between
+            # the two in a deploy; `plan` is the command for reviewing). Saves a terraform run,
+            # a provider start and a state load per stack.
+            fingerprint.forget(workspace, stack)
+            with behind_rds.server_started_meanwhile(workspace, stack):
+                stack_report = apply_stack(workspace, stack, variables)
+        unapplied = state if stack_report.status == StackStatus.SKIPPED else None
+        return self.finish(stack, stack_report, variables, sensitive, held, started, unapplied)
+
+    def finish(
+        self,
+        stack: Stack,
+        stack_report: StackReport,
+        variables: dict[str, str],
+        sensitive: frozenset[str],
+        held: dict[str, str],
+        started: float,
+        unapplied_state: dict[str, Any] | None,
+    ) -> StackReport:
+        """After a stack was applied (or skipped): outputs, database and invocations, canaries,
+        fingerprint, report line. `unapplied_state`: the state as read before, when terraform
+        has not run since; else None and the state is read again."""
+        workspace = self.workspace
+        pinned = pinned_note(workspace, stack)
+        state = unapplied_state or read_state(workspace, stack, self.s3)
+        stack_outputs = self._take_outputs(stack, state)
+        # a saved plan's "unchanged" stack counts as applied
+        applied = stack_report.status != StackStatus.SKIPPED
+        # also for a skipped stack: it says which version a canary rolled back and left alone
+        watched = canary.candidates(workspace, stack, stack_outputs, held)
+        if not applied:
+            watched = []
+        if watched:
+            state = self._release(stack, stack_report, variables, sensitive, held, watched)
+            self.outputs[stack.name] = outputs_of(state, stack.module)
+        current = fingerprint.compute(workspace, stack, variables, serial_of(state))
+        if applied:
+            # Recorded last: a stack whose later steps failed is planned again next time.
+            fingerprint.record(workspace, stack, current)
+        stack_report.fingerprint = current
+        stack_report.artifacts = artifacts(workspace, stack)
+        stack_report.seconds = time.monotonic() - started
+        with_note(stack_report, pinned)
+        say(workspace, f"<== {stack_report.line()}")
+        _raise_rolled_back(stack, watched)
+        return stack_report
+
+    def _take_outputs(self, stack: Stack, state: dict[str, Any] | None) -> Outputs:
+        """The stack's outputs, kept for later stacks; then its database and invocations."""
+        stack_outputs = outputs_of(state, stack.module)
+        self.outputs[stack.name] = stack_outputs
+        if stack.database:
+            behind_rds.after_apply(self.workspace, stack, stack_outputs)
+        if stack.invoke_on_deploy:
+            # on every deploy, also when the stack was unchanged: a failed invoke (a migration
+            # that failed) is retried by the next deploy, and a stack that waits for this one
+            # (`after`) starts only when it succeeded
+            invoke.on_deploy(self.workspace, stack, stack_outputs)
+        return stack_outputs
+
+    def _release(
+        self,
+        stack: Stack,
+        report: StackReport,
+        variables: dict[str, str],
+        sensitive: frozenset[str],
+        held: dict[str, str],
+        watched: list[canary.Candidate],
+    ) -> dict[str, Any] | None:
+        """Watch the new versions' canaries; apply the stack again with the promoted ones, so
+        terraform's state and outputs say where their alias is. Returns the stack's state."""
+        workspace = self.workspace
+        self.guard.check(f"releasing {stack.name}")
+        canary.release(workspace, watched)
+        promoted = {c.key: c.new for c in watched if c.outcome == canary.Outcome.PROMOTED}
+        if promoted:
+            workspace.render(stack, sensitive, {**held, **promoted})
+            moved = apply_stack(workspace, stack, variables)
+            report.changed += moved.changed
+        with_note(
+            report,
+            ", ".join(f"canary: {c.key} {c.new} {c.outcome}" for c in watched),
+        )
+        return read_state(workspace, stack, self.s3)
+
+
+def _raise_rolled_back(stack: Stack, watched: list[canary.Candidate]) -> None:
+    """A canary that rolled its new version back fails the stack (after its report line)."""
+    rolled_back = [c for c in watched if c.outcome == canary.Outcome.ROLLED_BACK]
+    if rolled_back:
+        raise StackFailed(
+            stack.name,
+            "canary",
+            "\n".join(
+                f"    {c.key}: version {c.new} rolled back by its canary ({c.breached()}); "
+                f"{c.alias} stays on version {c.stable}. Deploy a fixed version."
+                for c in rolled_back
+            ),
+            None,
+            terraform=False,
+        )
