@@ -24,10 +24,11 @@ from pathlib import Path
 
 from stackrun.config import Stack
 from stackrun.paths import APPLIED_RECORD as RECORD_FILE
-from stackrun.terraform import terraform_binary
+from stackrun.terraform import LOCK_FILE_NAME, terraform_binary
+from stackrun.terraform.render import GENERATED_FILES
 from stackrun.terraform.workspace import Workspace
 
-RENDERED_FILES = ("main.tf.json", "backend.tf.json", "provider.tf.json", ".terraform.lock.hcl")
+RENDERED_FILES = (*GENERATED_FILES, LOCK_FILE_NAME)
 _LOCAL_SOURCE = re.compile(r'source\s*=\s*"(\.{1,2}/[^"]+)"')
 _SKIPPED_PARTS = {".terraform", "tests", "__pycache__"}
 
