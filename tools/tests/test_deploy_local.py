@@ -357,7 +357,7 @@ def test_every_stack_inits_read_only_with_the_repository_provider_lock(local_rep
     from stackrun.terraform import LOCK_FILE_NAME, provider_lock
 
     repo = local_repo
-    repo.env("kappa", "210000000011")
+    repo.env("kappa", "210000000051")  # unique: the worker's emulator is shared
     repo.producer_consumer("kappa")
     lock = provider_lock(repo.root)
 
