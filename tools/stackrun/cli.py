@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from stackrun.commands import (
+    affected,
     baseline,
     bootstrap,
     build,
@@ -92,6 +93,7 @@ COMMANDS = (
     baseline,
     validate,
     graph,
+    affected,
     emulator,
     build,
     testdb,
