@@ -2,14 +2,16 @@
 
 Operations (each takes `-- <env> [--local] [options]`, see `nox -s deploy -- --help`):
     deploy, plan, destroy, output, token, release, bootstrap, baseline (administrator, once
-    per account), validate, unlock
+    per account), validate, unlock, graph (an environment's stacks and what each consumes),
+    affected (the environments and stacks a change touches, as JSON)
 Local API:        serve (a locally deployed environment's API on 127.0.0.1), integration
                   (integration-tests/ against a deployed environment, AWS or --local),
                   e2e (deploy + integration + destroy of every environment, locally)
 Local emulator:   emulator-start, emulator-stop, emulator-status
 Checks:           lint, test-tools, test-<lambda> per folder of lambdas/ (plain `nox` runs
                   every check), testdb (the PostgreSQL the lambda tests use)
-Docs:             docs (the Inputs/Outputs sections of modules/*/README.md, from the modules)
+Docs:             docs (the Inputs/Outputs sections of modules/*/README.md, from the modules;
+                  dev's stack graph in docs/architecture.md, from `stackrun graph`)
 Locks:            lock (rewrites constraints/*.txt and modules/.terraform.lock.hcl)
 
 Every session installs through _install: pinned by a lock file of constraints/, and fails when
@@ -483,6 +485,20 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session(python=TOOLS_PYTHON)
+def graph(session: nox.Session) -> None:
+    """Print an environment's stacks, their modules and the outputs each consumes from which:
+    `nox -s graph -- <env> [--format text|dot|mermaid]`."""
+    _stackrun(session, "graph")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def affected(session: nox.Session) -> None:
+    """JSON of the environments and stacks whose inputs changed since a commit:
+    `nox -s affected [-- --since REF]` (default: the merge base with main; CI's plan matrix)."""
+    _stackrun(session, "affected")
+
+
+@nox.session(python=TOOLS_PYTHON)
 def rollback(session: nox.Session) -> None:
     """Move a function's live alias back one version (or `--to N`) in seconds, and pin it:
     `nox -s rollback -- <env> <function> [--to N] [--local]`."""
@@ -531,7 +547,9 @@ nox -s docs [-- <module dir> ...]: rewrite the generated part of each modules/<n
 (between <!-- BEGIN_TF_DOCS --> and <!-- END_TF_DOCS -->): the Inputs table (name, description,
 type, default, required, validation messages) from the module's variable blocks and the Outputs
 table (name, description, sensitive) from its output blocks, read with python-hcl2. The rest
-of the README is written by hand. `nox -s lint` fails while a README is stale.
+of the README is written by hand. Without arguments also dev's stack graph in
+docs/architecture.md (between <!-- BEGIN_STACK_GRAPH --> and <!-- END_STACK_GRAPH -->):
+`stackrun graph dev --format mermaid`. `nox -s lint` fails while either is stale.
 """
 
 
@@ -546,16 +564,19 @@ def _module_docs_requirement() -> str:
 
 @nox.session(python=TOOLS_PYTHON)
 def docs(session: nox.Session) -> None:
-    """Regenerate the Inputs/Outputs sections of modules/*/README.md from the modules."""
+    """Regenerate the Inputs/Outputs sections of modules/*/README.md from the modules, and the
+    stack graph of docs/architecture.md (stackrun graph)."""
     if _help(session, DOCS_HELP):
         return
+    _install_tools(session)  # stackrun graph, for docs/architecture.md's stack graph
     _install(session, _module_docs_requirement(), locks=(TOOLS_LOCK,))
     session.run("python", str(MODULE_DOCS), *session.posargs)
 
 
 LINT_HELP = """
 nox -s lint: ruff (lint + format check) on the Python code, the modules' READMEs against their
-variables and outputs (`nox -s docs` rewrites them), `terraform fmt -check` on modules/,
+variables and outputs and docs/architecture.md's stack graph against live/ (`nox -s docs`
+rewrites them), `terraform fmt -check` on modules/,
 `terraform init -backend=false` + `terraform validate` + `terraform test` (mock provider) in
 every module (with modules/.terraform.lock.hcl, read-only), check-jsonschema + zizmor on
 .github/workflows and .github/dependabot.yml, and checkov over modules/ and
@@ -574,12 +595,12 @@ def lint(session: nox.Session) -> None:
     _install(session, "ruff", locks=(TOOLS_LOCK,))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    _install_tools(session)  # stackrun graph, for docs/architecture.md's stack graph
     _install(session, _module_docs_requirement(), locks=(TOOLS_LOCK,))
     session.run("python", str(MODULE_DOCS), "--check")
     terraform = shutil.which("terraform")
     if terraform is None:
         session.error("terraform is not on PATH")
-    _install_tools(session)
     env, provider_lock = _terraform_env(session)
     session.run(
         terraform, "fmt", "-check", "-recursive", "-diff", "modules", external=True, env=env

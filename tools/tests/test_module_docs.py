@@ -195,3 +195,35 @@ def test_the_modules_readmes_are_up_to_date(capsys):
     assert {path.name for path in modules} >= {"network", "postgres", "lambda-api"}
 
     assert module_docs.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_the_architecture_docs_stack_graph_is_up_to_date():
+    """docs/architecture.md embeds `stackrun graph dev --format mermaid`, as generated."""
+    assert module_docs.document_graph(module_docs.GRAPH_DOC, module_docs.ROOT, True) is None
+    text = module_docs.GRAPH_DOC.read_text()
+    assert "```mermaid\nflowchart LR\n" in text
+    assert "  s027_migrations -. after .-> s030_api\n```\n<!-- END_STACK_GRAPH -->" in text
+
+
+def test_a_stale_stack_graph_is_reported_and_regenerated(tmp_path: Path, capsys):
+    current = module_docs.GRAPH_DOC.read_text()
+    stale = tmp_path / "architecture.md"
+    stale.write_text(current.replace(' -- "jwt_authorizer" --> s030_api', " --> s030_api"))
+    assert stale.read_text() != current
+
+    problem = module_docs.document_graph(stale, module_docs.ROOT, True)
+
+    assert problem == (
+        f"{stale}: the stack graph is stale (it is `stackrun graph dev --format mermaid`); "
+        "run `nox -s docs`"
+    )
+    assert module_docs.document_graph(stale, module_docs.ROOT, False) is None
+    assert stale.read_text() == current
+
+
+def test_a_doc_without_the_graph_markers_is_reported(tmp_path: Path):
+    doc = tmp_path / "architecture.md"
+    doc.write_text("# Architecture\n\nno graph here\n")
+
+    with pytest.raises(module_docs.DocsError, match="needs exactly one <!-- BEGIN_STACK_GRAPH"):
+        module_docs.document_graph(doc, module_docs.ROOT, True)
