@@ -108,17 +108,16 @@ class Inputs:
                 folders.update(project.path.resolve() for project in projects)
         return folders
 
-    def touches(self, environment: Environment, stack: Stack, path: str) -> bool:
+    def touched(self, environment: Environment, stack: Stack, paths: set[str]) -> bool:
+        """Whether one of `paths` is an input of `stack` of `environment`."""
         env, name = environment.name, stack.name
-        if path in ("live/project.toml", f"live/{env}/env.toml", self.lock):
+        shared = {"live/project.toml", f"live/{env}/env.toml", self.lock}
+        if paths & (shared | {f"live/_defaults/{name}.toml"}):
             return True
-        if path == f"live/_defaults/{name}.toml":
+        if any(PurePosixPath(path).is_relative_to(f"live/{env}/{name}") for path in paths):
             return True
-        if PurePosixPath(path).is_relative_to(f"live/{env}/{name}"):
-            return True
-        if _under(path, module_tree(stack.module.path), self.root):
-            return True
-        return _under(path, self.function_folders(stack), self.root)
+        folders = module_tree(stack.module.path) | self.function_folders(stack)
+        return any(_under(path, folders, self.root) for path in paths)
 
 
 def affected(root: Path, paths: set[str]) -> dict[str, list[str]]:
@@ -128,9 +127,7 @@ def affected(root: Path, paths: set[str]) -> dict[str, list[str]]:
     for name in list_environments(root):
         environment = load_environment(root, name)
         direct = {
-            stack.name
-            for stack in environment.stacks
-            if any(inputs.touches(environment, stack, path) for path in paths)
+            stack.name for stack in environment.stacks if inputs.touched(environment, stack, paths)
         }
         if direct:
             result[name] = sorted(with_downstream(environment, direct))

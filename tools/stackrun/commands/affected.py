@@ -24,15 +24,15 @@ DESCRIPTION = (
     "left out, stacks sorted. CI plans only these environments."
 )
 
+SINCE_HELP = (
+    "a branch, tag or commit, e.g. origin/main or HEAD~1 (default: the merge base of HEAD with "
+    "main, else origin/main)"
+)
+
 
 def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
     parser = commands.add_parser("affected", help=HELP, description=DESCRIPTION)
-    parser.add_argument(
-        "--since",
-        metavar="REF",
-        help="a branch, tag or commit, e.g. origin/main or HEAD~1 (default: the merge base of "
-        "HEAD with main, else origin/main)",
-    )
+    parser.add_argument("--since", metavar="REF", help=SINCE_HELP)
     return parser
 
 
