@@ -7,8 +7,9 @@ Local API:        serve (a locally deployed environment's API on 127.0.0.1), int
                   (integration-tests/ against a deployed environment, AWS or --local),
                   e2e (deploy + integration + destroy of every environment, locally)
 Local emulator:   emulator-start, emulator-stop, emulator-status
-Checks:           lint, test-tools, test-<lambda> per folder of lambdas/ (plain `nox` runs
-                  every check), testdb (the PostgreSQL the lambda tests use)
+Checks:           doctor (the prerequisites; deploy and e2e run it first), lint, test-tools,
+                  test-<lambda> per folder of lambdas/ (plain `nox` runs every check), testdb
+                  (the PostgreSQL the lambda tests use)
 Docs:             docs (the Inputs/Outputs sections of modules/*/README.md, from the modules)
 Locks:            lock (rewrites constraints/*.txt and modules/.terraform.lock.hcl)
 
@@ -194,7 +195,12 @@ def _python_download() -> Callable[[str], bool] | None:
     setting = os.environ.get("NOX_DOWNLOAD_PYTHON") or nox.options.download_python
     if setting == "never" or not HAS_UV:
         return None
-    return lambda version: uv_install_python(f"python{version}")
+
+    def download(version: str) -> bool:
+        print(f"python{version} not found: `uv python install {version}`, as nox would", flush=True)
+        return uv_install_python(f"python{version}")
+
+    return download
 
 
 def _runs_lambda_tests(arguments: list[str]) -> bool:

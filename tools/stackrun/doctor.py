@@ -40,6 +40,8 @@ from stackrun.terraform import (
 )
 
 REGISTRY = "registry.terraform.io"
+# where `doctor` checks that the registry answers when no provider mirror is set
+REGISTRY_ADDRESS = (REGISTRY, 443)
 AWS_PROVIDER = "hashicorp/aws"
 TERRAFORM_INSTALL = "https://developer.hashicorp.com/terraform/install"
 # How long `doctor` waits for the Terraform registry when no provider mirror is set.
@@ -108,7 +110,10 @@ def python_fix(version: str) -> str:
     install it with pyenv when pyenv is used, else with uv."""
     pyenv = shutil.which("pyenv")
     if pyenv is None:
-        return f"`uv python install {version}` (downloads it from github.com)"
+        return (
+            f"`uv python install {version}` (from github.com; offline: Python {version} from "
+            "your OS packages or pyenv)"
+        )
     root = Path(os.environ.get("PYENV_ROOT") or _run([pyenv, "root"]).strip())
     installed = sorted(
         (path.name for path in (root / "versions").glob(f"{version}*") if path.is_dir()),
@@ -226,7 +231,7 @@ def check_provider(project: Project, terraform_platform: str) -> Check:
 
 def _registry_check(name: str, wanted: str, fix: str) -> Check:
     try:
-        socket.create_connection((REGISTRY, 443), timeout=REGISTRY_TIMEOUT_SECONDS).close()
+        socket.create_connection(REGISTRY_ADDRESS, timeout=REGISTRY_TIMEOUT_SECONDS).close()
     except OSError as error:
         return Check(
             name,
