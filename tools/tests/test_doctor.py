@@ -123,6 +123,25 @@ def test_doctor_help(tmp_path):
     assert "MISSING" in result.stdout and "STACKRUN_PROVIDER_MIRROR" in result.stdout
 
 
+def test_doctor_imports_with_the_standard_library_alone():
+    """noxfile.py imports the checks into nox's own Python, which has none of stackrun's
+    dependencies (CI installs only constraints/nox.txt there): -S leaves site-packages out."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import stackrun.doctor, stackrun.config; "
+        "top = {name.split('.')[0] for name in sys.modules}; "
+        "print(*sorted(top - set(sys.stdlib_module_names)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(REPO_ROOT / "tools")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["__main__", "stackrun"]
+
+
 # ---- Python ----------------------------------------------------------------------------------
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
