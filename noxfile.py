@@ -8,8 +8,9 @@ Local API:        serve (a locally deployed environment's API on 127.0.0.1), int
                   (integration-tests/ against a deployed environment, AWS or --local),
                   e2e (deploy + integration + destroy of every environment, locally)
 Local emulator:   emulator-start, emulator-stop, emulator-status
-Checks:           lint, test-tools, test-<lambda> per folder of lambdas/ (plain `nox` runs
-                  every check), testdb (the PostgreSQL the lambda tests use)
+Checks:           doctor (the prerequisites; deploy and e2e run it first), lint, test-tools,
+                  test-<lambda> per folder of lambdas/ (plain `nox` runs every check), testdb
+                  (the PostgreSQL the lambda tests use)
 Docs:             docs (the Inputs/Outputs sections of modules/*/README.md, from the modules;
                   dev's stack graph in docs/architecture.md, from `stackrun graph`)
 Locks:            lock (rewrites constraints/*.txt and modules/.terraform.lock.hcl)
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nox
@@ -125,23 +127,104 @@ def _stackrun(session: nox.Session, command: str) -> None:
     session.run("stackrun", command, *session.posargs, external=False)
 
 
+# ---- prerequisites ---------------------------------------------------------------------------
+
+# A session whose Python (3.12) is not installed gets it downloaded by nox (uv python install)
+# when it can be; `doctor` tries that first, and says what to do when it cannot.
+# NOX_DOWNLOAD_PYTHON=never turns both off.
+nox.options.download_python = "auto"
+
+DOCTOR_HELP = """
+nox -s doctor: check what a deploy needs, one line each, OK (with version and path) or MISSING
+(with the command that fixes it); fails when a required one is missing. `deploy` and `e2e` run
+it first (with their arguments), before any virtualenv is created.
+  Python 3.12    the tools' sessions and the functions' runtime: found as nox finds it (PATH,
+                 pyenv's active versions, uv's), else downloaded with `uv python install`
+                 unless offline or NOX_DOWNLOAD_PYTHON=never
+  terraform      the version live/project.toml asks for (`terraform.version`)
+  PostgreSQL     initdb, pg_ctl, postgres: the lambda tests' database and --local's RDS (not
+                 required for `-- <env> --skip-tests` or `--promote-from` without --local)
+  AWS provider   hashicorp/aws at the version of modules/.terraform.lock.hcl: from your
+                 TF_CLI_CONFIG_FILE, the provider mirror (STACKRUN_PROVIDER_MIRROR, holding
+                 it for this platform), or registry.terraform.io when that can be reached
+"""
+
+
+@nox.session(python=False)
+def doctor(session: nox.Session) -> None:
+    """Check the prerequisites (Python 3.12, terraform, PostgreSQL, AWS provider): one line each."""
+    if _help(session, DOCTOR_HELP):
+        return
+    sys.path.insert(0, str(ROOT / "tools"))  # stackrun's checks, before any virtualenv exists
+    from stackrun.config import load_project
+    from stackrun.doctor import missing, run_checks
+    from stackrun.errors import StackrunError
+
+    try:
+        checks = run_checks(
+            load_project(ROOT),
+            sorted({TOOLS_PYTHON, LAMBDA_PYTHON}),
+            _find_python,
+            _python_download(),
+            postgres_required="--local" in session.posargs or _runs_lambda_tests(session.posargs),
+        )
+    except StackrunError as error:
+        session.error(str(error))
+    for check in checks:
+        print(check.line(), flush=True)
+    absent = missing(checks)
+    if absent:
+        names = ", ".join(check.name for check in absent)
+        session.error(f"missing: {names} (each MISSING line above says how to get it)")
+
+
+def _find_python(version: str) -> str | None:
+    """The interpreter nox creates a `python=version` session's virtualenv from: nox's own
+    lookup (python-discovery: PATH, pyenv's active versions, uv's installs)."""
+    from python_discovery import get_interpreter
+
+    found = get_interpreter(version)
+    return found.executable if found is not None else None
+
+
+def _python_download() -> Callable[[str], bool] | None:
+    """nox's download of a missing interpreter (`uv python install`), or None when nox would
+    not download one (NOX_DOWNLOAD_PYTHON=never, or no uv)."""
+    import os
+
+    from nox.virtualenv import HAS_UV, uv_install_python
+
+    setting = os.environ.get("NOX_DOWNLOAD_PYTHON") or nox.options.download_python
+    if setting == "never" or not HAS_UV:
+        return None
+
+    def download(version: str) -> bool:
+        print(f"python{version} not found: `uv python install {version}`, as nox would", flush=True)
+        return uv_install_python(f"python{version}")
+
+    return download
+
+
+def _runs_lambda_tests(arguments: list[str]) -> bool:
+    """Whether `deploy -- <arguments>` runs every lambda's tests first (not for --help,
+    --skip-tests, or --promote-from, which deploys zips tested elsewhere)."""
+    promoted = any(arg.split("=")[0] == "--promote-from" for arg in arguments)
+    skipped = {"--help", "-h", "--skip-tests"} & set(arguments)
+    return not promoted and not skipped
+
+
 # ---- operations ------------------------------------------------------------------------------
 
 
-@nox.session(python=TOOLS_PYTHON)
+@nox.session(python=TOOLS_PYTHON, requires=["doctor"])
 def deploy(session: nox.Session) -> None:
     """Test the lambdas, then deploy: `nox -s deploy -- <env> [--local] [--skip-tests]
     [--plan DIR] [--promote-from ENV] [--report-file PATH] [--summary-file PATH]` (see
     `stackrun deploy --help`; --plan DIR applies exactly the plans `plan --out DIR` saved, or
-    refuses; --promote-from ENV: no build, no lambda tests; ENV's tested zips are deployed)."""
+    refuses; --promote-from ENV: no build, no lambda tests; ENV's tested zips are deployed).
+    `doctor` runs first."""
     arguments = [arg for arg in session.posargs if arg != "--skip-tests"]
-    promoted = any(arg.split("=")[0] == "--promote-from" for arg in arguments)
-    if (
-        "--help" not in arguments
-        and "-h" not in arguments
-        and "--skip-tests" not in session.posargs
-        and not promoted
-    ):
+    if _runs_lambda_tests(session.posargs):
         # What is deployed was tested first: every lambda's test session (the build happens in
         # stackrun deploy itself, cached by input hash).
         session.run("nox", "-s", *(f"test-{name}" for name in LAMBDAS), external=True)
@@ -285,7 +368,7 @@ Part of plain `nox` (CI).
 """
 
 
-@nox.session(python=TOOLS_PYTHON)
+@nox.session(python=TOOLS_PYTHON, requires=["doctor"])
 def e2e(session: nox.Session) -> None:
     """Deploy, integration-test and destroy every environment locally: `-- [<env> ...]`."""
     if _help(session, E2E_HELP):
@@ -940,7 +1023,14 @@ def _lambda_test_session(name: str) -> None:
 for _name in LAMBDAS:
     _lambda_test_session(_name)
 
-nox.options.sessions = ["lint", "test-tools", *(f"test-{name}" for name in LAMBDAS), "e2e"]
+# doctor first: a machine that lacks a prerequisite is told so before the long sessions run.
+nox.options.sessions = [
+    "doctor",
+    "lint",
+    "test-tools",
+    *(f"test-{name}" for name in LAMBDAS),
+    "e2e",
+]
 
 
 if __name__ == "__main__":  # pragma: no cover - `python noxfile.py` is not how to run this

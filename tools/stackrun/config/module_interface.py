@@ -17,8 +17,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import hcl2
-
 from stackrun.paths import cache_root
 
 # A top-level `variable "x" {` or `output "x" {` block starts its line.
@@ -76,6 +74,8 @@ def _declarations(text: str, cache_dir: Path) -> dict[str, Any]:
         return json.loads(cache_file.read_text())
     except (OSError, ValueError):
         pass
+    import hcl2  # here, not at the top: `nox -s doctor` loads the project without it
+
     parsed = hcl2.loads(text)
     for block in parsed.get("variable", []):
         for label, body in block.items():

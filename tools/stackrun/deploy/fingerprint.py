@@ -18,13 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-from functools import cache
 from pathlib import Path
 
 from stackrun.config import Stack
 from stackrun.paths import APPLIED_RECORD as RECORD_FILE
-from stackrun.terraform import LOCK_FILE_NAME, terraform_binary
+from stackrun.terraform import LOCK_FILE_NAME, terraform_binary, terraform_version
 from stackrun.terraform.render import GENERATED_FILES
 from stackrun.terraform.workspace import Workspace
 
@@ -76,19 +74,6 @@ def _files(folder: Path) -> list[Path]:
         for path in folder.rglob("*")
         if path.is_file() and not _SKIPPED_PARTS & set(path.relative_to(folder).parts)
     )
-
-
-@cache
-def terraform_version(binary: str) -> str:
-    """terraform's version and platform (not `terraform_outdated`, which changes by itself)."""
-    result = subprocess.run(
-        [binary, "version", "-json"], capture_output=True, text=True, check=False
-    )
-    try:
-        document = json.loads(result.stdout)
-    except ValueError:
-        return result.stdout.strip()
-    return f"{document.get('terraform_version')} {document.get('platform')}"
 
 
 def recorded(workspace: Workspace, stack: Stack) -> str | None:

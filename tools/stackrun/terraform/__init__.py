@@ -15,6 +15,7 @@ from stackrun.terraform.process import (
     extract_errors,
     parse_json_document,
     terraform_binary,
+    terraform_version,
 )
 from stackrun.terraform.providers import (
     INIT_LOCKFILE,
@@ -23,6 +24,7 @@ from stackrun.terraform.providers import (
     cli_config_env,
     copy_provider_lock,
     provider_lock,
+    provider_mirror,
 )
 
 __all__ = [
@@ -36,5 +38,7 @@ __all__ = [
     "extract_errors",
     "parse_json_document",
     "provider_lock",
+    "provider_mirror",
     "terraform_binary",
+    "terraform_version",
 ]

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +37,19 @@ def terraform_binary() -> str:
             "STACKRUN_TERRAFORM to its path)"
         )
     return path
+
+
+@cache
+def terraform_version(binary: str) -> str:
+    """terraform's version and platform (not `terraform_outdated`, which changes by itself)."""
+    result = subprocess.run(
+        [binary, "version", "-json"], capture_output=True, text=True, check=False
+    )
+    try:
+        document = json.loads(result.stdout)
+    except ValueError:
+        return result.stdout.strip()
+    return f"{document.get('terraform_version')} {document.get('platform')}"
 
 
 @dataclass(frozen=True)

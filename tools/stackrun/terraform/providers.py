@@ -44,6 +44,23 @@ def copy_provider_lock(repo_root: Path, workdir: Path) -> None:
         target.write_bytes(content)
 
 
+def provider_mirror(configured_mirror: Path | None) -> Path | None:
+    """The filesystem mirror terraform installs providers from: STACKRUN_PROVIDER_MIRROR, else
+    the project's `terraform.provider_mirror`; None when neither is set. Raises when it is set
+    but is no mirror."""
+    mirror_value = os.environ.get(MIRROR_VARIABLE)
+    mirror = Path(mirror_value) if mirror_value else configured_mirror
+    if mirror is not None and not (mirror / "registry.terraform.io").is_dir():
+        source = (
+            MIRROR_VARIABLE if mirror_value else "terraform.provider_mirror (live/project.toml)"
+        )
+        raise StackrunError(
+            f"provider mirror {mirror} (from {source}) is not an unpacked filesystem mirror: "
+            "expected a folder holding registry.terraform.io/<namespace>/<type>/<version>/<os_arch>"
+        )
+    return mirror
+
+
 def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str, str]:
     """Environment variables that make terraform take providers from one shared place.
 
@@ -55,8 +72,7 @@ def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str,
     user_config = os.environ.get("TF_CLI_CONFIG_FILE")
     if user_config and Path(user_config).is_file():
         return {}
-    mirror_value = os.environ.get(MIRROR_VARIABLE)
-    mirror = Path(mirror_value) if mirror_value else configured_mirror
+    mirror = provider_mirror(configured_mirror)
     env: dict[str, str] = {}
     if mirror is None:
         if user_config:
@@ -69,14 +85,6 @@ def cli_config_env(cache_dir: Path, configured_mirror: Path | None) -> dict[str,
             plugin_cache.mkdir(parents=True, exist_ok=True)
             env["TF_PLUGIN_CACHE_DIR"] = str(plugin_cache)
         return env
-    if not (mirror / "registry.terraform.io").is_dir():
-        source = (
-            MIRROR_VARIABLE if mirror_value else "terraform.provider_mirror (live/project.toml)"
-        )
-        raise StackrunError(
-            f"provider mirror {mirror} (from {source}) is not an unpacked filesystem mirror: "
-            "expected a folder holding registry.terraform.io/<namespace>/<type>/<version>/<os_arch>"
-        )
     cache_dir.mkdir(parents=True, exist_ok=True)
     config_file = terraform_cli_config(cache_dir)
     # json.dumps quotes the path the way HCL expects for ordinary paths.

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackrun.local import pg_programs
 from stackrun.local.postgres.common import LocalDatabaseError
 
 _RUN_AS_CANDIDATES = ("postgres", "nobody")
@@ -185,31 +186,11 @@ def _acl_with_search(current: bytes | None, mode: int, uid: int) -> bytes:
 
 
 def binary(name: str) -> str:
-    """``pg_ctl`` from PATH (or Debian's /usr/lib/postgresql/N/bin); its siblings next to it.
-
-    initdb must come from the same installation as pg_ctl, which starts the ``postgres`` next to
-    itself.
-    """
-    pg_ctl = shutil.which("pg_ctl")
-    if pg_ctl is None:
-        installed = sorted(
-            Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-            key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
-        )
-        pg_ctl = str(installed[-1]) if installed else None
-    if pg_ctl is None:
-        raise LocalDatabaseError(
-            "PostgreSQL server programs (initdb, pg_ctl, postgres) not found on PATH nor under "
-            "/usr/lib/postgresql/*/bin; install the PostgreSQL server (e.g. apt-get install "
-            "postgresql)"
-        )
-    if name == "pg_ctl":
-        return pg_ctl
-    sibling = Path(pg_ctl).resolve().parent / name
-    found = str(sibling) if sibling.exists() else shutil.which(name)
-    if found is None:
-        raise LocalDatabaseError(f"PostgreSQL program {name!r} not found next to {pg_ctl}")
-    return found
+    """A PostgreSQL server program (stackrun.local.pg_programs finds it)."""
+    try:
+        return pg_programs.program(name)
+    except pg_programs.ProgramNotFound as error:
+        raise LocalDatabaseError(str(error)) from error
 
 
 def run_as(
