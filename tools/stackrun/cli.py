@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
+from stackrun import terminal
 from stackrun.commands import (
     baseline,
     bootstrap,
     build,
+    completion,
     deploy,
     destroy,
     emulator,
+    options,
     output,
     plan,
     release,
@@ -96,7 +101,16 @@ COMMANDS = (
     unlock,
     rollback,
     unpin,
+    completion,
 )
+
+
+def installed_version() -> str:
+    """The installed distribution's version (its metadata)."""
+    try:
+        return version("stackrun")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,15 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"stackrun {installed_version()}")
+    options.add_verbosity(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for command in COMMANDS:
-        command.add_parser(commands).set_defaults(handler=command.run)
+        subparser = command.add_parser(commands)
+        options.add_verbosity(subparser, top=False)
+        subparser.set_defaults(handler=command.run)
     return parser
 
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args, find_repo_root())
+    root = find_repo_root() if getattr(args, "needs_repo", True) else Path.cwd()
+    with terminal.use(terminal.Terminal.detect(args.verbosity)):
+        return args.handler(args, root)
 
 
 def main(argv: list[str] | None = None) -> None:
