@@ -160,7 +160,8 @@ class Terminal:
 
     @contextmanager
     def running(self, stack: str, phase: str) -> Iterator[None]:
-        """The stack on the status block while the body runs (the block starts with it)."""
+        """The stack on the status block while the body runs: the block shows while a stack
+        runs (none: it goes, so the lines between and the summary print as they are)."""
         with self.lock:
             self.board.start(stack, phase)
             self._show_block()
@@ -169,6 +170,8 @@ class Terminal:
         finally:
             with self.lock:
                 self.board.finish(stack)
+                if not self.board.running:
+                    self.close()
 
     def phase(self, stack: str, phase: str) -> None:
         with self.lock:
@@ -181,7 +184,7 @@ class Terminal:
         self.live.start()
 
     def close(self) -> None:
-        """The block removed (before the command's last words and exit code)."""
+        """The block removed (also before the command's last words and exit code)."""
         if self.live is not None:
             self.live.stop()
             self.live = None

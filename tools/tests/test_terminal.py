@@ -107,14 +107,16 @@ def test_live_terminal_prints_lines_in_colour_above_the_block():
         stream.write("\n")
         print("<== 010_net applied", file=stream)
         live.live.refresh()
-    live.close()
-    assert live.live is None
+    assert live.live is None  # no stack runs: the block is gone
+    print("summary", file=stream)
+    print("  010_net applied", file=stream)
     out = console.file.getvalue()
     assert ESCAPE.search(out)
     plain = ESCAPE.sub("", out)
     assert "==> [1/2] deploying 010_net" in plain
     assert "<== 010_net applied" in plain
     assert "plan" in plain and "running 1 stack" in plain
+    assert out.endswith("summary\n  010_net applied\n")  # no block left between the lines
 
 
 def test_quiet_terminal_shows_no_block():
