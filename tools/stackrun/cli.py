@@ -59,6 +59,8 @@ examples:
   stackrun token dev --local --scope fleet/read   an access token for dev's API
   stackrun serve dev                       serve dev's locally deployed API (foreground)
   stackrun emulator stop                   stop the local emulator
+  stackrun -v deploy dev --local           terraform's lines too, above the status block
+  stackrun completion bash                 the bash completion script (also: zsh)
 
 environment variables:
   STACKRUN_PROVIDER_MIRROR   unpacked provider mirror terraform installs from (no downloads)
@@ -70,6 +72,7 @@ environment variables:
   STACKRUN_RUNTIME_DIR       local Lambda runtimes for serve (default: .stackrun/runtimes/)
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
+  CI, NO_COLOR               plain lines, as when piped: no colour, no status block
 
 roles (live/<env>/env.toml): plan assumes plan_role (plan --out: deploy_role); deploy,
 destroy, bootstrap, output, token, release, rollback, unpin and unlock assume deploy_role;

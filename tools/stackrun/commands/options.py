@@ -112,6 +112,6 @@ def add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
         action="store_const",
         const=Verbosity.VERBOSE,
         default=default,
-        help="terraform's own output also on a terminal, under the status block (plain output "
+        help="terraform's own output also on a terminal, above the status block (plain output "
         "has it always; every stack's log file too)",
     )
