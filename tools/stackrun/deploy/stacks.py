@@ -141,6 +141,7 @@ class StackRun:
         terraform's state and outputs say where their alias is. Returns the stack's state."""
         workspace = self.workspace
         self.guard.check(f"releasing {stack.name}")
+        terminal.current().phase(stack.name, "canary")
         canary.release(workspace, watched)
         promoted = {c.key: c.new for c in watched if c.outcome == canary.Outcome.PROMOTED}
         if promoted:
