@@ -236,8 +236,15 @@ def deploy(session: nox.Session) -> None:
 def plan(session: nox.Session) -> None:
     """Plan an environment: `nox -s plan -- <env> [--local] [--detailed-exitcode] [--out DIR]
     [--report-file PATH] [--summary-file PATH]` (see `stackrun plan --help`; --out DIR saves
-    the plans and their manifest for `deploy --plan DIR`)."""
-    _stackrun(session, "plan")
+    the plans and their manifest for `deploy --plan DIR`). With --detailed-exitcode the session
+    exits 2 when a stack has changes, as stackrun does (nox alone would fold it into 1)."""
+    try:
+        _stackrun(session, "plan")
+    except nox.command.CommandFailed as failed:
+        if failed.return_code != 2 or "--detailed-exitcode" not in session.posargs:
+            raise
+        session.log("stackrun plan exited 2: changes (--detailed-exitcode); so does nox")
+        raise SystemExit(2) from None
 
 
 @nox.session(python=TOOLS_PYTHON)

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
+from stackrun import terminal
 from stackrun.commands import (
     affected,
     baseline,
     bootstrap,
     build,
+    completion,
     deploy,
     destroy,
     emulator,
     graph,
+    options,
     output,
     plan,
     release,
@@ -56,6 +61,8 @@ examples:
   stackrun token dev --local --scope fleet/read   an access token for dev's API
   stackrun serve dev                       serve dev's locally deployed API (foreground)
   stackrun emulator stop                   stop the local emulator
+  stackrun -v deploy dev --local           terraform's lines too, above the status block
+  stackrun completion bash                 the bash completion script (also: zsh)
 
 environment variables:
   STACKRUN_PROVIDER_MIRROR   unpacked provider mirror terraform installs from (no downloads)
@@ -67,6 +74,7 @@ environment variables:
   STACKRUN_RUNTIME_DIR       local Lambda runtimes for serve (default: .stackrun/runtimes/)
   STACKRUN_ROOT              the repository root (default: found from the current folder)
   STACKRUN_TERRAFORM         terraform binary (default: terraform on PATH)
+  CI, NO_COLOR               plain lines, as when piped: no colour, no status block
 
 roles (live/<env>/env.toml): plan assumes plan_role (plan --out: deploy_role); deploy,
 destroy, bootstrap, output, token, release, rollback, unpin and unlock assume deploy_role;
@@ -100,7 +108,16 @@ COMMANDS = (
     unlock,
     rollback,
     unpin,
+    completion,
 )
+
+
+def installed_version() -> str:
+    """The installed distribution's version (its metadata)."""
+    try:
+        return version("stackrun")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,15 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"stackrun {installed_version()}")
+    options.add_verbosity(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for command in COMMANDS:
-        command.add_parser(commands).set_defaults(handler=command.run)
+        subparser = command.add_parser(commands)
+        options.add_verbosity(subparser, top=False)
+        subparser.set_defaults(handler=command.run)
     return parser
 
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args, find_repo_root())
+    root = find_repo_root() if getattr(args, "needs_repo", True) else Path.cwd()
+    with terminal.use(terminal.Terminal.detect(args.verbosity)):
+        return args.handler(args, root)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from stackrun import terminal
 from stackrun.aws.target import Target
 from stackrun.config import Environment, apply_overrides, load_environment, load_project
 from stackrun.errors import StackrunError
@@ -93,7 +94,7 @@ def start(
     if confirm:
         confirm_protected(loaded, args.command, args.yes)
     run_target = target(args, root)
-    console = console or sys.stdout
+    console = console or terminal.current().stream()
     print(
         f"stackrun {args.command} {loaded.name} -> "
         + (f"local emulator {run_target.endpoint}" if run_target.local else "AWS")

@@ -88,3 +88,30 @@ def add_yes(parser: argparse.ArgumentParser, help: str = YES_HELP) -> None:
 
 def add_function(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("function", help="a function of the environment (a folder of lambdas/)")
+
+
+def add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """-q/-v, before the command (`top`) or after it (then only when given: the top's stays)."""
+    from stackrun.terminal import Verbosity
+
+    default = Verbosity.NORMAL if top else argparse.SUPPRESS
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=Verbosity.QUIET,
+        default=default,
+        help="no terraform output and no line per stack started: results, summary and errors",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=Verbosity.VERBOSE,
+        default=default,
+        help="terraform's own output also on a terminal, above the status block (plain output "
+        "has it always; every stack's log file too)",
+    )

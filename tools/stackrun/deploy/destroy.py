@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from stackrun import terminal
 from stackrun.config import Stack
 from stackrun.deploy.backend import backend_ready
 from stackrun.deploy.interrupts import Interrupted
@@ -101,7 +102,8 @@ def destroy_stacks(run: Run) -> None:
         announce(run.workspace, index, len(run.stacks), stack, "destroying")
         started = time.monotonic()
         try:
-            stack_report = _destroy_stack(run, stack)
+            with terminal.current().running(stack.name, "starting"):
+                stack_report = _destroy_stack(run, stack)
         except (StackFailed, Interrupted) as error:
             record_failure(run.report, stack.name, run.stacks[index:], error)
             print_summary(run)

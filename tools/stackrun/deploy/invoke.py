@@ -19,6 +19,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from stackrun import terminal
 from stackrun.config import Stack
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.errors import StackFailed
@@ -43,6 +44,7 @@ def on_deploy(workspace: Workspace, stack: Stack, outputs: Mapping[str, Any]) ->
                 None,
                 terraform=False,
             )
+        terminal.current().phase(stack.name, step)
         _say(workspace, f"    {stack.name}: invoking {key} ({alias_arn})")
         started = time.monotonic()
         try:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackrun import terminal
 from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.config import Stack
 from stackrun.deploy import fingerprint, saved_plan
@@ -101,7 +102,8 @@ def plan_stacks(run: PlanRun) -> None:
             if run.manifest is not None:
                 run.manifest.add_pending(stack.name, note)
             continue
-        run.report.stacks.append(_plan_one(run, stack, index))
+        with terminal.current().running(stack.name, "starting"):
+            run.report.stacks.append(_plan_one(run, stack, index))
 
 
 def _plan_one(run: PlanRun, stack: Stack, index: int) -> StackReport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stackrun import terminal
 from stackrun.config import Stack
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.report import RunReport, StackReport, StackStatus
@@ -14,6 +15,8 @@ def say(workspace: Workspace, text: str) -> None:
 
 
 def announce(workspace: Workspace, index: int, total: int, stack: Stack, verb: str) -> None:
+    if not terminal.current().shows_starts:  # -q
+        return
     say(workspace, f"\n==> [{index}/{total}] {verb} {stack.name} (module {stack.module.name})")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stackrun import terminal
 from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.config import Stack
 from stackrun.deploy import fingerprint, saved_plan
@@ -147,7 +148,8 @@ def apply_saved_plans(run: SavedRun) -> None:
     for index, stack in enumerate(stacks, start=1):
         run.held_guard.check(f"deploying {stack.name}")
         try:
-            run.report.stacks.append(_apply_saved(run, stack_run, stack, index))
+            with terminal.current().running(stack.name, "starting"):
+                run.report.stacks.append(_apply_saved(run, stack_run, stack, index))
         except (StackFailed, Interrupted) as error:
             record_failure(run.report, stack.name, stacks[index:], error)
             print_summary(run)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from stackrun import terminal
 from stackrun.config import Stack
 from stackrun.deploy import fingerprint, invoke
 from stackrun.deploy.guard import HeldGuard
@@ -37,7 +38,12 @@ class StackRun:
     guard: HeldGuard
 
     def deploy(self, stack: Stack, index: int) -> StackReport:
-        """Apply the stack, or skip it when its fingerprint is the one recorded; then finish."""
+        """Apply the stack, or skip it when its fingerprint is the one recorded; then finish.
+        On a terminal, the stack is on the status block meanwhile."""
+        with terminal.current().running(stack.name, "starting"):
+            return self._deploy(stack, index)
+
+    def _deploy(self, stack: Stack, index: int) -> StackReport:
         workspace = self.workspace
         self.guard.check(f"deploying {stack.name}")
         announce(workspace, index, self.total, stack, "deploying")
@@ -135,6 +141,7 @@ class StackRun:
         terraform's state and outputs say where their alias is. Returns the stack's state."""
         workspace = self.workspace
         self.guard.check(f"releasing {stack.name}")
+        terminal.current().phase(stack.name, "canary")
         canary.release(workspace, watched)
         promoted = {c.key: c.new for c in watched if c.outcome == canary.Outcome.PROMOTED}
         if promoted:

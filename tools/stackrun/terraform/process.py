@@ -100,8 +100,10 @@ class Terraform:
         console: IO[str] | None = None,
         echo: bool = True,
         on_killed: Callable[[float], None] | None = None,
+        on_command: Callable[[str], None] | None = None,
     ):
         self.workdir = workdir
+        self.on_command = on_command  # told each command as it starts (the status block)
         # Called (with the time terraform was started) when stackrun had to kill this terraform
         # while it could hold its state lock (a third signal): releases that lock.
         self.on_killed = on_killed
@@ -133,6 +135,8 @@ class Terraform:
         env.setdefault("TF_INPUT", "0")
         command = [self.binary, *args]
         echo = self.echo if echo is None else echo
+        if self.on_command:
+            self.on_command(args[0])
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("a", encoding="utf-8") as log:
             log.write(f"\n$ terraform {' '.join(args)}\n")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from stackrun import terminal
 from stackrun.aws.target import Target
 from stackrun.config import Environment, Stack
 from stackrun.errors import StackrunError
@@ -107,7 +108,9 @@ class Workspace:
             log,
             prefix,
             self.console,
+            echo=terminal.current().shows_terraform,
             on_killed=release_state_lock,
+            on_command=lambda command: terminal.current().phase(stack_name, command),
         )
 
     def render(
