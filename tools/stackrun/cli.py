@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from stackrun.commands import (
     baseline,
@@ -114,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args, find_repo_root())
+    handler: Callable[[argparse.Namespace, Path], int] = args.handler  # set_defaults above
+    return handler(args, find_repo_root())
 
 
 def main(argv: list[str] | None = None) -> None:

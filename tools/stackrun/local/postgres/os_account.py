@@ -12,11 +12,20 @@ import struct
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import TypedDict
 from pathlib import Path
 
 from stackrun.local.postgres.common import LocalDatabaseError
 
 _RUN_AS_CANDIDATES = ("postgres", "nobody")
+
+
+class _SwitchUser(TypedDict, total=False):
+    """subprocess.run's arguments that run the child as the server's OS account."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
 
 
 @dataclass(frozen=True)
@@ -226,7 +235,7 @@ def run_as(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(LC_ALL="C", LANG="C")
-    kwargs: dict[str, object] = {}
+    kwargs: _SwitchUser = {}
     if account.switch:
         env.update(HOME=account.home, USER=account.name, LOGNAME=account.name)
         try:
