@@ -12,8 +12,8 @@ import struct
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import TypedDict
 from pathlib import Path
+from typing import TypedDict
 
 from stackrun.local.postgres.common import LocalDatabaseError
 
