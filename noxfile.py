@@ -664,8 +664,10 @@ def docs(session: nox.Session) -> None:
 
 
 LINT_HELP = """
-nox -s lint: ruff (lint + format check) on the Python code, the modules' READMEs against their
-variables and outputs and docs/architecture.md's stack graph against live/ (`nox -s docs`
+nox -s lint: ruff (lint + format check) on the Python code, mypy --strict ([tool.mypy] of
+pyproject.toml) over tools/stackrun and over each lambdas/<name>/src (with the local packages it
+imports on MYPYPATH), the modules' READMEs against their variables and outputs and
+docs/architecture.md's stack graph against live/ (`nox -s docs`
 rewrites them), `terraform fmt -check` on modules/,
 `terraform init -backend=false` + `terraform validate` + `terraform test` (mock provider) in
 every module (with modules/.terraform.lock.hcl, read-only), check-jsonschema + zizmor on
@@ -679,13 +681,14 @@ Providers come from STACKRUN_PROVIDER_MIRROR or your TF_CLI_CONFIG_FILE (see REA
 
 @nox.session(python=TOOLS_PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff, module READMEs up to date, terraform fmt/validate/test, workflow checks, checkov."""
+    """ruff, mypy, module READMEs up to date, terraform fmt/validate/test, workflow checks,
+    checkov."""
     if _help(session, LINT_HELP):
         return
     _install(session, "ruff", locks=(TOOLS_LOCK,))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    _install_tools(session)  # stackrun graph, for docs/architecture.md's stack graph
+    _typecheck(session)  # installs the tools too: `stackrun graph` for docs/architecture.md
     _install(session, _module_docs_requirement(), locks=(TOOLS_LOCK,))
     session.run("python", str(MODULE_DOCS), "--check")
     terraform = shutil.which("terraform")
@@ -763,6 +766,21 @@ def lint(session: nox.Session) -> None:
         )
 
 
+def _typecheck(session: nox.Session) -> None:
+    """mypy --strict over tools/stackrun, then over each lambdas/<name>/src with the local
+    packages it imports (_local_packages) on MYPYPATH; their third-party imports, mypy and the
+    stubs come from pyproject.toml's typecheck extra (constraints/tools.txt)."""
+    import os
+
+    _install_tools(session, "typecheck")
+    session.run("mypy", "tools/stackrun")
+    for name in LAMBDAS:
+        *libraries, _ = _local_packages(name)
+        path = os.pathsep.join(_relative(ROOT / "lambdas" / folder / "src") for folder in libraries)
+        session.log(f"mypy lambdas/{name}/src (MYPYPATH={path})")
+        session.run("mypy", f"lambdas/{name}/src", env={"MYPYPATH": path})
+
+
 def _lint_requirements() -> list[str]:
     """pyproject.toml's lint extra: the checkers of `nox -s lint`."""
     import tomllib
@@ -823,7 +841,7 @@ def _terraform_env(session: nox.Session) -> tuple[dict[str, str], Path]:
 
 LOCK_HELP = """
 nox -s lock [-- --upgrade]: rewrite the lock files from their sources (commit what changed).
-  constraints/tools.txt         uv pip compile of pyproject.toml with its dev extra
+  constraints/tools.txt         uv pip compile of pyproject.toml with its dev and typecheck extras
   constraints/lint.txt          of its lint extra alone (lint's checkers, in their own venv)
   constraints/nox.txt           of constraints/nox.in: nox and uv, as CI and .ci/run install them
   constraints/lambda-tests.txt  of every lambdas/*/pyproject.toml with its test extra, within
@@ -849,7 +867,8 @@ def lock(session: nox.Session) -> None:
     ]
     session.run(
         *compile_command,
-        *("--python-version", TOOLS_PYTHON, "pyproject.toml", "--extra", "dev"),
+        *("--python-version", TOOLS_PYTHON, "pyproject.toml"),
+        *("--extra", "dev", "--extra", "typecheck"),
         *("-o", str(TOOLS_LOCK.relative_to(ROOT))),
         external=True,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -140,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = find_repo_root() if getattr(args, "needs_repo", True) else Path.cwd()
+    handler: Callable[[argparse.Namespace, Path], int] = args.handler  # set_defaults above
     with terminal.use(terminal.Terminal.detect(args.verbosity)):
-        return args.handler(args, root)
+        return handler(args, root)
 
 
 def main(argv: list[str] | None = None) -> None:

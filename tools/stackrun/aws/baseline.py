@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackrun.aws.bootstrap import module_stack
 from stackrun.config import (
@@ -32,6 +32,9 @@ from stackrun.config import (
 )
 from stackrun.errors import ConfigError, ConfigIssue, StackrunError
 from stackrun.terraform.workspace import Workspace
+
+if TYPE_CHECKING:
+    from stackrun.deploy.report import StackReport
 
 BASELINE_STACK = "000_baseline"
 BASELINE_MODULE = "account-baseline"
@@ -133,7 +136,7 @@ def admin_workspace(workspace: Workspace) -> Workspace:
     return replace(workspace, target=workspace.target.as_role("admin"))
 
 
-def apply(workspace: Workspace, force: bool = False):
+def apply(workspace: Workspace, force: bool = False) -> StackReport:
     """Apply the baseline (the backend must exist); skipped while unchanged unless `force`.
 
     Returns the stack's report (stackrun.deploy.report.StackReport).
@@ -169,7 +172,7 @@ def apply(workspace: Workspace, force: bool = False):
     return report
 
 
-def ensure_local(workspace: Workspace):
+def ensure_local(workspace: Workspace) -> StackReport | None:
     """Before a local deploy's stacks: the baseline in the emulated account, when missing or
     changed. Nothing without [github] in project.toml (there is no repository to trust)."""
     if not workspace.target.local:

@@ -9,6 +9,7 @@ still in the working dir and the next run picks up from there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -66,7 +67,7 @@ def bootstrap_stack(workspace: Workspace) -> Stack:
     )
 
 
-def _exists(call, *not_found_codes: str) -> bool:
+def _exists(call: Callable[[], object], *not_found_codes: str) -> bool:
     try:
         call()
     except ClientError as error:

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import boto3
 from botocore.config import Config
@@ -50,10 +50,18 @@ LOCAL_ADMIN_ROLE = "stackrun-local-administrator"
 CREDENTIALS_MARGIN = 600
 
 
+class RoleCredentials(TypedDict):
+    """An assumed role's credentials, as boto3.Session takes them."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    aws_session_token: str
+
+
 @dataclass
 class _ClientCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    credentials: dict[tuple[Any, ...], tuple[dict[str, str], float]] = field(default_factory=dict)
+    credentials: dict[tuple[Any, ...], tuple[RoleCredentials, float]] = field(default_factory=dict)
     clients: dict[tuple[Any, ...], tuple[Any, float]] = field(default_factory=dict)
 
 
@@ -151,9 +159,10 @@ class Target:
             cached = self._cache.clients.get(key)
             if cached is not None and cached[1] == expires:
                 return cached[0]
-            client = self._session_from(credentials, environment.region).client(
-                service, **self.client_args()
-            )
+            session = self._session_from(credentials, environment.region)
+            # boto3-stubs type a client per literal service name; `service` is a run-time name
+            # (callers get Any, as from boto3 itself)
+            client = session.client(service, **self.client_args())  # type: ignore[call-overload]
             self._cache.clients[key] = (client, expires)
         return client
 
@@ -164,7 +173,7 @@ class Target:
 
     def _credentials(
         self, environment: Environment, assume_role: bool
-    ) -> tuple[dict[str, str] | None, float]:
+    ) -> tuple[RoleCredentials | None, float]:
         """The run role's credentials (None: the base credentials) and their expiry."""
         role_arn = self.role_arn(environment)
         if not assume_role or role_arn is None:
@@ -176,7 +185,7 @@ class Target:
                 return cached
         sts = self.base_session(environment.region).client("sts", **self.client_args())
         reply = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)
-        entry = (
+        entry: tuple[RoleCredentials, float] = (
             {
                 "aws_access_key_id": reply["Credentials"]["AccessKeyId"],
                 "aws_secret_access_key": reply["Credentials"]["SecretAccessKey"],
@@ -188,7 +197,7 @@ class Target:
             self._cache.credentials[key] = entry
         return entry
 
-    def _session_from(self, credentials: dict[str, str] | None, region: str) -> boto3.Session:
+    def _session_from(self, credentials: RoleCredentials | None, region: str) -> boto3.Session:
         if credentials is None:
             return self.base_session(region)
         return boto3.Session(**credentials, region_name=region)

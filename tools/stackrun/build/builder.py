@@ -65,7 +65,9 @@ def _size(size: int) -> str:
     return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
 
 
-def _local_members(projects: Sequence[Project], sources: Sequence[Mapping[str, Path]]):
+def _local_members(
+    projects: Sequence[Project], sources: Sequence[Mapping[str, Path]]
+) -> tuple[Members, dict[str, str]]:
     """The zip members copied from the function's and its libraries' src/ trees."""
     members: Members = {}
     origin: dict[str, str] = {}

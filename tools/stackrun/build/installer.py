@@ -52,7 +52,7 @@ def _platform_options(platform: str, python_version: str) -> list[str]:
     ]
 
 
-def _run_pip(function: FunctionPackage, arguments: list[str], requirements: Sequence[str]):
+def _run_pip(function: FunctionPackage, arguments: list[str], requirements: Sequence[str]) -> None:
     env = dict(os.environ)
     env.update(
         PIP_DISABLE_PIP_VERSION_CHECK="1",

@@ -39,7 +39,8 @@ def find_repo_root(start: Path | None = None) -> Path:
 def emulator_port(args: argparse.Namespace, root: Path) -> int:
     """--port, else STACKRUN_LOCAL_PORT, else live/project.toml [local] port."""
     if getattr(args, "port", None):
-        return args.port
+        port: int = args.port
+        return port
     if os.environ.get("STACKRUN_LOCAL_PORT"):
         return int(os.environ["STACKRUN_LOCAL_PORT"])
     return load_project(root).local_port

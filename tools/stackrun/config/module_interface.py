@@ -71,7 +71,8 @@ def _declarations(text: str, cache_dir: Path) -> dict[str, Any]:
         return declared  # no variable or output block (main.tf, versions.tf): nothing to parse
     cache_file = cache_dir / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
     try:
-        return json.loads(cache_file.read_text())
+        cached: dict[str, Any] = json.loads(cache_file.read_text())
+        return cached
     except (OSError, ValueError):
         pass
     import hcl2  # here, not at the top: `nox -s doctor` loads the project without it

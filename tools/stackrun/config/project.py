@@ -49,7 +49,7 @@ def _check_github(table: Mapping[str, Any], collector: Collector) -> GitHubSetti
             "expected a plain git branch name (letters, digits, '.', '_', '-', '/'; no '..', "
             f"'//', trailing '/' or '.lock'), got {quote(branch)}",
         )
-    if len(collector.issues) > before or not table:
+    if len(collector.issues) > before or not table or not isinstance(repository, str):
         return None
     return GitHubSettings(repository=repository, branch=branch)
 

@@ -191,8 +191,9 @@ def _dependencies(
             )
             continue
         references = [_check_reference(text, key, folder, earlier, collector) for text in texts]
-        if all(references):
-            dependencies.append(Dependency(input_name, tuple(references), shape=shape, keys=keys))
+        found = [reference for reference in references if reference is not None]
+        if len(found) == len(references):
+            dependencies.append(Dependency(input_name, tuple(found), shape=shape, keys=keys))
     return dependencies
 
 

@@ -264,7 +264,7 @@ def read_guard(dynamodb: Any, table: str, environment: str) -> dict[str, str]:
     if not item:
         return {}
     try:
-        holder = json.loads(item["Info"]["S"])
+        holder: dict[str, str] = json.loads(item["Info"]["S"])
     except (KeyError, ValueError):
         return {"ID": "unreadable"}
     if "Expires" in item:
@@ -304,7 +304,11 @@ def release_guard(dynamodb: Any, table: str, environment: str, holder_id: str) -
 
 def _expired(holder: dict[str, str]) -> bool:
     expires = holder.get("Expires")
-    return bool(expires) and datetime.fromisoformat(expires) < datetime.now(UTC)
+    return (
+        expires is not None
+        and bool(expires)
+        and datetime.fromisoformat(expires) < datetime.now(UTC)
+    )
 
 
 def _describe_holder(holder: dict[str, str]) -> str:

@@ -66,7 +66,7 @@ def on_deploy(workspace: Workspace, stack: Stack, outputs: Mapping[str, Any]) ->
         )
 
 
-def _invoke(workspace: Workspace, alias_arn: str) -> tuple[bytes, dict | None, list[str]]:
+def _invoke(workspace: Workspace, alias_arn: str) -> tuple[bytes, dict[str, Any] | None, list[str]]:
     environment = workspace.environment
     session = workspace.target.session(environment)
     args = workspace.target.client_args()

@@ -121,8 +121,8 @@ def check_saved_plans(run: SavedRun) -> None:
         )
 
 
-def _check_stack(run: SavedRun, stack: Stack, outputs: dict[str, Outputs]) -> str:
-    """Why the stack's saved plan may not be applied now ("" when it may)."""
+def _check_stack(run: SavedRun, stack: Stack, outputs: dict[str, Outputs]) -> str | None:
+    """Why the stack's saved plan may not be applied now (None when it may)."""
     workspace = run.workspace
     entry = run.loaded.stack(stack.name) or {}
     state = run.states[stack.name] = read_state(workspace, stack, run.s3)

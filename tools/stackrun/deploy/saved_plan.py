@@ -159,7 +159,7 @@ class Manifest:
         planned = [entry.get("name") for entry in self.stacks]
         if planned != stack_names:
             added = [name for name in stack_names if name not in planned]
-            removed = [name for name in planned if name not in stack_names]
+            removed = [str(name) for name in planned if name not in stack_names]
             raise StackrunError(
                 f"refusing to apply the saved plan in {self.folder}: the stacks of "
                 f"{environment.name} changed since it was made"

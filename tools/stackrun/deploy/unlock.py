@@ -43,11 +43,12 @@ def _lock_key(workspace: Workspace, stack_name: str) -> dict[str, Any]:
 def _lock_item(workspace: Workspace, stack_name: str) -> dict[str, Any] | None:
     environment = workspace.environment
     dynamodb = workspace.target.client(environment, "dynamodb")
-    return dynamodb.get_item(
+    item: dict[str, Any] | None = dynamodb.get_item(
         TableName=environment.backend.lock_table,
         Key=_lock_key(workspace, stack_name),
         ConsistentRead=True,
     ).get("Item")
+    return item
 
 
 def state_lock_info(workspace: Workspace, stack: Stack) -> dict[str, Any] | None:
@@ -56,7 +57,8 @@ def state_lock_info(workspace: Workspace, stack: Stack) -> dict[str, Any] | None
     if not item:
         return None
     try:
-        return json.loads(item.get("Info", {}).get("S") or "{}")
+        info: dict[str, Any] = json.loads(item.get("Info", {}).get("S") or "{}")
+        return info
     except ValueError:
         return {"ID": "?", "Info": item.get("Info", {}).get("S")}
 

@@ -96,7 +96,8 @@ def held_versions(stack: Stack, outputs: Mapping[str, Any]) -> dict[str, str]:
 def rolled_back(workspace: Workspace) -> dict[str, Any]:
     environment = workspace.environment
     s3 = workspace.target.client(environment, "s3")
-    return records.read(environment, s3, RECORD).get("rolled_back", {})
+    rolled: dict[str, Any] = records.read(environment, s3, RECORD).get("rolled_back", {})
+    return rolled
 
 
 def candidates(

@@ -219,7 +219,8 @@ class Terraform:
             check=False,
         )
         try:
-            return json.loads(result.stdout)["terraform_version"]
+            version: str = json.loads(result.stdout)["terraform_version"]
+            return version
         except (ValueError, KeyError):
             return "unknown"
 

@@ -33,7 +33,8 @@ def read_state(workspace: Workspace, stack: Stack, s3: Any | None = None) -> dic
         reply = client.get_object(Bucket=environment.backend.bucket, Key=key)
     except (client.exceptions.NoSuchKey, client.exceptions.NoSuchBucket):
         return None
-    return json.loads(reply["Body"].read())
+    state: dict[str, Any] = json.loads(reply["Body"].read())
+    return state
 
 
 def deletion_protected(state: dict[str, Any] | None) -> list[str]:

@@ -79,7 +79,9 @@ def _dumps(payload: Any) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
-def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    status: int, payload: Any, headers: Mapping[str, str] | None = None
+) -> Response[str]:
     """A JSON response (``Content-Type: application/json``, ``Cache-Control: no-store``)."""
     all_headers = {"Cache-Control": "no-store", **(headers or {})}
     return Response(
@@ -92,7 +94,7 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
 
 def error_response(
     status: int, code: str, message: str, details: list[FieldError] | None = None
-) -> Response:
+) -> Response[str]:
     return json_response(status, error_body(code, message, details))
 
 
@@ -119,8 +121,9 @@ def build_app() -> APIGatewayHttpResolver:
     (``POWERTOOLS_DEV``) would print every event, ``Authorization`` header included."""
     app = APIGatewayHttpResolver(debug=False)
 
-    @app.exception_handler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
+    # The exception handlers are registered by a call, not as decorators: powertools'
+    # exception_handler has no return type, and as a decorator it would untype them.
+    def _api_error(exc: ApiError) -> Response[str]:
         log = logger.error if exc.status >= 500 else logger.info
         log(
             "request rejected",
@@ -134,8 +137,9 @@ def build_app() -> APIGatewayHttpResolver:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return json_response(exc.status, exc.body(), headers)
 
-    @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    app.exception_handler(ApiError)(_api_error)
+
+    def _unexpected(exc: Exception) -> Response[str]:
         if _data_error(exc):
             logger.warning("the database refused the data", exc_info=exc)
             err = Unprocessable("the request is valid but its data cannot be stored")
@@ -144,8 +148,10 @@ def build_app() -> APIGatewayHttpResolver:
         logger.exception("unhandled error while handling the request")
         return error_response(500, "internal_error", _INTERNAL_ERROR_MESSAGE)
 
+    app.exception_handler(Exception)(_unexpected)
+
     @app.not_found
-    def _not_found(exc: Exception) -> Response:
+    def _not_found(exc: Exception) -> Response[str]:
         event = app.current_event
         return error_response(
             404, "not_found", f"no route for {event.http_method} {event.raw_path}"
@@ -253,7 +259,8 @@ def make_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
         logger.info("request handled", extra={"route": route, "status": status})
         return response
 
-    return handler
+    entry_point: Callable[[dict[str, Any], Any], dict[str, Any]] = handler  # the decorated
+    return entry_point
 
 
 def _reject_constant(name: str) -> Any:

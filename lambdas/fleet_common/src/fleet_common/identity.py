@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import Unauthorized
 from .limits import MAX_CLIENT_ID_LENGTH, MAX_SUB_LENGTH
@@ -65,7 +65,7 @@ def verified_claims(event: Any) -> Mapping[str, Any] | None:
     return node if isinstance(node, Mapping) and node else None
 
 
-def _usable(value: Any, max_length: int) -> bool:
+def _usable(value: Any, max_length: int) -> TypeGuard[str]:
     return isinstance(value, str) and 1 <= len(value) <= max_length and not text_errors(value)
 
 

@@ -179,7 +179,8 @@ def _problem(exc: Any) -> str:
     definition = exc.definition if isinstance(exc.definition, Mapping) else {}
     custom = definition.get("errorMessage")
     if isinstance(custom, Mapping) and isinstance(custom.get(exc.rule), str):
-        return custom[exc.rule]
+        message: str = custom[exc.rule]
+        return message
     rule, value = exc.rule, exc.rule_definition
     if rule == "type":
         return f"must be {_type_text(value)}"

@@ -1001,4 +1001,5 @@ def database_rows(conn: Any) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table of the fleet schema (ordered by id), in one query: equal
     before and after a request that must change nothing."""
     ((text,),) = conn.run(_SNAPSHOT)
-    return json.loads(text)
+    rows: dict[str, list[dict[str, Any]]] = json.loads(text)
+    return rows

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TextIO, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -158,7 +159,8 @@ class FleetEnv:
     def query(self, sql: str, **params: Any) -> list[list[Any]]:
         conn = self.connect()
         try:
-            return conn.run(sql, **params)
+            rows: list[list[Any]] = conn.run(sql, **params)
+            return rows
         finally:
             conn.close()
 
@@ -250,7 +252,8 @@ class _CurrentStdout:
 def fleet_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[LogCapture]:
     """Sends the powertools logger to ``capsys`` for this test (DEBUG level) and returns a
     :class:`LogCapture` to read it."""
-    handler = logger.registered_handler
+    # powertools logs through a StreamHandler (registered_handler is typed as any Handler)
+    handler = cast("logging.StreamHandler[TextIO | _CurrentStdout]", logger.registered_handler)
     old_stream, old_level = handler.stream, logger.log_level
     handler.stream = _CurrentStdout()
     logger.setLevel("DEBUG")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+from typing import TextIO, cast
 
 import pg8000.exceptions
 from fleet_common.observability import logger as fleet_common_logger
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     # stdout carries the result only; the log (ours and fleet_common.db's) goes to stderr.
     for log in (logger, fleet_common_logger):
-        log.registered_handler.setStream(sys.stderr)
+        # powertools logs through a StreamHandler (registered_handler is typed as any Handler)
+        cast("logging.StreamHandler[TextIO]", log.registered_handler).setStream(sys.stderr)
     try:
         result = run()
     except (ConfigError, MigrationError) as exc:

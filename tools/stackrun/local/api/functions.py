@@ -158,7 +158,8 @@ def _download(function: FunctionVersion, ca_bundle: Path | None) -> bytes:
     context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
     try:
         with urllib.request.urlopen(function.code_location, context=context, timeout=60) as reply:
-            return reply.read()
+            code: bytes = reply.read()
+            return code
     except OSError as error:
         raise LocalApiError(
             f"could not download the code of {function.name}:{function.version} from "

@@ -89,7 +89,8 @@ class RuntimeApi:
 
     @property
     def address(self) -> str:
-        host, port = self.server.server_address[:2]
+        # bound to a host name or address string (socketserver also allows bytes)
+        host, port = str(self.server.server_address[0]), self.server.server_address[1]
         return f"{host}:{port}"
 
     def close(self) -> None:

@@ -208,7 +208,8 @@ def _read_body(environ: dict[str, Any]) -> bytes:
         raise TokenError("invalid_request", f"body larger than {_MAX_BODY} bytes")
     if length <= 0:
         return b""
-    return environ["wsgi.input"].read(length)
+    body: bytes = environ["wsgi.input"].read(length)
+    return body
 
 
 def _parse_form(body: bytes) -> dict[str, str]:

@@ -126,7 +126,7 @@ class LocalInvoker:
         from stackrun.aws.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
         from stackrun.local.api.http_server import LocalContext
 
-        client_args = {
+        client_args: dict[str, Any] = {
             "endpoint_url": self.emulator.endpoint,
             "verify": str(self.emulator.ca_bundle),
         }
@@ -177,7 +177,8 @@ def _database(cache_dir: Path) -> dict[str, Any] | None:
     from stackrun.local.postgres.behind_rds import ENDPOINT_FILE
 
     try:
-        return json.loads((cache_dir / ENDPOINT_FILE).read_text())
+        database: dict[str, Any] = json.loads((cache_dir / ENDPOINT_FILE).read_text())
+        return database
     except (OSError, ValueError):
         return None
 
@@ -200,5 +201,6 @@ def _unqualified(arn: str) -> str:
 
 def _event(event: Any) -> dict[str, Any]:
     if isinstance(event, str | bytes):
-        return json.loads(event or "{}")
+        document: dict[str, Any] = json.loads(event or "{}")
+        return document
     return event if event is not None else {}

@@ -78,7 +78,7 @@ class RetryReplayer:
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
-        self.answers: collections.OrderedDict[str, tuple[str, list, bytes]] = (
+        self.answers: collections.OrderedDict[str, tuple[str, list[tuple[str, str]], bytes]] = (
             collections.OrderedDict()
         )
         self.lock = threading.Lock()
@@ -97,7 +97,7 @@ class RetryReplayer:
                 return [body]
         captured: dict[str, Any] = {}
 
-        def capture(status: str, headers: list, exc_info: Any = None) -> Any:
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             captured["status"], captured["headers"] = status, headers
             return start_response(status, headers, exc_info)
 

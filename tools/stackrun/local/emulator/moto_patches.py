@@ -132,15 +132,18 @@ def _db_parameter_group(response: Any, name: str | None) -> Any:
         {"db_parameter_group_name": (name or "").lower()}
     )
     if not name or not groups:
-        raise DBParameterGroupNotFoundError(name)
+        raise DBParameterGroupNotFoundError(str(name))
     return groups[0]
 
 
 def security_group_rule_description(rule: Any) -> str | None:
     """Replacement for the ``SecurityGroupRule.description`` property (server.py tells why)."""
+    description: str | None
     if "Description" in rule.ip_range:  # a CIDR rule's, or set by ModifySecurityGroupRules
-        return rule.ip_range["Description"]
-    return rule.source_group.get("Description")
+        description = rule.ip_range["Description"]
+    else:
+        description = rule.source_group.get("Description")
+    return description
 
 
 def master_user_secret_string(self: Any) -> str:
@@ -199,7 +202,9 @@ def install_patches() -> None:
     from moto.rds.responses import RDSResponse
     from moto.s3.models import FakeBucket
 
-    FakeBucket.get_permission = bucket_get_permission  # type: ignore[method-assign]
+    # Each patch replaces a moto method with one of another signature on purpose (its
+    # docstring says why): method-assign and assignment are what these lines do.
+    FakeBucket.get_permission = bucket_get_permission  # type: ignore[method-assign,assignment]
     RDSResponse.describe_db_parameters = describe_db_parameters  # type: ignore[method-assign]
     RDSResponse.reset_db_parameter_group = reset_db_parameter_group  # type: ignore[attr-defined]
     rule_description = property(security_group_rule_description)
@@ -210,11 +215,11 @@ def install_patches() -> None:
     from moto.rds.models import RDSBackend
 
     if not getattr(RDSBackend.create_db_instance, "__stackrun_patched__", False):
-        RDSBackend.create_db_instance = _patch_create_db_instance(RDSBackend.create_db_instance)  # type: ignore[method-assign]
+        RDSBackend.create_db_instance = _patch_create_db_instance(RDSBackend.create_db_instance)  # type: ignore[method-assign,assignment]
     from moto.awslambda.models import LambdaFunction
 
     if not getattr(LambdaFunction.get_code, "__stackrun_patched__", False):
-        LambdaFunction.get_code = _patch_get_code(LambdaFunction.get_code)  # type: ignore[method-assign]
+        LambdaFunction.get_code = _patch_get_code(LambdaFunction.get_code)  # type: ignore[method-assign,assignment]
     cognito.install_patches()
     cloudwatch.install_patches()
 

@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
@@ -49,6 +50,14 @@ _PID_FILE = "emulator.pid"
 _LOG_FILE = "emulator.log"
 _LOCK_FILE = "emulator.lock"
 _LOG_TAIL_LINES = 30
+
+
+class PidRecord(TypedDict):
+    """The pid file of a state directory's emulator: its process and where it listens."""
+
+    pid: int
+    host: str
+    port: int
 
 
 class EmulatorError(StackrunError):
@@ -114,7 +123,7 @@ def ensure_running(
 
 
 def _running_emulator(
-    state_dir: Path, record: dict, host: str, port: int, timeout: float
+    state_dir: Path, record: PidRecord, host: str, port: int, timeout: float
 ) -> Emulator:
     """The emulator this state directory's pid file names, if it runs where asked and answers."""
     endpoint = _endpoint(host, port)
@@ -270,7 +279,7 @@ def _endpoint(host: str, port: int) -> str:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
-def _read_pid_file(state_dir: Path) -> dict | None:
+def _read_pid_file(state_dir: Path) -> PidRecord | None:
     try:
         record = json.loads((state_dir / _PID_FILE).read_text())
         if isinstance(record["pid"], int) and isinstance(record["port"], int):
@@ -280,7 +289,7 @@ def _read_pid_file(state_dir: Path) -> dict | None:
     return None
 
 
-def _write_pid_file(state_dir: Path, record: dict) -> None:
+def _write_pid_file(state_dir: Path, record: PidRecord) -> None:
     tmp = state_dir / f".{_PID_FILE}.tmp"
     tmp.write_text(json.dumps(record) + "\n")
     os.replace(tmp, state_dir / _PID_FILE)

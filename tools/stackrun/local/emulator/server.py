@@ -152,9 +152,7 @@ class _DeferredHandshakeContext(ssl.SSLContext):
     ``accept()`` in the single accepting thread, where one stalled client blocks the server.
     """
 
-    def wrap_socket(  # type: ignore[override]
-        self, sock: socket.socket, *args: Any, **kwargs: Any
-    ) -> ssl.SSLSocket:
+    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
         kwargs["do_handshake_on_connect"] = False
         return super().wrap_socket(sock, *args, **kwargs)
 
@@ -207,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     # The output goes to a log file, not a terminal: no ANSI colours in the request lines.
-    werkzeug.serving._log_add_style = False  # type: ignore[attr-defined]
+    werkzeug.serving._log_add_style = False
 
     class LingeringRequestHandler(MotoRequestHandler):
         """Close each connection gracefully: stop sending, drain what the client still sends.

@@ -39,7 +39,7 @@ def normalise(data_dir: Path) -> Path:
     return data_dir
 
 
-def locked(data_dir: Path):
+def locked(data_dir: Path) -> contextlib.AbstractContextManager[None]:
     """Serialise start and stop of one data folder between commands.
 
     The lock file sits next to the data folder: initdb wants an empty folder, and the lock

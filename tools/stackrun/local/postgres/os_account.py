@@ -13,11 +13,20 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from stackrun.local import pg_programs
 from stackrun.local.postgres.common import LocalDatabaseError
 
 _RUN_AS_CANDIDATES = ("postgres", "nobody")
+
+
+class _SwitchUser(TypedDict, total=False):
+    """subprocess.run's arguments that run the child as the server's OS account."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
 
 
 @dataclass(frozen=True)
@@ -207,7 +216,7 @@ def run_as(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(LC_ALL="C", LANG="C")
-    kwargs: dict[str, object] = {}
+    kwargs: _SwitchUser = {}
     if account.switch:
         env.update(HOME=account.home, USER=account.name, LOGNAME=account.name)
         try:

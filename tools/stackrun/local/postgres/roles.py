@@ -153,4 +153,5 @@ def _scram_matches(stored: str | None, password: str) -> bool:
         )
     except (ValueError, ScramException):
         return False
-    return stored_key == b64decode(match[3]) and server_key == b64decode(match[4])
+    matches: bool = stored_key == b64decode(match[3]) and server_key == b64decode(match[4])
+    return matches
