@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import IO
+from typing import IO, cast
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -156,7 +156,8 @@ class Terminal:
 
     def stream(self) -> IO[str]:
         """Where a command's lines go: stdout as it is now, or above the live block."""
-        return sys.stdout if self.writer is None else self.writer
+        # a TextIOBase is a text stream at run time; typeshed types IO[str] apart from it
+        return sys.stdout if self.writer is None else cast(IO[str], self.writer)
 
     @contextmanager
     def running(self, stack: str, phase: str) -> Iterator[None]:

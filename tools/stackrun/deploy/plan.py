@@ -31,7 +31,7 @@ from stackrun.deploy.report import RunReport, StackReport, StackStatus
 from stackrun.deploy.steps import PLAN_FILE, plan_stack
 from stackrun.errors import StackFailed
 from stackrun.release import canary
-from stackrun.terraform import terraform_binary
+from stackrun.terraform import terraform_binary, terraform_version
 from stackrun.terraform.state import outputs_of, read_state, serial_of
 from stackrun.terraform.workspace import Workspace
 
@@ -73,7 +73,7 @@ def start_manifest(run: PlanRun) -> None:
     if run.out is not None:
         run.report.saved_plan = str(run.out)
         run.manifest = saved_plan.Manifest.new(
-            run.out, workspace.environment, fingerprint.terraform_version(terraform_binary())
+            run.out, workspace.environment, terraform_version(terraform_binary())
         )
 
 
