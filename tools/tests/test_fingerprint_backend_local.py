@@ -117,3 +117,11 @@ def test_a_fresh_clone_skips_what_another_clone_applied_and_never_what_it_change
     # a third, fresh clone with the config now deployed skips everything
     third = _clone(first, "clone-c", "v2")
     assert [_status(third.run("deploy", "fpr", "--local"), s) for s in STACKS] == ["skipped"] * 3
+
+    # destroy removes the records of the stacks it destroyed (the backend's stays)
+    destroyed = third.run("destroy", "fpr", "--local")
+    assert destroyed.returncode == 0, destroyed.text
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {k for k in keys if k.endswith("stackrun-applied.json")} == {
+        "fpr/000_bootstrap/stackrun-applied.json"
+    }
