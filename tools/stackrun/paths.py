@@ -8,7 +8,7 @@ Every segment of the `.stackrun/` layout (and of dist/) is spelled here only:
     .stackrun/init.lock                        inits that share the plugin cache, one at a time
     .stackrun/<target>/<env>/                  one environment on one target:
         stacks/<NNN_name>/                     a stack's terraform working dir
-            .stackrun-init, .stackrun-applied  init and applied fingerprints
+            .stackrun-init                     the init fingerprint
         logs/<NNN_name>.log                    terraform's output of the last run
         promoted/                              deploy --promote-from: the source's zips
 """
@@ -21,7 +21,6 @@ from pathlib import Path
 CACHE_DIR = ".stackrun"
 CACHE_DIR_VARIABLE = "STACKRUN_CACHE_DIR"
 INIT_MARKER = ".stackrun-init"
-APPLIED_RECORD = ".stackrun-applied"
 
 
 def cache_root(repo_root: Path) -> Path:
@@ -84,11 +83,6 @@ def stack_log_file(environment_dir: Path, stack_name: str) -> Path:
 def init_marker(workdir: Path) -> Path:
     """Holds the fingerprint of the inputs the working dir was last initialised with."""
     return workdir / INIT_MARKER
-
-
-def applied_record(workdir: Path) -> Path:
-    """Holds the fingerprint of the stack as last applied (deploy/fingerprint.py)."""
-    return workdir / APPLIED_RECORD
 
 
 def promoted_dir(environment_dir: Path) -> Path:

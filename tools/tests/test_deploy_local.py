@@ -61,9 +61,12 @@ def test_deploy_bootstraps_backend_applies_in_order_and_converges(local_repo):
     table = repo.client("alpha", "dynamodb").describe_table(TableName=backend.lock_table)["Table"]
     assert table["KeySchema"] == [{"AttributeName": "LockID", "KeyType": "HASH"}]
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=backend.bucket)["Contents"])
-    assert keys == [
+    assert keys == [  # each state, and beside it the record of its last apply (fingerprint.py)
+        "alpha/000_bootstrap/stackrun-applied.json",
         "alpha/000_bootstrap/terraform.tfstate",
+        "alpha/010_producer/stackrun-applied.json",
         "alpha/010_producer/terraform.tfstate",
+        "alpha/020_consumer/stackrun-applied.json",
         "alpha/020_consumer/terraform.tfstate",
     ]
     # outputs were handed on: plain, list and sensitive values

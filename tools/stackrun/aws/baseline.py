@@ -150,9 +150,10 @@ def apply(workspace: Workspace, force: bool = False) -> StackReport:
     stack = baseline_stack(workspace.environment)
     started = time.monotonic()
     workspace.render(stack)
-    state = read_state(workspace, stack)
+    s3 = workspace.target.client(workspace.environment, "s3")
+    state = read_state(workspace, stack, s3)
     current = fingerprint.compute(workspace, stack, {}, serial_of(state))
-    if not force and state is not None and fingerprint.recorded(workspace, stack) == current:
+    if not force and fingerprint.applied(workspace, stack, state, current, s3):
         report = StackReport(stack.name, StackStatus.SKIPPED, note="unchanged since its last apply")
     else:
         print(
@@ -161,12 +162,11 @@ def apply(workspace: Workspace, force: bool = False) -> StackReport:
             file=workspace.console,
             flush=True,
         )
-        fingerprint.forget(workspace, stack)
+        fingerprint.forget(workspace, stack, s3)
         report = apply_stack(workspace, stack, {})
-        state = read_state(workspace, stack)
-        fingerprint.record(
-            workspace, stack, fingerprint.compute(workspace, stack, {}, serial_of(state))
-        )
+        state = read_state(workspace, stack, s3)
+        current = fingerprint.compute(workspace, stack, {}, serial_of(state))
+        fingerprint.record(workspace, stack, state, current, s3)
     report.seconds = time.monotonic() - started
     print(f"<== {report.line()}", file=workspace.console, flush=True)
     return report

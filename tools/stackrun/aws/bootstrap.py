@@ -151,11 +151,10 @@ def _record_applied(workspace: Workspace, stack: Stack) -> None:
     from stackrun.terraform.state import read_state, serial_of
 
     workspace.render(stack)
-    state = read_state(workspace, stack)
-    if state is not None:
-        fingerprint.record(
-            workspace, stack, fingerprint.compute(workspace, stack, {}, serial_of(state))
-        )
+    s3 = workspace.target.client(workspace.environment, "s3")
+    state = read_state(workspace, stack, s3)
+    current = fingerprint.compute(workspace, stack, {}, serial_of(state))
+    fingerprint.record(workspace, stack, state, current, s3)
 
 
 def _apply(workspace: Workspace, stack: Stack, remote: bool) -> None:

@@ -208,6 +208,11 @@ class Environment:
         outcomes, the release record."""
         return f"{self.name}/_stackrun/{record}.json"
 
+    def applied_record_key(self, stack: str) -> str:
+        """The key of `stack`'s applied record (JSON: fingerprint, lineage and serial of its
+        last apply; deploy/fingerprint.py), beside its state."""
+        return f"{self.name}/{stack}/stackrun-applied.json"
+
     def stack(self, name: str) -> Stack:
         for stack in self.stacks:
             if stack.name == name:

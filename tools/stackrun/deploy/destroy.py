@@ -10,6 +10,7 @@ import time
 
 from stackrun import terminal
 from stackrun.config import Stack
+from stackrun.deploy import fingerprint
 from stackrun.deploy.backend import backend_ready
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.outputs import collect_outputs, missing_upstream
@@ -119,6 +120,7 @@ def _destroy_stack(run: Run, stack: Stack) -> StackReport:
         return StackReport(stack.name, StackStatus.UNCHANGED, note="nothing deployed")
     tf, variables, stack_report, code = plan_stack(workspace, stack, outputs, destroy=True)
     if code == 2:
+        fingerprint.forget(workspace, stack, workspace.target.client(workspace.environment, "s3"))
         apply_plan(workspace, stack, tf, variables, "apply (destroy)")
         stack_report.status = StackStatus.DESTROYED
     (tf.workdir / PLAN_FILE).unlink(missing_ok=True)

@@ -8,7 +8,13 @@
     that was lost, never matches).
 
 `deploy` records the fingerprint after each successful apply (or a plan without changes) and
-skips plan and apply of a stack whose fingerprint matches the record. What the fingerprint
+skips plan and apply of a stack whose fingerprint matches the record. The record lives in the
+backend, beside the stack's state (Environment.applied_record_key: <env>/<stack>/
+stackrun-applied.json, holding the fingerprint and the lineage and serial of the state that
+apply left), so a fresh clone or CI runner skips exactly what a warm one would. It matches only
+while the state in the backend still has that lineage and serial; it is deleted before every
+apply and destroy. No file in the repository enters the fingerprint by its absolute path: two
+clones of one commit at different paths compute the same one. What the fingerprint
 cannot see is drift made outside terraform: `plan --detailed-exitcode` (which refreshes and
 never skips) is the drift check, and `deploy --all` applies every stack regardless.
 """
@@ -18,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from stackrun.config import Stack
-from stackrun.paths import APPLIED_RECORD as RECORD_FILE
+from stackrun.release.records import read_object, write_object
 from stackrun.terraform import LOCK_FILE_NAME, terraform_binary, terraform_version
 from stackrun.terraform.render import GENERATED_FILES
 from stackrun.terraform.workspace import Workspace
@@ -76,15 +84,48 @@ def _files(folder: Path) -> list[Path]:
     )
 
 
-def recorded(workspace: Workspace, stack: Stack) -> str | None:
-    path = workspace.workdir(stack.name) / RECORD_FILE
-    return path.read_text().strip() if path.is_file() else None
+def applied(
+    workspace: Workspace, stack: Stack, state: Mapping[str, Any] | None, current: str, s3: Any
+) -> bool:
+    """Whether the backend's record says fingerprint `current` was applied and `state` (the
+    stack's state as just read from the backend) is still the one that apply left."""
+    if state is None:
+        return False
+    return matches(read_object(s3, *_location(workspace, stack)), state, current)
 
 
-def record(workspace: Workspace, stack: Stack, fingerprint: str) -> None:
-    path = workspace.workdir(stack.name) / RECORD_FILE
-    path.write_text(fingerprint + "\n")
+def matches(record: Mapping[str, Any], state: Mapping[str, Any] | None, current: str) -> bool:
+    """The record's rules: same fingerprint, and the state still has the record's lineage and
+    serial (any write of the state since, by any run, breaks the match)."""
+    return (
+        state is not None
+        and bool(state.get("lineage"))
+        and record.get("fingerprint") == current
+        and record.get("lineage") == state.get("lineage")
+        and record.get("serial") == state.get("serial")
+    )
 
 
-def forget(workspace: Workspace, stack: Stack) -> None:
-    (workspace.workdir(stack.name) / RECORD_FILE).unlink(missing_ok=True)
+def record(
+    workspace: Workspace, stack: Stack, state: Mapping[str, Any] | None, current: str, s3: Any
+) -> None:
+    """Record `current` as applied, bound to the state that apply left (none: nothing)."""
+    if state is None:
+        return
+    document = {
+        "fingerprint": current,
+        "lineage": state.get("lineage"),
+        "serial": state.get("serial"),
+    }
+    write_object(s3, *_location(workspace, stack), document)
+
+
+def forget(workspace: Workspace, stack: Stack, s3: Any) -> None:
+    """Delete the record: before an apply or destroy, whose outcome it no longer describes."""
+    bucket, key = _location(workspace, stack)
+    s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _location(workspace: Workspace, stack: Stack) -> tuple[str, str]:
+    environment = workspace.environment
+    return environment.backend.bucket, environment.applied_record_key(stack.name)

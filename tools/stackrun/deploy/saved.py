@@ -173,7 +173,7 @@ def _apply_saved(run: SavedRun, stack_run: StackRun, stack: Stack, index: int) -
         tf = workspace.terraform(stack.name, fresh_log=True)
         plan_file = tf.workdir / PLAN_FILE
         plan_file.write_bytes(run.loaded.plan_path(entry).read_bytes())
-        fingerprint.forget(workspace, stack)
+        fingerprint.forget(workspace, stack, run.s3)
         with behind_rds.server_started_meanwhile(workspace, stack):
             result = apply_plan(workspace, stack, tf, {}, "apply <saved plan>")
         plan_file.unlink(missing_ok=True)

@@ -1,8 +1,8 @@
 """One stack of a deploy: applied (or skipped while unchanged), then finished.
 
 Finishing a stack: its outputs for later stacks, its database and invocations, its canaries,
-then its fingerprint recorded (last: a stack whose later steps failed is planned again next
-time) and its report line.
+then its fingerprint recorded in the backend (last: a stack whose later steps failed is planned
+again next time) and its report line.
 """
 
 from __future__ import annotations
@@ -59,11 +59,7 @@ class StackRun:
         held = canary.held_versions(stack, outputs_of(state, stack.module))
         workspace.render(stack, sensitive, held)
         current = fingerprint.compute(workspace, stack, variables, serial_of(state))
-        if (
-            not self.force
-            and state is not None
-            and fingerprint.recorded(workspace, stack) == current
-        ):
+        if not self.force and fingerprint.applied(workspace, stack, state, current, self.s3):
             stack_report = StackReport(
                 stack.name, StackStatus.SKIPPED, note="unchanged since its last apply"
             )
@@ -71,7 +67,7 @@ class StackRun:
             # One `terraform apply` plans and applies in one process (no review happens between
             # the two in a deploy; `plan` is the command for reviewing). Saves a terraform run,
             # a provider start and a state load per stack.
-            fingerprint.forget(workspace, stack)
+            fingerprint.forget(workspace, stack, self.s3)
             with behind_rds.server_started_meanwhile(workspace, stack):
                 stack_report = apply_stack(workspace, stack, variables)
         unapplied = state if stack_report.status == StackStatus.SKIPPED else None
@@ -106,7 +102,7 @@ class StackRun:
         current = fingerprint.compute(workspace, stack, variables, serial_of(state))
         if applied:
             # Recorded last: a stack whose later steps failed is planned again next time.
-            fingerprint.record(workspace, stack, current)
+            fingerprint.record(workspace, stack, state, current, self.s3)
         stack_report.fingerprint = current
         stack_report.artifacts = artifacts(workspace, stack)
         stack_report.seconds = time.monotonic() - started
