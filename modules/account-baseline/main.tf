@@ -19,8 +19,9 @@ locals {
   oidc_provider_arn = "arn:${local.partition}:iam::${local.account_id}:oidc-provider/${local.oidc_host}"
   bucket_arn        = "arn:${local.partition}:s3:::${var.state_bucket}"
   lock_table_arn    = "arn:${local.partition}:dynamodb:*:${local.account_id}:table/${var.lock_table}"
-  # the baseline's own state object and its S3 lockfile (<key>.tflock)
-  baseline_state_objects = ["${local.bucket_arn}/${var.baseline_state_key}", "${local.bucket_arn}/${var.baseline_state_key}.tflock"]
+  # every object of the baseline's own stack folder: its state, the state's S3 lockfile
+  # (<key>.tflock) and stackrun's record of the last apply beside them
+  baseline_state_objects = ["${local.bucket_arn}/${dirname(var.baseline_state_key)}/*"]
   # its DynamoDB lock items: LockID "<bucket>/<key>" and "<bucket>/<key>-md5"
   baseline_lock_ids = ["${var.state_bucket}/${var.baseline_state_key}", "${var.state_bucket}/${var.baseline_state_key}-md5"]
 }

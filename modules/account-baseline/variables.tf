@@ -103,13 +103,13 @@ variable "lock_table" {
 }
 
 variable "baseline_state_key" {
-  description = "The key of this baseline's own state object in state_bucket. The deploy role's permissions boundary denies writing it (and its lock)."
+  description = "The key of this baseline's own state object in state_bucket. The deploy role's permissions boundary denies writing any object in its folder (the state, its lock, stackrun's record of the last apply)."
   type        = string
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+\\.tfstate$", var.baseline_state_key)) && !startswith(var.baseline_state_key, "/")
-    error_message = "baseline_state_key must be a relative S3 key ending in .tfstate."
+    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+\\.tfstate$", var.baseline_state_key)) && !startswith(var.baseline_state_key, "/") && strcontains(var.baseline_state_key, "/")
+    error_message = "baseline_state_key must be a relative S3 key ending in .tfstate, in a folder of its own (e.g. dev/000_baseline/terraform.tfstate): the boundary denies writing that folder."
   }
 }
 

@@ -88,9 +88,9 @@ run "deploy_role_boundary_protects_the_baseline" {
   assert {
     condition = length([
       for s in jsondecode(aws_iam_policy.boundary.policy).Statement : s
-      if try(s.Effect == "Deny" && contains(s.Action, "s3:PutObject") && contains(s.Resource, "arn:aws:s3:::fleet-tfstate-111111111111-eu-west-1/dev/000_baseline/terraform.tfstate"), false)
+      if try(s.Effect == "Deny" && contains(s.Action, "s3:PutObject") && contains(s.Resource, "arn:aws:s3:::fleet-tfstate-111111111111-eu-west-1/dev/000_baseline/*"), false)
     ]) == 1
-    error_message = "The boundary must deny writing the baseline's state object."
+    error_message = "The boundary must deny writing the baseline's objects (its state, lock and applied record: its folder)."
   }
 
   assert {
