@@ -230,8 +230,11 @@ def check_deploy_boundary(iam: Any, baseline: Baseline) -> None:
         for action in BASELINE_IAM_WRITES:
             assert denies(boundary, action, resource), f"boundary allows {action} on {resource}"
     state = f"arn:aws:s3:::{baseline.state_bucket}/{baseline.state_key}"
+    # and every object beside it (its lockfile, stackrun's record of the last apply)
+    beside = f"{state.rsplit('/', 1)[0]}/any-object-beside-the-state"
     for action in STATE_WRITES:
-        assert denies(boundary, action, state), f"boundary allows {action} on {state}"
+        for resource in (state, beside):
+            assert denies(boundary, action, resource), f"boundary allows {action} on {resource}"
     # the rest of the state bucket stays writable: the deploy role keeps the stacks' states
     other = state.replace("/000_baseline/", "/010_x/")  # another stack's state, same environment
     assert not denies(boundary, "s3:PutObject", other)
