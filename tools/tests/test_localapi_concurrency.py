@@ -43,7 +43,8 @@ MARK = {mark!r}
 
 def handler(event, context):
     time.sleep(float((event.get("queryStringParameters") or {{}}).get("sleep", "0")))
-    return {{"mark": MARK, "version": os.environ["AWS_LAMBDA_FUNCTION_VERSION"], "pid": os.getpid()}}
+    version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+    return {{"mark": MARK, "version": version, "pid": os.getpid()}}
 """
 
 
@@ -303,9 +304,7 @@ def served(emulator, tmp_path):
     )
     server = serve_api(context, api_id, name, 0)
     try:
-        yield Served(
-            server.url, context, lambda_, apigateway, api_id, integration_id, name, lines
-        )
+        yield Served(server.url, context, lambda_, apigateway, api_id, integration_id, name, lines)
     finally:
         server.server.shutdown()
         server.server.server_close()

@@ -10,6 +10,7 @@ clients cannot hold the workers.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import sys
@@ -75,8 +76,6 @@ class BoundedHTTPServer(HTTPServer):
             self.connections.put(None)
 
     def shutdown_request(self, request: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):
             request.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
         self.close_request(request)

@@ -109,11 +109,7 @@ class EnvironmentPool:
         with self.condition:
             while True:
                 pool = self.environments.setdefault(function.name, [])
-                retired = [
-                    item
-                    for item in pool
-                    if not item.busy and item.version == function.version and item.key != function.key
-                ]
+                retired = [item for item in pool if _outdated(item, function)]
                 for item in retired:
                     pool.remove(item)
                 warm = [item for item in pool if not item.busy and item.key == function.key]
@@ -160,3 +156,12 @@ class EnvironmentPool:
             if environment in pool:
                 pool.remove(environment)
             self.condition.notify_all()
+
+
+def _outdated(environment: _Environment, function: FunctionVersion) -> bool:
+    """An idle environment of `function`'s version started for a configuration since changed."""
+    return (
+        not environment.busy
+        and environment.version == function.version
+        and environment.key != function.key
+    )

@@ -1,6 +1,7 @@
 """WSGI middleware around moto's app: the request's scheme and host made known to the patches,
 SDK retries of completed requests answered from memory (patch f), Lambda code downloads
-(patch g) and the configuration generation the local API caches by (patch m). See ``server.py`` for the list of patches and why each exists."""
+(patch g) and the configuration generation the local API caches by (patch o). See
+``server.py`` for the list of patches and why each exists."""
 
 from __future__ import annotations
 
@@ -218,5 +219,6 @@ def _changes_config(environ: dict[str, Any]) -> bool:
         return False
     if environ.get("PATH_INFO", "").endswith("/invocations"):
         return False
-    found = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    found = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", authorization)
     return bool(found) and found.group(1) in CONFIG_SERVICES
