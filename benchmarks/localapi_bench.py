@@ -48,7 +48,7 @@ from typing import Any
 ACCOUNT = "901000000003"
 REGION = "eu-west-1"
 CLIENTS = 8
-HANDLER = '''
+HANDLER = """
 import json
 import time
 
@@ -60,7 +60,7 @@ def handler(event, context):
     time.sleep(0.02)  # the database insert of the real function
     answer = {"id": device["id"], "request_id": context.aws_request_id}
     return {"statusCode": 201, "body": json.dumps(answer)}
-'''
+"""
 REPORT = re.compile(r"REPORT RequestId: (\S+)\tDuration: ([0-9.]+) ms")
 
 
@@ -235,8 +235,9 @@ def _context(running: Any, session: Any, client_args: dict, work: Path, **settin
     return context, lines
 
 
-def run(requests: int, runtimes_dir: Path | None = None) -> dict[str, Any]:
-    """Both servers' figures: {"baseline": {...}, "contender": {...}}."""
+def run(requests: int, port: int = 0, runtimes_dir: Path | None = None) -> dict[str, Any]:
+    """Both servers' figures: {"baseline": {...}, "contender": {...}}; `port`: the
+    emulator's (0: a free one)."""
     from stackrun.local.api.functions import runtime_python
     from stackrun.local.emulator import ensure_running, stop
 
@@ -244,7 +245,7 @@ def run(requests: int, runtimes_dir: Path | None = None) -> dict[str, Any]:
     runtimes = runtimes_dir or work / "runtimes"
     runtime_python("python3.12", runtimes)  # machine setup, untimed
     state_dir = work / "emulator"
-    running = ensure_running(state_dir, port=_free_port())
+    running = ensure_running(state_dir, port=port or _free_port())
     results: dict[str, Any] = {}
     try:
         session, client_args = _session(running.endpoint, running.ca_bundle)
@@ -299,9 +300,10 @@ def print_table(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=25, help="per client (25)")
+    parser.add_argument("--port", type=int, default=0, help="the emulator's port (a free one)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
-    results = run(args.requests)
+    results = run(args.requests, args.port)
     print_table(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

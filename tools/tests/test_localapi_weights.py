@@ -39,8 +39,8 @@ from stackrun.local.emulator.invoke import register
 
 REGION = "eu-west-1"
 ACCOUNT = "135792468024"  # an account of its own in the shared emulator
-# Requests through the weighted alias (four at a time), and 80 at 25 % fall within the asserted 10-45 % with any seed
-# (more than 3 standard deviations either side).
+# Requests through the weighted alias (four at a time): 80 at 25 % fall within the asserted
+# 10-45 % with any seed (more than 3 standard deviations either side).
 REQUESTS = 80
 
 

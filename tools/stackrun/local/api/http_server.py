@@ -350,12 +350,10 @@ def _answer(
             authorizer=decision.context if decision is not None else None,
         )
         outcome = context.invoke(function, event)
-    except Throttled as error:  # API Gateway answers a throttled Lambda with a 500
-        context.console(f"[api {api_id}] {route.key}: throttled: {error}")
-        return (*gateway.INTERNAL_ERROR, "", f"throttled: {error}"[:300])
-    except LocalApiError as error:
-        context.console(f"[api {api_id}] {route.key}: {error}")
-        return (*gateway.INTERNAL_ERROR, "", str(error).splitlines()[0])
+    except LocalApiError as error:  # API Gateway answers a throttled Lambda with a 500 too
+        note = ("throttled: " if isinstance(error, Throttled) else "") + str(error)
+        context.console(f"[api {api_id}] {route.key}: {note}")
+        return (*gateway.INTERNAL_ERROR, "", note.splitlines()[0][:300])
     except Exception as error:  # an AWS call or the code fetch failed: answer, and say why
         context.console(f"[api {api_id}] {route.key}: {type(error).__name__}: {error}")
         return (*gateway.INTERNAL_ERROR, "", f"{type(error).__name__}: {error}"[:300])
