@@ -358,3 +358,19 @@ def test_reserved_concurrency_is_honoured_and_throttled_requests_are_500(served)
         answers = list(callers.map(lambda _: served.call("/where?sleep=0.5"), range(3)))
     assert [status for status, _ in answers] == [200, 200, 200]
     assert len({body["pid"] for _, body in answers}) > 1
+
+
+def test_the_generation_moves_with_lambda_and_api_gateway_writes_only(served):
+    watch = served.context.lambda_.watch
+    start = watch.current()
+    assert start is not None and watch.file is not None and watch.file.is_file()
+    served.lambda_.get_alias(FunctionName=served.function, Name="live")
+    served.apigateway.get_routes(ApiId=served.api_id)
+    logs = served.context.client("logs")
+    logs.create_log_group(logGroupName=f"/bench/{served.function}")
+    assert watch.current() == start  # reads and other services' writes are not config writes
+    served.lambda_.update_alias(FunctionName=served.function, Name="live", FunctionVersion="1")
+    moved = watch.current()
+    assert moved != start and moved.split(":")[0] == start.split(":")[0]
+    served.apigateway.update_stage(ApiId=served.api_id, StageName="$default", Description="x")
+    assert watch.current() not in (start, moved)

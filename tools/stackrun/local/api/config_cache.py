@@ -58,10 +58,10 @@ class GenerationWatch:
             try:
                 with urllib.request.urlopen(url, context=context, timeout=10) as reply:
                     document = json.loads(reply.read())
-            except urllib.error.HTTPError:
+            except (urllib.error.HTTPError, ValueError):
                 self.located = True  # an emulator without the signal: never cache
                 return
-            except (OSError, ValueError):
+            except OSError:
                 return  # not reachable now: ask again with the next call
             name = document.get("file") if isinstance(document, dict) else None
             self.file = Path(name) if name and Path(name).is_file() else None

@@ -254,6 +254,9 @@ def _handler_class(context: LocalContext, api_id: str) -> type[BaseHTTPRequestHa
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "stackrun-local-api"
+        # Headers and body go out in two writes: with Nagle's algorithm the body waits for
+        # the client's delayed ACK of the headers (40 ms on Linux).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one access line per request is printed by handle_request
