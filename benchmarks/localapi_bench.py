@@ -33,6 +33,7 @@ import argparse
 import io
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -265,6 +266,7 @@ def run(requests: int, port: int = 0, runtimes_dir: Path | None = None) -> dict[
             print(f"  {name}: {json.dumps(results[name])}", flush=True)
     finally:
         stop(state_dir)
+        shutil.rmtree(work, ignore_errors=True)
     return results
 
 
