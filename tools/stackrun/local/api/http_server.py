@@ -375,8 +375,9 @@ def _authorize(
 ) -> authorizer.Decision | None:
     """API Gateway's authorization of `request` on `route`; None: the route has none (NONE).
 
-    One GetAuthorizer call per request to a JWT route (the emulator's apigatewayv2 has no
-    GetAuthorizers); the issuer's keys come from `context.jwt_keys` (cached).
+    The authorizer is read with GetAuthorizer (the emulator's apigatewayv2 has no
+    GetAuthorizers; cached until the configuration changes); the issuer's keys come from
+    `context.jwt_keys` (cached).
     """
     if route.authorization_type == "NONE":
         return None
