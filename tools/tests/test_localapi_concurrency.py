@@ -372,5 +372,5 @@ def test_the_generation_moves_with_lambda_and_api_gateway_writes_only(served):
     served.lambda_.update_alias(FunctionName=served.function, Name="live", FunctionVersion="1")
     moved = watch.current()
     assert moved != start and moved.split(":")[0] == start.split(":")[0]
-    served.apigateway.update_stage(ApiId=served.api_id, StageName="$default", Description="x")
+    served.apigateway.update_api(ApiId=served.api_id, Description="moved")
     assert watch.current() not in (start, moved)
