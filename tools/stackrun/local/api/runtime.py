@@ -137,9 +137,7 @@ class RuntimeApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            # The event's headers and body are two writes: without this the body waits for
-            # the runtime's delayed ACK (40 ms), inside every invocation's Duration.
-            disable_nagle_algorithm = True
+            disable_nagle_algorithm = True  # else each event waits 40 ms for a delayed ACK
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the runtime's requests are not the function's log
@@ -148,10 +146,8 @@ class RuntimeApi:
                 if self.path != f"{API_PREFIX}/invocation/next":
                     return self._reply(HTTPStatus.NOT_FOUND, {"errorMessage": "unknown path"})
                 invocation = api.next_invocation()
-                if invocation is None:  # shutting down: the runtime may be gone already
-                    with contextlib.suppress(OSError):
-                        self._reply(HTTPStatus.GONE, {"errorMessage": "shutting down"})
-                    return None
+                if invocation is None:  # shutting down
+                    return self._reply(HTTPStatus.GONE, {"errorMessage": "shutting down"})
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(invocation.event)))
@@ -191,7 +187,8 @@ class RuntimeApi:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                with contextlib.suppress(OSError):  # a runtime gone (at shutdown) gets none
+                    self.wfile.write(body)
 
         return Handler
 
