@@ -19,6 +19,9 @@ Cases (wall time median of the runs, and the peak resident memory of the largest
     input      one input of the last stack changed
     lambda     one function's source changed (stackrun deploy builds the zip within its
                time; the baseline's build happens before its timed loop, in its favour)
+    localapi   the local API under 1 and 8 concurrent clients, against itself with one
+               execution environment and no cache (benchmarks/localapi_bench.py, its own
+               emulator; a few minutes)
 
 Then, per function: zip size, build time cold (--force) and cached, and the handler's import
 time in a fresh interpreter of the local python3.12 runtime (boto3 + awslambdaric, as on
@@ -388,12 +391,27 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch repository")
     parser.add_argument(
         "--cases",
-        default="cold,repeat,input,lambda",
-        help="comma-separated subset of cold,repeat,input,lambda (default: all)",
+        default="cold,repeat,input,lambda,localapi",
+        help="comma-separated subset of cold,repeat,input,lambda,localapi (default: all)",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=25, help="localapi: requests per client (25)"
+    )
+    parser.add_argument(
+        "--localapi-port", type=int, default=0, help="localapi: the emulator's port (a free one)"
     )
     args = parser.parse_args()
-    results = run_cases(args)
-    print_table(results)
+    selected = set(args.cases.split(","))
+    results: dict = {}
+    if selected - {"localapi"}:
+        results = run_cases(args)
+        print_table(results)
+    if "localapi" in selected:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import localapi_bench
+
+        results["localapi"] = localapi_bench.run(args.requests, args.localapi_port)
+        localapi_bench.print_table(results["localapi"])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -110,6 +110,11 @@ def emulator_tls_dir(state_dir: Path) -> Path:
     return state_dir / "tls"
 
 
+def config_generation_file(tls_dir: Path) -> Path:
+    """Where the emulator counts writes to the Lambda and API Gateway configuration."""
+    return tls_dir / "config-generation"
+
+
 def runtimes_dir(repo_root: Path) -> Path:
     """The local Lambda runtimes (one venv per python3.X): STACKRUN_RUNTIME_DIR or .stackrun/."""
     override = os.environ.get("STACKRUN_RUNTIME_DIR")

@@ -1,8 +1,9 @@
 """A deployed function version as the emulator holds it: configuration, code, runtime.
 
 Everything comes from the emulator's Lambda API, as a client of AWS would see it: the alias
-an integration points to is resolved to its version (GetAlias, on every invocation; a weighted
-alias picks the version per invocation, see routing.py), the version's configuration
+an integration points to is resolved to its version (GetAlias, with every invocation, through
+the local API's cache, which a write to Lambda empties; a weighted alias picks the version per
+invocation, see routing.py), the version's configuration
 and code location are read (GetFunction), and the zip is downloaded from that location and
 checked against CodeSha256 before it is extracted. Nothing is taken from the working tree, so
 what runs is what was deployed.
@@ -88,8 +89,9 @@ def resolve(
 ) -> FunctionVersion:
     """The version `reference` (an alias ARN, a version ARN or a name) runs right now.
 
-    An alias is read with every call (no cache: a moved alias serves the next invocation); a
-    weighted alias gives one of its versions, drawn by weight with `random_source`.
+    An alias is read with every call (`lambda_client` may be the local API's cache, which a
+    moved alias empties: it serves the next invocation); a weighted alias gives one of its
+    versions, drawn by weight with `random_source`.
     """
     name, qualifier = split_function_arn(reference)
     version = qualifier or "$LATEST"

@@ -10,6 +10,10 @@ environment's database, the local PostgreSQL behind the emulated RDS instance.
 A route with a JWT authorizer is authorized first (authorizer.py), as API Gateway does: a
 request without a valid token is answered 401 (403 without one of the route's scopes) and
 nothing is invoked.
+
+What is read from the emulator is cached until its configuration changes (config_cache.py);
+concurrent requests to one function run in parallel execution environments, up to its
+concurrency limit (environments.py); the server's threads are bounded (bounded_server.py).
 """
 
 from __future__ import annotations
@@ -22,13 +26,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from stackrun.local.api import authorizer, gateway
+from stackrun.local.api.bounded_server import BoundedHTTPServer
+from stackrun.local.api.config_cache import GenerationWatch, ReadThroughCache
+from stackrun.local.api.environments import (
+    DEFAULT_CONCURRENCY,
+    EnvironmentPool,
+    Limit,
+    Throttled,
+)
 from stackrun.local.api.functions import (
     FunctionVersion,
     LocalApiError,
@@ -46,9 +58,6 @@ from stackrun.paths import local_functions_dir
 
 # API Gateway's integration timeout for HTTP APIs.
 INTEGRATION_TIMEOUT_SECONDS = 30
-# Execution environments kept warm per function: the versions a weighted alias splits between
-# (two) and one more; the least recently used beyond that is stopped.
-WARM_VERSIONS_PER_FUNCTION = 3
 # Answered by the server itself (never routed to a function): is this server up?
 HEALTH_PATH = "/_stackrun/health"
 
@@ -68,21 +77,23 @@ class LocalContext:
     runtimes_dir: Path
     database: dict[str, Any] | None  # emulated address -> local server (database.json)
     console: Callable[[str], None]
-    # (function name, version) -> (the configuration it was started with, its environment),
-    # least recently used first
-    processes: dict[tuple[str, str], tuple[tuple[str, ...], FunctionProcess]] = field(
-        default_factory=dict
-    )
-    lock: threading.Lock = field(default_factory=threading.Lock)
     # The draw that picks a weighted alias's version per request (routing.py).
     random_source: RandomSource = random.random
     # issuer -> its JSON Web Key Set, for JWT authorizers. Default: the issuer's OpenID
     # configuration and jwks_uri, fetched through the emulator (authorizer.discover_jwks).
     jwks_fetcher: authorizer.JwksFetcher | None = None
+    # Environments per function without reserved concurrency (environments.py).
+    default_concurrency: int = DEFAULT_CONCURRENCY
+    # False: read routes, aliases, ... from the emulator with every request (the benchmark's
+    # baseline; nothing else turns it off).
+    cache_configuration: bool = True
 
     def __post_init__(self) -> None:
-        self.apigateway = self.client("apigatewayv2")
-        self.lambda_ = self.client("lambda")
+        watch = GenerationWatch(self.endpoint, self.ca_bundle)
+        enabled = self.cache_configuration
+        self.apigateway = ReadThroughCache(self.client("apigatewayv2"), watch, enabled)
+        self.lambda_ = ReadThroughCache(self.client("lambda"), watch, enabled)
+        self.environments = EnvironmentPool(wait_seconds=INTEGRATION_TIMEOUT_SECONDS)
         self.shipper = LogShipper(self.client("logs"), self.console)
         self.metrics = MetricPublisher(self.client("cloudwatch"), self.console)
         self.warned_architecture: set[str] = set()
@@ -96,33 +107,21 @@ class LocalContext:
 
     # -- execution environments ------------------------------------------------------------
 
-    def process_for(self, function: FunctionVersion) -> FunctionProcess:
-        """The warm environment of `function`'s version, or a new one.
+    def _new_process(self, function: FunctionVersion) -> FunctionProcess:
+        """A new execution environment of `function`, with a log stream of its own."""
+        stream = lambda_stream_name(function.version)
+        return FunctionProcess(
+            self._process_spec(function, stream), self._function_log(function, stream)
+        )
 
-        Each version has its own (two versions behind a weighted alias are warm at once); a
-        version whose configuration changed ($LATEST) gets a new one, and beyond
-        WARM_VERSIONS_PER_FUNCTION the least recently used version's is stopped.
-        """
-        slot = (function.name, function.version)
-        with self.lock:
-            current = self.processes.pop(slot, None)
-            if current is not None and current[0] == function.key:
-                self.processes[slot] = current  # now the most recently used
-                return current[1]
-            if current is not None:
-                current[1].stop()
-            stream = lambda_stream_name(function.version)
-            process = FunctionProcess(
-                self._process_spec(function, stream), self._function_log(function, stream)
-            )
-            self.processes[slot] = (function.key, process)
-            self._stop_least_recently_used(function.name)
-            return process
-
-    def _stop_least_recently_used(self, name: str) -> None:
-        slots = [slot for slot in self.processes if slot[0] == name]
-        for slot in slots[: max(0, len(slots) - WARM_VERSIONS_PER_FUNCTION)]:
-            self.processes.pop(slot)[1].stop()
+    def concurrency_limit(self, name: str) -> Limit:
+        """The function's reserved concurrency (throttled beyond), else the local default."""
+        reserved = self.lambda_.get_function_concurrency(FunctionName=name).get(
+            "ReservedConcurrentExecutions"
+        )
+        if reserved is None:
+            return Limit(self.default_concurrency, throttles=False)
+        return Limit(int(reserved), throttles=True)
 
     def _process_spec(self, function: FunctionVersion, stream: str) -> ProcessSpec:
         if function.architecture != host_architecture() and function.name not in (
@@ -197,11 +196,16 @@ class LocalContext:
         return clean_environment(variables)
 
     def invoke(self, function: FunctionVersion, event: dict[str, Any]) -> Outcome:
-        """Run `event` in the version's environment; its metrics go to CloudWatch."""
+        """Run `event` in an environment of the version; its metrics go to CloudWatch.
+
+        Throttled: the function runs its reserved concurrency (environments.py).
+        """
         trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
-        process = self.process_for(function)
-        started = datetime.now(UTC)
-        outcome = process.invoke(json.dumps(event).encode(), trace)
+        limit = self.concurrency_limit(function.name)
+        create = functools.partial(self._new_process, function)
+        with self.environments.lease(function, limit, create) as process:
+            started = datetime.now(UTC)
+            outcome = process.invoke(json.dumps(event).encode(), trace)
         self.metrics.record(
             InvocationRecord(
                 function_name=function.name,
@@ -215,10 +219,7 @@ class LocalContext:
         return outcome
 
     def close(self) -> None:
-        with self.lock:
-            for _, process in self.processes.values():
-                process.stop()
-            self.processes.clear()
+        self.environments.close()
         self.metrics.close()
         self.shipper.close()
 
@@ -230,7 +231,7 @@ class LocalContext:
 class ServedApi:
     api_id: str
     name: str
-    server: ThreadingHTTPServer
+    server: BoundedHTTPServer
 
     @property
     def url(self) -> str:
@@ -243,10 +244,9 @@ def serve_api(context: LocalContext, api_id: str, name: str, port: int) -> Serve
     """Start serving one HTTP API on 127.0.0.1:`port` (0: any free port), in the background."""
     handler = _handler_class(context, api_id)
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = BoundedHTTPServer(("127.0.0.1", port), handler)
     except OSError:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the old port is taken
-    server.daemon_threads = True
+        server = BoundedHTTPServer(("127.0.0.1", 0), handler)  # the old port is taken
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return ServedApi(api_id, name, server)
 
@@ -255,6 +255,9 @@ def _handler_class(context: LocalContext, api_id: str) -> type[BaseHTTPRequestHa
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "stackrun-local-api"
+        # Headers and body go out in two writes: with Nagle's algorithm the body waits for
+        # the client's delayed ACK of the headers (40 ms on Linux).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one access line per request is printed by handle_request
@@ -351,9 +354,10 @@ def _answer(
             authorizer=decision.context if decision is not None else None,
         )
         outcome = context.invoke(function, event)
-    except LocalApiError as error:
-        context.console(f"[api {api_id}] {route.key}: {error}")
-        return (*gateway.INTERNAL_ERROR, "", str(error).splitlines()[0])
+    except LocalApiError as error:  # API Gateway answers a throttled Lambda with a 500 too
+        note = ("throttled: " if isinstance(error, Throttled) else "") + str(error)
+        context.console(f"[api {api_id}] {route.key}: {note}")
+        return (*gateway.INTERNAL_ERROR, "", note.splitlines()[0][:300])
     except Exception as error:  # an AWS call or the code fetch failed: answer, and say why
         context.console(f"[api {api_id}] {route.key}: {type(error).__name__}: {error}")
         return (*gateway.INTERNAL_ERROR, "", f"{type(error).__name__}: {error}"[:300])
@@ -372,8 +376,9 @@ def _authorize(
 ) -> authorizer.Decision | None:
     """API Gateway's authorization of `request` on `route`; None: the route has none (NONE).
 
-    One GetAuthorizer call per request to a JWT route (the emulator's apigatewayv2 has no
-    GetAuthorizers); the issuer's keys come from `context.jwt_keys` (cached).
+    The authorizer is read with GetAuthorizer (the emulator's apigatewayv2 has no
+    GetAuthorizers; cached until the configuration changes); the issuer's keys come from
+    `context.jwt_keys` (cached).
     """
     if route.authorization_type == "NONE":
         return None

@@ -18,6 +18,7 @@ in the function's log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -137,6 +138,7 @@ class RuntimeApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each event waits 40 ms for a delayed ACK
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the runtime's requests are not the function's log
@@ -186,7 +188,8 @@ class RuntimeApi:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                with contextlib.suppress(OSError):  # a runtime gone (at shutdown) gets none
+                    self.wfile.write(body)
 
         return Handler
 

@@ -1,14 +1,20 @@
 """WSGI middleware around moto's app: the request's scheme and host made known to the patches,
-SDK retries of completed requests answered from memory (patch f), and Lambda code downloads
-(patch g). See ``server.py`` for the list of patches and why each exists."""
+SDK retries of completed requests answered from memory (patch f), Lambda code downloads
+(patch g) and the configuration generation the local API caches by (patch o). See
+``server.py`` for the list of patches and why each exists."""
 
 from __future__ import annotations
 
 import collections
 import contextvars
+import json
+import os
+import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 _request_scheme: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -154,3 +160,65 @@ def _stored_code(account: str, region: str, name: str, version: str) -> bytes | 
     except Exception:  # moto raises its own "not found" types
         return None
     return getattr(function, "code_bytes", None) or None
+
+
+CONFIG_GENERATION_PATH = "/_stackrun/config-generation"
+# The signing names (SigV4 credential scope) of the services whose writes change what the
+# local API serves: apigatewayv2 signs as "apigateway".
+CONFIG_SERVICES = ("lambda", "apigateway")
+
+
+class ConfigGeneration:
+    """WSGI middleware: count the writes that change what a local API serves.
+
+    Every state-changing request (not GET/HEAD/OPTIONS) to Lambda or API Gateway (an alias
+    moved, a version published, a route created, a deploy or a rollback) bumps a counter once
+    the emulator has carried it out and before the client has its answer. The value ("<boot
+    id>:<count>"; the boot id tells a restarted emulator from the old one) is written to
+    `generation_file`, which a local API server on the same machine reads with each request
+    (a file read, where asking the emulator costs an HTTPS round trip), and answered on
+    ``GET /_stackrun/config-generation`` with the file's path. Invocations are not writes.
+    """
+
+    def __init__(self, app: WSGIApp, generation_file: Path | None) -> None:
+        self.app = app
+        self.file = generation_file
+        self.boot = uuid.uuid4().hex[:12]
+        self.count = 0
+        self.lock = threading.Lock()
+        self._publish()
+
+    @property
+    def value(self) -> str:
+        return f"{self.boot}:{self.count}"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") == CONFIG_GENERATION_PATH:
+            document = {"generation": self.value, "file": str(self.file) if self.file else None}
+            body = json.dumps(document).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if not _changes_config(environ):
+            return self.app(environ, start_response)
+        chunks = self.app(environ, start_response)  # moto has carried out the request
+        with self.lock:
+            self.count += 1
+            self._publish()
+        return chunks
+
+    def _publish(self) -> None:
+        if self.file is None:
+            return
+        partial = self.file.with_name(self.file.name + ".partial")
+        partial.write_text(self.value)
+        os.replace(partial, self.file)
+
+
+def _changes_config(environ: dict[str, Any]) -> bool:
+    if environ.get("REQUEST_METHOD") in ("GET", "HEAD", "OPTIONS"):
+        return False
+    if environ.get("PATH_INFO", "").endswith("/invocations"):
+        return False
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    found = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", authorization)
+    return bool(found) and found.group(1) in CONFIG_SERVICES

@@ -124,6 +124,13 @@ n. The CA certificate of a new RDS instance (``moto_patches.py``)
     ``CreateDBInstance`` without a CA gets ``rds-ca-rsa2048-g1``, as in such an account; a CA
     given in the request is kept, as moto already does.
 
+o. A signal for the local API's caches (``middleware.ConfigGeneration``)
+    Not an AWS gap: AWS has no such endpoint. The local API server caches what it reads from
+    Lambda and API Gateway (routes, integrations, stages, authorizers, aliases, function
+    configurations) and must drop it when they change. Every write to those two services bumps
+    a generation, written to ``tls/config-generation`` beside the CA and answered on
+    ``GET /_stackrun/config-generation``; the local API compares it with each request.
+
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.
 """
@@ -139,9 +146,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stackrun.paths import config_generation_file
+
 from .cognito_endpoints import CognitoEndpoints
 from .common import is_loopback
-from .middleware import LambdaCodeServer, RetryReplayer, SchemeRecorder, WSGIApp
+from .middleware import (
+    ConfigGeneration,
+    LambdaCodeServer,
+    RetryReplayer,
+    SchemeRecorder,
+    WSGIApp,
+)
 from .moto_patches import install_invoke, install_patches
 
 
@@ -164,14 +179,18 @@ def make_ssl_context(cert: str, key: str) -> ssl.SSLContext:
     return context
 
 
-def build_app() -> WSGIApp:
-    """moto's server application (as ``moto.server.main`` builds it), patched and wrapped."""
+def build_app(generation_file: Path | None = None) -> WSGIApp:
+    """moto's server application (as ``moto.server.main`` builds it), patched and wrapped.
+
+    `generation_file`: where the configuration generation is written (patch o).
+    """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     install_patches()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]  # as moto.server.main: errors in the log
-    return RetryReplayer(SchemeRecorder(CognitoEndpoints(LambdaCodeServer(app))))
+    served = SchemeRecorder(CognitoEndpoints(LambdaCodeServer(app)))
+    return RetryReplayer(ConfigGeneration(served, generation_file))
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -231,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     werkzeug.serving.run_simple(
         args.host,
         args.port,
-        build_app(),
+        build_app(config_generation_file(Path(args.cert).resolve().parent)),
         threaded=True,
         ssl_context=make_ssl_context(args.cert, args.key),
         request_handler=LingeringRequestHandler,
