@@ -75,7 +75,8 @@ class BoundedHTTPServer(HTTPServer):
         for _ in self.threads:
             self.connections.put(None)
 
-    def shutdown_request(self, request: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            request.shutdown(socket.SHUT_WR)
+    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
+        if isinstance(request, socket.socket):  # a stream server: never the datagram tuple
+            with contextlib.suppress(OSError):
+                request.shutdown(socket.SHUT_WR)
         self.close_request(request)

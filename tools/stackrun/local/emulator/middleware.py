@@ -221,4 +221,4 @@ def _changes_config(environ: dict[str, Any]) -> bool:
         return False
     authorization = environ.get("HTTP_AUTHORIZATION", "")
     found = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", authorization)
-    return bool(found) and found.group(1) in CONFIG_SERVICES
+    return found is not None and found.group(1) in CONFIG_SERVICES
