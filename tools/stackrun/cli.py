@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for command in COMMANDS:
-        command.add_parser(commands).set_defaults(handler=command.run)
+        command.COMMAND.add_to(commands).set_defaults(handler=command.run)
     return parser
 
 
