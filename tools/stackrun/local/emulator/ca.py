@@ -40,6 +40,16 @@ SERVER_VALIDITY = dt.timedelta(days=825)
 # Re-issue before a certificate gets close to expiry, so a long-running emulator
 # started today does not break in the middle of next month's deploy.
 RENEW_BEFORE = dt.timedelta(days=30)
+# The key usages neither certificate has (both sign their handshakes; the CA also signs
+# certificates and CRLs).
+_KEY_USAGES_OFF = (
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "encipher_only",
+    "decipher_only",
+)
 # Clock skew allowance for freshly issued certificates.
 BACKDATE = dt.timedelta(minutes=5)
 
@@ -234,14 +244,9 @@ def _builder(
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
                 key_cert_sign=is_ca,
                 crl_sign=is_ca,
-                encipher_only=False,
-                decipher_only=False,
+                **dict.fromkeys(_KEY_USAGES_OFF, False),
             ),
             critical=True,
         )
