@@ -16,21 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.config import Stack
 from stackrun.deploy import fingerprint, saved_plan
 from stackrun.deploy.backend import backend_ready
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.outputs import Outputs, upstream_inputs
 from stackrun.deploy.pipeline import (
+    FINISH_DEPLOY,
     Run,
     build_artifacts,
     execute,
-    leave_guard,
     local_baseline,
     open_states,
     print_summary,
-    record_release,
+    select_all_stacks,
     take_guard,
 )
 from stackrun.deploy.progress import announce, new_report, record_failure, say
@@ -70,9 +69,7 @@ def deploy_saved(workspace: Workspace, folder: Path, report: RunReport | None = 
             check_saved_plans,
             local_baseline,
             apply_saved_plans,
-            record_release,
-            leave_guard,
-            print_summary,
+            *FINISH_DEPLOY,
         ],
         SavedRun(workspace, report, folder=folder),
     )
@@ -83,7 +80,7 @@ def load_manifest(run: SavedRun) -> None:
     workspace = run.workspace
     run.report.saved_plan = str(run.folder)
     run.manifest = saved_plan.Manifest.load(run.folder)
-    run.stacks = [bootstrap_stack(workspace), *workspace.environment.stacks]
+    select_all_stacks(run)
     run.manifest.check_environment(workspace.environment, [stack.name for stack in run.stacks])
     say(workspace, f"checking the {run.manifest.describe()} before applying anything")
 
