@@ -34,7 +34,7 @@ from stackrun.deploy.pipeline import (
 )
 from stackrun.deploy.progress import announce, new_report, record_failure, say
 from stackrun.deploy.report import RunReport, StackReport, StackStatus
-from stackrun.deploy.stacks import StackRun
+from stackrun.deploy.stacks import Rendering, StackRun
 from stackrun.deploy.steps import PLAN_FILE, apply_plan, artifacts, init, report_of
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.local.postgres import behind_rds
@@ -174,8 +174,8 @@ def _apply_saved(run: SavedRun, stack_run: StackRun, stack: Stack, index: int) -
         plan_file.unlink(missing_ok=True)
         stack_report = report_of(stack.name, StackStatus.APPLIED, result)
     unapplied = run.states[stack.name] if unchanged else None
-    held = run.held[stack.name]
-    return stack_run.finish(stack, stack_report, variables, sensitive, held, started, unapplied)
+    rendering = Rendering(variables, sensitive, run.held[stack.name])
+    return stack_run.finish(stack, stack_report, rendering, started, unapplied)
 
 
 def _needs_new_plan(run: SavedRun, stack: Stack) -> StackFailed:
