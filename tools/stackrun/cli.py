@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_verbosity(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for command in COMMANDS:
-        subparser = command.add_parser(commands)
+        subparser = command.COMMAND.add_to(commands)
         options.add_verbosity(subparser, top=False)
         subparser.set_defaults(handler=command.run)
     return parser
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    root = find_repo_root() if getattr(args, "needs_repo", True) else Path.cwd()
+    root = find_repo_root() if args.needs_repo else Path.cwd()
     handler: Callable[[argparse.Namespace, Path], int] = args.handler  # set_defaults above
     with terminal.use(terminal.Terminal.detect(args.verbosity)):
         return handler(args, root)

@@ -10,7 +10,7 @@ import socket
 import pytest
 from fleet_common.validation import stored_json_bytes
 from fleet_testing.events import TEST_SUB, TEST_TOKEN, http_event, invoke, jwt_claims
-from fleet_testing.proptest import AT_THE_LIMITS, same_json
+from fleet_testing.proptest import AT_THE_LIMITS, same_json, seed_projects
 
 from register_device.handler import handler
 
@@ -46,13 +46,7 @@ def details_of(result):
 def make_project(env, name="cams", team="platform"):
     conn = env.connect()
     try:
-        conn.run("INSERT INTO team (name) VALUES (:t) ON CONFLICT DO NOTHING", t=team)
-        conn.run(
-            "INSERT INTO project (team_id, name, created_by) "
-            "SELECT id, :p, 'project-creator' FROM team WHERE name = :t",
-            p=name,
-            t=team,
-        )
+        seed_projects(conn, {name: team}, created_by="project-creator")
     finally:
         conn.close()
 

@@ -1,5 +1,6 @@
-"""One module per `stackrun` command. Each has `add_parser(commands)`, which adds its
-subcommand (arguments and help) and returns its parser, and `run(args, root) -> int`, which
-runs it and returns the exit code. Options several commands share are in `options`; the
-common start of a run (environment, confirmation, target, Workspace) is in `context`, and
-the run report of deploy, destroy and plan in `reported`. `stackrun.cli` registers them."""
+"""One module per `stackrun` command. Each declares `COMMAND`, a `spec.Command` (name, help,
+description, arguments: shared ones from `options`, its own as `spec.Argument`/`spec.flag`),
+from which `stackrun.cli` builds its parser, and `run(args, root) -> int`, which runs it and
+returns the exit code. The common start of a run (environment, confirmation, target,
+Workspace) is in `context`; the run report and --promote-from of deploy, destroy and plan in
+`reported`. `stackrun.cli` registers them."""

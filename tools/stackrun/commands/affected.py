@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from stackrun.affected import affected, changed_paths, resolve_since
-from stackrun.commands import options
+from stackrun.commands.spec import Argument, Command
 
 HELP = "JSON of the environments and stacks a change touches (since a git commit)"
 DESCRIPTION = (
@@ -30,10 +30,12 @@ SINCE_HELP = (
 )
 
 
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("affected", help=HELP, description=DESCRIPTION)
-    parser.add_argument("--since", metavar="REF", help=SINCE_HELP)
-    return parser
+COMMAND = Command(
+    "affected",
+    help=HELP,
+    description=DESCRIPTION,
+    arguments=(Argument("--since", metavar="REF", help=SINCE_HELP),),
+)
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

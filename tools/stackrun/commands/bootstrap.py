@@ -6,19 +6,18 @@ import argparse
 from pathlib import Path
 
 from stackrun.commands import context, options
+from stackrun.commands.spec import Command
 from stackrun.deploy import interrupts, runner
 
-HELP = "create (or re-apply) the state bucket and lock table only"
-DESCRIPTION = (
-    "Create the environment's state backend with modules/tfstate-bootstrap "
-    "when missing (local state first, then migrated into the bucket), or re-apply it."
+COMMAND = Command(
+    "bootstrap",
+    help="create (or re-apply) the state bucket and lock table only",
+    description="""
+        Create the environment's state backend with modules/tfstate-bootstrap when missing
+        (local state first, then migrated into the bucket), or re-apply it.
+    """,
+    arguments=(*options.ENV_ARGUMENTS,),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("bootstrap", help=HELP, description=DESCRIPTION)
-    options.add_env_arguments(parser)
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

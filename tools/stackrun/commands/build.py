@@ -5,35 +5,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stackrun.commands import options
+from stackrun.commands.spec import Argument, Command, flag
 from stackrun.paths import artifact_dir
 
-HELP = "build dist/lambdas/<name>.zip for every function in lambdas/"
-DESCRIPTION = (
-    "Build one deterministic zip per function package (lambdas/<name> whose "
-    "pyproject.toml has [tool.fleet] lambda = true): its code, its local libraries and its "
-    "locked third-party dependencies for the target runtime, without boto3/botocore, tests "
-    "or caches. Skipped when the inputs have not changed. A manifest (<name>.json) beside "
-    "each zip records its sha256 and size."
+COMMAND = Command(
+    "build",
+    help="build dist/lambdas/<name>.zip for every function in lambdas/",
+    description="""
+        Build one deterministic zip per function package (lambdas/<name> whose pyproject.toml
+        has [tool.fleet] lambda = true): its code, its local libraries and its locked
+        third-party dependencies for the target runtime, without boto3/botocore, tests or
+        caches. Skipped when the inputs have not changed. A manifest (<name>.json) beside each
+        zip records its sha256 and size.
+    """,
+    arguments=(
+        Argument("names", nargs="*", help="only these functions (default: all)"),
+        Argument(
+            "--arch",
+            choices=("arm64", "x86_64"),
+            default="arm64",
+            help="target architecture (default: arm64)",
+        ),
+        flag("--force", "rebuild even when unchanged"),
+        flag("--relock", "resolve third-party dependencies afresh (rewrites requirements.lock)"),
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("build", help=HELP, description=DESCRIPTION)
-    parser.add_argument("names", nargs="*", help="only these functions (default: all)")
-    parser.add_argument(
-        "--arch",
-        choices=("arm64", "x86_64"),
-        default="arm64",
-        help="target architecture (default: arm64)",
-    )
-    parser.add_argument("--force", action="store_true", help="rebuild even when unchanged")
-    parser.add_argument(
-        "--relock",
-        action="store_true",
-        help="resolve third-party dependencies afresh (rewrites requirements.lock)",
-    )
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

@@ -6,73 +6,69 @@ import argparse
 from pathlib import Path
 
 from stackrun.commands import options
-from stackrun.commands.reported import run_reported, with_promotion
+from stackrun.commands.reported import handler
+from stackrun.commands.spec import Argument, Command, flag
 from stackrun.deploy import runner
 from stackrun.deploy.report import RunReport
 from stackrun.errors import StackrunError
 from stackrun.terraform.workspace import Workspace
 
-HELP = "ensure the state backend, then plan and apply every stack in order"
-DESCRIPTION = (
-    "Ensure the state backend exists, then for each stack in directory-number "
-    "order: render, compare its fingerprint (configuration, module files, upstream outputs, "
-    "artifact hashes, terraform and provider versions, the state's serial) with the one "
-    "of its last apply and skip it when equal; otherwise init (when needed) and one "
-    "`terraform apply`. Outputs are read from the state object in the backend. Then, "
-    "applied or skipped, the stack's `[lambdas] invoke_on_deploy` functions are invoked "
-    "through their alias (the migrations: on every deploy, before any stack that lists "
-    "it in `after` starts). Stops at the first failing stack or invocation; later stacks "
-    "are left untouched. Acts as the environment's deploy role (env.toml deploy_role). "
-    "With --local, the account baseline (000_baseline: OIDC provider, deploy and plan "
-    "roles; see `stackrun baseline --help`) is applied into the emulated account first, "
-    "when missing or changed and live/project.toml has [github]."
+COMMAND = Command(
+    "deploy",
+    help="ensure the state backend, then plan and apply every stack in order",
+    description="""
+        Ensure the state backend exists, then for each stack in directory-number order: render,
+        compare its fingerprint (configuration, module files, upstream outputs, artifact hashes,
+        terraform and provider versions, the state's serial) with the one of its last apply and
+        skip it when equal; otherwise init (when needed) and one `terraform apply`. Outputs are
+        read from the state object in the backend. Then, applied or skipped, the stack's
+        `[lambdas] invoke_on_deploy` functions are invoked through their alias (the migrations:
+        on every deploy, before any stack that lists it in `after` starts). Stops at the first
+        failing stack or invocation; later stacks are left untouched. Acts as the environment's
+        deploy role (env.toml deploy_role). With --local, the account baseline (000_baseline:
+        OIDC provider, deploy and plan roles; see `stackrun baseline --help`) is applied into
+        the emulated account first, when missing or changed and live/project.toml has [github].
+    """,
+    arguments=(
+        *options.ENV_ARGUMENTS,
+        options.YES,
+        flag(
+            "--all",
+            "plan every stack, also those whose fingerprint says nothing changed since their "
+            "last apply (the default skips them, and says so)",
+        ),
+        Argument(
+            "--parallelism",
+            type=int,
+            default=1,
+            metavar="N",
+            help="run up to N stacks side by side when no dependency path links them (default 1); "
+            "terraform's output lines are then prefixed with the stack's name",
+        ),
+        *options.REPORT_FILES,
+        Argument(
+            "--plan",
+            metavar="DIR",
+            help="""
+                apply exactly the plans `plan <env> --out DIR` saved (terraform apply <planfile> per
+                stack with changes; stacks planned without changes are skipped). Refuses before
+                applying anything when the plan is of another environment or account, a stack was
+                pending, a stack's state changed since (serial/lineage), a plan file was altered, a
+                function zip, a stack's inputs or configuration differ; stops, naming the stack that
+                needs a new plan, when an upstream apply gives other outputs than the plan was made
+                with
+            """,
+        ),
+        options.PROMOTE_FROM,
+        flag(
+            "--no-serve",
+            "with --local: do not start the local API server and its smoke call at the end",
+        ),
+    ),
 )
 
 
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("deploy", help=HELP, description=DESCRIPTION)
-    options.add_env_arguments(parser)
-    options.add_yes(parser)
-    parser.add_argument(
-        "--all",
-        action="store_true",
-        help="plan every stack, also those whose fingerprint says nothing changed since their "
-        "last apply (the default skips them, and says so)",
-    )
-    parser.add_argument(
-        "--parallelism",
-        type=int,
-        default=1,
-        metavar="N",
-        help="run up to N stacks side by side when no dependency path links them (default 1); "
-        "terraform's output lines are then prefixed with the stack's name",
-    )
-    options.add_report_files(parser)
-    parser.add_argument(
-        "--plan",
-        metavar="DIR",
-        help="apply exactly the plans `plan <env> --out DIR` saved (terraform apply <planfile> "
-        "per stack with changes; stacks planned without changes are skipped). Refuses before "
-        "applying anything when the plan is of another environment or account, a stack was "
-        "pending, a stack's state changed since (serial/lineage), a plan file was altered, a "
-        "function zip, a stack's inputs or configuration differ; stops, naming the stack that "
-        "needs a new plan, when an upstream apply gives other outputs than the plan was made with",
-    )
-    options.add_promote_from(parser)
-    parser.add_argument(
-        "--no-serve",
-        action="store_true",
-        help="with --local: do not start the local API server and its smoke call at the end",
-    )
-    return parser
-
-
-def run(args: argparse.Namespace, root: Path) -> int:
-    return run_reported(args, root, _deploy, confirm=True)
-
-
 def _deploy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
-    workspace, promotion = with_promotion(args, workspace)
     if args.parallelism < 1:
         raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
     if args.plan:
@@ -83,6 +79,7 @@ def _deploy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -
         runner.deploy_saved(workspace, Path(args.plan), report=report)
     else:
         runner.deploy(workspace, force=args.all, parallelism=args.parallelism, report=report)
+    promotion = workspace.promotion
     if promotion is not None:
         from stackrun.release import promote
 
@@ -105,3 +102,6 @@ def _serve_after_deploy(workspace: Workspace) -> None:
     for api_id, url in sorted(urls.items()):
         print(f"  {api_id}: {url}")
     api_process.smoke(workspace, urls)
+
+
+run = handler(_deploy, confirm=True, promotes=True)

@@ -4,39 +4,34 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from pathlib import Path
 
 from stackrun.commands import options
-from stackrun.commands.reported import run_reported
+from stackrun.commands.reported import handler
+from stackrun.commands.spec import Command, flag
 from stackrun.config import apply_overrides
 from stackrun.deploy import runner
 from stackrun.deploy.report import RunReport
 from stackrun.errors import StackrunError
 from stackrun.terraform.workspace import Workspace
 
-HELP = "destroy every stack in reverse order (the state backend is kept)"
-DESCRIPTION = (
-    "Destroy every stack in reverse directory-number order. The state bucket "
-    "and lock table are kept, so state history survives."
+COMMAND = Command(
+    "destroy",
+    help="destroy every stack in reverse order (the state backend is kept)",
+    description="""
+        Destroy every stack in reverse directory-number order. The state bucket and lock table
+        are kept, so state history survives.
+    """,
+    arguments=(
+        *options.ENV_ARGUMENTS,
+        options.YES,
+        *options.REPORT_FILES,
+        flag(
+            "--lift-deletion-protection",
+            "when resources have deletion protection on, first deploy their stacks with "
+            "deletion_protection = false, then destroy (without it, destroy refuses)",
+        ),
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("destroy", help=HELP, description=DESCRIPTION)
-    options.add_env_arguments(parser)
-    options.add_yes(parser)
-    options.add_report_files(parser)
-    parser.add_argument(
-        "--lift-deletion-protection",
-        action="store_true",
-        help="when resources have deletion protection on, first deploy their stacks with "
-        "deletion_protection = false, then destroy (without it, destroy refuses)",
-    )
-    return parser
-
-
-def run(args: argparse.Namespace, root: Path) -> int:
-    return run_reported(args, root, _destroy, confirm=True)
 
 
 def _destroy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
@@ -71,3 +66,6 @@ def _lift_deletion_protection(workspace: Workspace) -> Workspace:
     lifted = replace(workspace, environment=apply_overrides(environment, overrides))
     runner.deploy(lifted, only=list(blocked))
     return lifted
+
+
+run = handler(_destroy, confirm=True)

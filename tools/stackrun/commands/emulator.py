@@ -6,20 +6,21 @@ import argparse
 from pathlib import Path
 
 from stackrun.commands import context, options
+from stackrun.commands.spec import Argument, Command
 from stackrun.paths import cache_root, emulator_dir
 
-HELP = "start, stop or show the local AWS emulator"
-DESCRIPTION = (
-    "The local AWS emulator: a moto server over HTTPS on 127.0.0.1, with a "
-    "locally generated CA, state under .stackrun/emulator/."
+COMMAND = Command(
+    "emulator",
+    help="start, stop or show the local AWS emulator",
+    description="""
+        The local AWS emulator: a moto server over HTTPS on 127.0.0.1, with a locally generated
+        CA, state under .stackrun/emulator/.
+    """,
+    arguments=(
+        Argument("action", choices=("start", "stop", "status")),
+        options.EMULATOR_PORT,
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("emulator", help=HELP, description=DESCRIPTION)
-    parser.add_argument("action", choices=("start", "stop", "status"))
-    options.add_port(parser, with_local=False)
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stackrun.commands import options
+from stackrun.commands.spec import Argument, Command
 from stackrun.config import Environment, load_environment
 from stackrun.config.graph import Edge, edges
 
@@ -23,17 +24,21 @@ DESCRIPTION = (
 FORMATS = ("text", "dot", "mermaid")
 
 
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("graph", help=HELP, description=DESCRIPTION)
-    options.add_env(parser)
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="text",
-        help="text (default): one stack a line, its upstream stacks indented below it; dot: "
-        "Graphviz; mermaid: a Mermaid flowchart (as in docs/architecture.md)",
-    )
-    return parser
+COMMAND = Command(
+    "graph",
+    help=HELP,
+    description=DESCRIPTION,
+    arguments=(
+        options.ENV,
+        Argument(
+            "--format",
+            choices=FORMATS,
+            default="text",
+            help="text (default): one stack a line, its upstream stacks indented below it; dot: "
+            "Graphviz; mermaid: a Mermaid flowchart (as in docs/architecture.md)",
+        ),
+    ),
+)
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

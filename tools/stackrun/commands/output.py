@@ -9,26 +9,27 @@ from pathlib import Path
 from typing import Any
 
 from stackrun.commands import context, options
+from stackrun.commands.spec import Argument, Command, flag
 from stackrun.deploy import interrupts, runner
 from stackrun.terraform.workspace import Workspace
 
-HELP = "print all stacks' outputs as one JSON document"
-DESCRIPTION = (
-    "Print {stack: {output: value}} for every stack as JSON on stdout, plus "
-    '"target": the account, region, deploy role, AWS endpoint (the emulator with --local) '
-    "and the URL to call each API stack on (with --local: the local API server's, when it "
-    'runs). Sensitive values are shown as "<sensitive>" unless --show-sensitive is given.'
+COMMAND = Command(
+    "output",
+    help="print all stacks' outputs as one JSON document",
+    description="""
+        Print {stack: {output: value}} for every stack as JSON on stdout, plus "target": the
+        account, region, deploy role, AWS endpoint (the emulator with --local) and the URL to
+        call each API stack on (with --local: the local API server's, when it runs). Sensitive
+        values are shown as "<sensitive>" unless --show-sensitive is given.
+    """,
+    arguments=(
+        *options.ENV_ARGUMENTS,
+        flag("--show-sensitive", "print sensitive values"),
+        Argument(
+            "--output-file", metavar="PATH", help="write the document to PATH instead of stdout"
+        ),
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("output", help=HELP, description=DESCRIPTION)
-    options.add_env_arguments(parser)
-    parser.add_argument("--show-sensitive", action="store_true", help="print sensitive values")
-    parser.add_argument(
-        "--output-file", metavar="PATH", help="write the document to PATH instead of stdout"
-    )
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

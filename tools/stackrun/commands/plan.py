@@ -6,49 +6,49 @@ import argparse
 from pathlib import Path
 
 from stackrun.commands import options
-from stackrun.commands.reported import run_reported, with_promotion
+from stackrun.commands.reported import handler
+from stackrun.commands.spec import Argument, Command, flag
 from stackrun.deploy import runner
 from stackrun.deploy.report import RunReport
 from stackrun.terraform.workspace import Workspace
 
-HELP = "plan every stack and print a one-line-per-stack summary"
-DESCRIPTION = (
-    "Plan every stack (the state backend included) against refreshed state "
-    "and print a summary line per stack (to add / to change / to destroy). A plan writes no "
-    "state: it takes neither the environment guard nor state locks, so it never waits for "
-    "a deploy. Terraform and stackrun act as the environment's plan role (env.toml "
-    "plan_role, default fleet-plan: read-only), never its deploy role; except with --out, "
-    "whose saved plans are made as the deploy role that `deploy --plan` applies them with."
+COMMAND = Command(
+    "plan",
+    help="plan every stack and print a one-line-per-stack summary",
+    description="""
+        Plan every stack (the state backend included) against refreshed state and print a
+        summary line per stack (to add / to change / to destroy). A plan writes no state: it
+        takes neither the environment guard nor state locks, so it never waits for a deploy.
+        Terraform and stackrun act as the environment's plan role (env.toml plan_role, default
+        fleet-plan: read-only), never its deploy role; except with --out, whose saved plans are
+        made as the deploy role that `deploy --plan` applies them with.
+    """,
+    arguments=(
+        *options.ENV_ARGUMENTS,
+        *options.REPORT_FILES,
+        Argument(
+            "--out",
+            metavar="DIR",
+            help="""
+                save each stack's plan file into DIR with manifest.json (environment, account,
+                commit; per stack: state serial and lineage, sha256 of the upstream values and of
+                the function zips, fingerprint, plan file sha256) for `deploy <env> --plan DIR`. A
+                saved plan carries the provider and backend settings it is applied with, so
+                `plan --out` acts as the deploy role (env.toml deploy_role), not the plan role
+            """,
+        ),
+        options.PROMOTE_FROM,
+        flag(
+            "--detailed-exitcode",
+            "exit 2 when any stack has changes (or is not deployed yet), 0 when none has",
+        ),
+    ),
 )
 
 
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("plan", help=HELP, description=DESCRIPTION)
-    options.add_env_arguments(parser)
-    options.add_report_files(parser)
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        help="save each stack's plan file into DIR with manifest.json (environment, account, "
-        "commit; per stack: state serial and lineage, sha256 of the upstream values and of the "
-        "function zips, fingerprint, plan file sha256) for `deploy <env> --plan DIR`. A saved "
-        "plan carries the provider and backend settings it is applied with, so `plan --out` "
-        "acts as the deploy role (env.toml deploy_role), not the plan role",
-    )
-    options.add_promote_from(parser)
-    parser.add_argument(
-        "--detailed-exitcode",
-        action="store_true",
-        help="exit 2 when any stack has changes (or is not deployed yet), 0 when none has",
-    )
-    return parser
-
-
-def run(args: argparse.Namespace, root: Path) -> int:
-    return run_reported(args, root, _plan)
-
-
 def _plan(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
-    workspace, _ = with_promotion(args, workspace)
     runner.plan(workspace, report=report, out=Path(args.out) if args.out else None)
     return 2 if args.detailed_exitcode and report.has_changes else 0
+
+
+run = handler(_plan, promotes=True)

@@ -8,34 +8,35 @@ import sys
 from pathlib import Path
 
 from stackrun.commands import context, options
+from stackrun.commands.spec import Argument, Command
 from stackrun.errors import StackrunError
 
-HELP = "print the environment's release record, or record its integration-test result"
-DESCRIPTION = (
-    "Every successful deploy writes the environment's release record into "
-    "its state bucket (<env>/_stackrun/release.json): the commit, and per function the "
-    "Lambda version its `live` alias serves and the sha256 of that version's zip, read "
-    "from Lambda. Without --tested: print the record as JSON. With --tested: record the "
-    "integration-test result of the release that is live now (the nox integration and "
-    "e2e sessions do this after pytest); refused when the record no longer matches what "
-    "is live. `deploy <env> --promote-from <this env>` promotes only a passed release."
+COMMAND = Command(
+    "release",
+    help="print the environment's release record, or record its integration-test result",
+    description="""
+        Every successful deploy writes the environment's release record into its state bucket
+        (<env>/_stackrun/release.json): the commit, and per function the Lambda version its
+        `live` alias serves and the sha256 of that version's zip, read from Lambda. Without
+        --tested: print the record as JSON. With --tested: record the integration-test result of
+        the release that is live now (the nox integration and e2e sessions do this after
+        pytest); refused when the record no longer matches what is live. `deploy <env>
+        --promote-from <this env>` promotes only a passed release.
+    """,
+    arguments=(
+        *options.ENV_ARGUMENTS,
+        Argument(
+            "--tested",
+            choices=("passed", "failed"),
+            help="record this integration-test result for the release live now",
+        ),
+        Argument(
+            "--junit-xml",
+            metavar="PATH",
+            help="with --tested: pytest's --junitxml report, for the passed/failed/skipped counts",
+        ),
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("release", help=HELP, description=DESCRIPTION)
-    options.add_env_arguments(parser)
-    parser.add_argument(
-        "--tested",
-        choices=("passed", "failed"),
-        help="record this integration-test result for the release live now",
-    )
-    parser.add_argument(
-        "--junit-xml",
-        metavar="PATH",
-        help="with --tested: pytest's --junitxml report, for the passed/failed/skipped counts",
-    )
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

@@ -4,10 +4,10 @@ written whatever happens, and (--promote-from) the promotion the run deploys."""
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from stackrun.commands import context
 from stackrun.deploy import interrupts
@@ -16,17 +16,20 @@ from stackrun.deploy.report import RunReport
 from stackrun.errors import StackrunError
 from stackrun.terraform.workspace import Workspace
 
-if TYPE_CHECKING:
-    from stackrun.release.promote import Promotion
-
 ReportedRun = Callable[[argparse.Namespace, Workspace, RunReport], int]
 
 
 def run_reported(
-    args: argparse.Namespace, root: Path, body: ReportedRun, *, confirm: bool = False
+    args: argparse.Namespace,
+    root: Path,
+    body: ReportedRun,
+    *,
+    confirm: bool = False,
+    promotes: bool = False,
 ) -> int:
     """Run `body` with the report written after it: after a failure the report holds the
-    failed stack, the rest and the error. `confirm`: protected environments ask first."""
+    failed stack, the rest and the error. `confirm`: protected environments ask first.
+    `promotes`: the command has --promote-from, which the workspace then carries out."""
     interrupts.install()
     report = RunReport(args.command, args.env)
     try:
@@ -34,6 +37,8 @@ def run_reported(
         report.account_id = environment.account_id
         report.target = "local" if args.local else "aws"
         workspace = context.start(args, root, loaded=environment, confirm=confirm)
+        if promotes:
+            workspace = _with_promotion(args, workspace)
         return body(args, workspace, report)
     except (StackrunError, Interrupted) as error:
         report.error = str(error)
@@ -42,13 +47,17 @@ def run_reported(
         report.write(args.report_file, args.summary_file)
 
 
-def with_promotion(
-    args: argparse.Namespace, workspace: Workspace
-) -> tuple[Workspace, Promotion | None]:
+def handler(
+    body: ReportedRun, *, confirm: bool = False, promotes: bool = False
+) -> Callable[[argparse.Namespace, Path], int]:
+    """A command's `run(args, root)`: `body` under run_reported."""
+    return functools.partial(run_reported, body=body, confirm=confirm, promotes=promotes)
+
+
+def _with_promotion(args: argparse.Namespace, workspace: Workspace) -> Workspace:
     """--promote-from ENV: the workspace that deploys ENV's live zips instead of a build."""
     if not args.promote_from:
-        return workspace, None
+        return workspace
     from stackrun.release import promote
 
-    promotion = promote.prepare(workspace, args.promote_from)
-    return replace(workspace, promotion=promotion), promotion
+    return replace(workspace, promotion=promote.prepare(workspace, args.promote_from))

@@ -6,44 +6,40 @@ import argparse
 from pathlib import Path
 
 from stackrun.commands import context, options
+from stackrun.commands.spec import Argument, Command
 
-HELP = "move a function's live alias back to its previous version, in seconds, and pin it"
-DESCRIPTION = (
-    "Move <function>'s `live` alias (what the HTTP API invokes) back to the "
-    "newest published version older than the one it points at, or to --to VERSION, with "
-    "one Lambda UpdateAlias call (canary routing, if any, is cleared); no terraform runs. "
-    "The function is then pinned: the pin is recorded in the environment's state bucket "
-    "(<env>/_stackrun/pins.json), every deploy and plan keeps the alias on that version "
-    "(terraform sees no drift) and says so, and a newly deployed version is published but "
-    "takes no traffic. Release the pin with `stackrun unpin <env> <function>`; the next "
-    "deploy then moves live to the newest version. Acts as the deploy role, under the "
-    "environment guard (it waits for a running deploy)."
-)
 EPILOG = (
     "examples:\n"
     "  stackrun rollback prod list_devices          back to the version before live's\n"
     "  stackrun rollback dev list_devices --to 3    to version 3\n"
     "  stackrun unpin prod list_devices             release; the next deploy moves live"
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        "rollback",
-        help=HELP,
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    options.add_env_arguments(parser)
-    options.add_function(parser)
-    parser.add_argument(
-        "--to",
-        metavar="VERSION",
-        help="the published version to move live to (default: the one before live's)",
-    )
-    options.add_yes(parser)
-    return parser
+COMMAND = Command(
+    "rollback",
+    help="move a function's live alias back to its previous version, in seconds, and pin it",
+    description="""
+        Move <function>'s `live` alias (what the HTTP API invokes) back to the newest published
+        version older than the one it points at, or to --to VERSION, with one Lambda UpdateAlias
+        call (canary routing, if any, is cleared); no terraform runs. The function is then
+        pinned: the pin is recorded in the environment's state bucket
+        (<env>/_stackrun/pins.json), every deploy and plan keeps the alias on that version
+        (terraform sees no drift) and says so, and a newly deployed version is published but
+        takes no traffic. Release the pin with `stackrun unpin <env> <function>`; the next
+        deploy then moves live to the newest version. Acts as the deploy role, under the
+        environment guard (it waits for a running deploy).
+    """,
+    arguments=(
+        *options.ENV_ARGUMENTS,
+        options.FUNCTION,
+        Argument(
+            "--to",
+            metavar="VERSION",
+            help="the published version to move live to (default: the one before live's)",
+        ),
+        options.YES,
+    ),
+    epilog=EPILOG,
+)
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

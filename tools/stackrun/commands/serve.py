@@ -7,33 +7,35 @@ import sys
 from pathlib import Path
 
 from stackrun.commands import context, options
+from stackrun.commands.spec import Argument, Command, Exclusive, flag
 from stackrun.errors import StackrunError
 from stackrun.paths import emulator_dir
 
-HELP = "serve a locally deployed environment's HTTP API on 127.0.0.1"
-DESCRIPTION = (
-    "Serve the HTTP APIs that the emulated API Gateway of <env> holds, on "
-    "127.0.0.1 (one port per API). Each request is routed by the API's routes, turned into "
-    "a payload format 2.0 event and run by the deployed code of the function version the "
-    "route's alias points to, in its own awslambdaric runtime process with the version's "
-    "environment variables, timeout and memory size. Function logs are printed and written "
-    "to the emulated CloudWatch Logs. `deploy --local` starts a detached server itself."
+COMMAND = Command(
+    "serve",
+    help="serve a locally deployed environment's HTTP API on 127.0.0.1",
+    description="""
+        Serve the HTTP APIs that the emulated API Gateway of <env> holds, on 127.0.0.1 (one port
+        per API). Each request is routed by the API's routes, turned into a payload format 2.0
+        event and run by the deployed code of the function version the route's alias points to,
+        in its own awslambdaric runtime process with the version's environment variables,
+        timeout and memory size. Function logs are printed and written to the emulated
+        CloudWatch Logs. `deploy --local` starts a detached server itself.
+    """,
+    arguments=(
+        options.ENV,
+        Argument(
+            "--api-port",
+            type=int,
+            help="port of the (first) API (default: the last one, or any free)",
+        ),
+        options.EMULATOR_PORT,
+        Exclusive(
+            flag("--background", "start (or keep) a detached server; print URLs"),
+            flag("--stop", "stop the detached server"),
+        ),
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("serve", help=HELP, description=DESCRIPTION)
-    options.add_env(parser)
-    parser.add_argument(
-        "--api-port", type=int, help="port of the (first) API (default: the last one, or any free)"
-    )
-    options.add_port(parser, with_local=False)
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--background", action="store_true", help="start (or keep) a detached server; print URLs"
-    )
-    mode.add_argument("--stop", action="store_true", help="stop the detached server")
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

@@ -5,20 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stackrun.commands import options
+from stackrun.commands.spec import Command
 from stackrun.paths import test_database_dir
 
-HELP = "start the local PostgreSQL that lambda tests use and print its URL"
-DESCRIPTION = (
-    "Start (or reuse) a local PostgreSQL under .stackrun/testdb/ with a test "
-    "role that may create databases, and print postgresql://... for "
-    "FLEET_TEST_DATABASE_URL. The password is generated once and kept in "
-    ".stackrun/testdb/url (mode 0600)."
+COMMAND = Command(
+    "testdb",
+    help="start the local PostgreSQL that lambda tests use and print its URL",
+    description="""
+        Start (or reuse) a local PostgreSQL under .stackrun/testdb/ with a test role that may
+        create databases, and print postgresql://... for FLEET_TEST_DATABASE_URL. The password
+        is generated once and kept in .stackrun/testdb/url (mode 0600).
+    """,
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    return commands.add_parser("testdb", help=HELP, description=DESCRIPTION)
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

@@ -7,28 +7,29 @@ import sys
 from pathlib import Path
 
 from stackrun.commands import context, options
+from stackrun.commands.spec import Argument, Command
 from stackrun.deploy import interrupts
 from stackrun.errors import StackrunError
 from stackrun.terraform.workspace import Workspace
 
-HELP = "release a stack's state lock or the environment guard left by a killed run"
-DESCRIPTION = (
-    "Release a lock left behind by a run that was killed. With <stack> <id>: "
-    "the terraform state lock of that stack (terraform force-unlock; the id is the `ID` of "
-    "the Lock Info in the error of the waiting run, and must match the held lock). With "
-    "--guard <id>: the environment guard that keeps two deploys of one environment apart. "
-    "Asks for confirmation unless --yes."
+COMMAND = Command(
+    "unlock",
+    help="release a stack's state lock or the environment guard left by a killed run",
+    description="""
+        Release a lock left behind by a run that was killed. With <stack> <id>: the terraform
+        state lock of that stack (terraform force-unlock; the id is the `ID` of the Lock Info in
+        the error of the waiting run, and must match the held lock). With --guard <id>: the
+        environment guard that keeps two deploys of one environment apart. Asks for confirmation
+        unless --yes.
+    """,
+    arguments=(
+        *options.ENV_ARGUMENTS,
+        Argument("stack", nargs="?", help="the stack whose state lock to release"),
+        Argument("lock_id", nargs="?", metavar="id", help="the state lock's ID"),
+        Argument("--guard", metavar="ID", help="release the environment guard ID instead"),
+        options.YES.but(help="do not ask for confirmation"),
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("unlock", help=HELP, description=DESCRIPTION)
-    options.add_env_arguments(parser)
-    parser.add_argument("stack", nargs="?", help="the stack whose state lock to release")
-    parser.add_argument("lock_id", nargs="?", metavar="id", help="the state lock's ID")
-    parser.add_argument("--guard", metavar="ID", help="release the environment guard ID instead")
-    options.add_yes(parser, help="do not ask for confirmation")
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

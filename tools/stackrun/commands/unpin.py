@@ -6,19 +6,20 @@ import argparse
 from pathlib import Path
 
 from stackrun.commands import context, options
+from stackrun.commands.spec import Command
 
-HELP = "release a function's rollback pin (the next deploy moves live to the newest)"
-DESCRIPTION = (
-    "Release the pin `stackrun rollback` put on <function>. Nothing moves "
-    "now: the next deploy moves the function's live alias to its newest published version."
+COMMAND = Command(
+    "unpin",
+    help="release a function's rollback pin (the next deploy moves live to the newest)",
+    description="""
+        Release the pin `stackrun rollback` put on <function>. Nothing moves now: the next
+        deploy moves the function's live alias to its newest published version.
+    """,
+    arguments=(
+        *options.ENV_ARGUMENTS,
+        options.FUNCTION,
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("unpin", help=HELP, description=DESCRIPTION)
-    options.add_env_arguments(parser)
-    options.add_function(parser)
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

@@ -5,46 +5,47 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stackrun.commands import options
+from stackrun.commands.spec import Argument, Command, flag
 from stackrun.config import Environment, list_environments, load_environment
 from stackrun.errors import StackrunError
 
-HELP = "validate live/ (every environment, or one) without running anything"
-DESCRIPTION = (
-    "Validate live/ (every environment, or one) without running anything: "
-    "project.toml, env.toml, and each stack's settings: live/_defaults/<stack>.toml (what "
-    "every environment shares) with live/<env>/<stack>/stack.toml merged over it (tables "
-    "merge key by key, the environment's values win, arrays are replaced)."
+COMMAND = Command(
+    "validate",
+    help="validate live/ (every environment, or one) without running anything",
+    description="""
+        Validate live/ (every environment, or one) without running anything: project.toml,
+        env.toml, and each stack's settings: live/_defaults/<stack>.toml (what every environment
+        shares) with live/<env>/<stack>/stack.toml merged over it (tables merge key by key, the
+        environment's values win, arrays are replaced).
+    """,
+    arguments=(
+        Argument("env", nargs="?", help="one environment (default: all)"),
+        Argument(
+            "stack", nargs="?", help="with --explain: one stack of <env> (default: all of them)"
+        ),
+        flag(
+            "--explain",
+            """
+                with <env> [<stack>]: print each stack's merged settings (module, inputs,
+                dependencies, lambdas, ...) one value a line, `key = value # file`, the file being
+                live/_defaults/<stack>.toml or live/<env>/<stack>/stack.toml (or env.toml for what
+                stackrun adds from it)
+            """,
+        ),
+        Argument(
+            "--write-inputs",
+            metavar="DIR",
+            help="also write every stack's inputs to DIR/<env>.<stack>.tfvars.json and print "
+            "'<module dir> <var file> <skipped check ids>' per stack (for checkov --var-file)",
+        ),
+        Argument(
+            "--role",
+            choices=("plan", "deploy"),
+            help="with <env>: print the ARN of its plan or deploy role (env.toml plan_role, "
+            "deploy_role) as the last line, e.g. for CI's role-to-assume",
+        ),
+    ),
 )
-
-
-def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("validate", help=HELP, description=DESCRIPTION)
-    parser.add_argument("env", nargs="?", help="one environment (default: all)")
-    parser.add_argument(
-        "stack", nargs="?", help="with --explain: one stack of <env> (default: all of them)"
-    )
-    parser.add_argument(
-        "--explain",
-        action="store_true",
-        help="with <env> [<stack>]: print each stack's merged settings (module, inputs, "
-        "dependencies, lambdas, ...) one value a line, `key = value  # file`, the file being "
-        "live/_defaults/<stack>.toml or live/<env>/<stack>/stack.toml (or env.toml for what "
-        "stackrun adds from it)",
-    )
-    parser.add_argument(
-        "--write-inputs",
-        metavar="DIR",
-        help="also write every stack's inputs to DIR/<env>.<stack>.tfvars.json and print "
-        "'<module dir> <var file> <skipped check ids>' per stack (for checkov --var-file)",
-    )
-    parser.add_argument(
-        "--role",
-        choices=("plan", "deploy"),
-        help="with <env>: print the ARN of its plan or deploy role (env.toml plan_role, "
-        "deploy_role) as the last line, e.g. for CI's role-to-assume",
-    )
-    return parser
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

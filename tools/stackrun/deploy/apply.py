@@ -9,15 +9,14 @@ from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.parallel import deploy_side_by_side
 from stackrun.deploy.pipeline import (
+    FINISH_DEPLOY,
     Run,
     backend_and_guard,
     build_artifacts,
     execute,
-    leave_guard,
     local_baseline,
     open_states,
     print_summary,
-    record_release,
 )
 from stackrun.deploy.progress import new_report, record_failure
 from stackrun.deploy.report import RunReport
@@ -56,9 +55,7 @@ def deploy(
             open_states,
             select_stacks,
             deploy_stacks,
-            record_release,
-            leave_guard,
-            print_summary,
+            *FINISH_DEPLOY,
         ],
         run,
     )

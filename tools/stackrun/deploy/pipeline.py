@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.config import Stack
 from stackrun.deploy.backend import backend_under_guard, guard_of
 from stackrun.deploy.guard import HeldGuard
@@ -100,6 +101,12 @@ def take_guard(operation: str) -> Stage[Run]:
     return take_guard
 
 
+def select_all_stacks(run: Run) -> None:
+    """Every stack, the state backend's (bootstrap) first: what a plan covers and saves, and
+    `deploy --plan` applies."""
+    run.stacks = [bootstrap_stack(run.workspace), *run.workspace.environment.stacks]
+
+
 def open_states(run: Run) -> None:
     """The client reading the stacks' states (one per run, shared by all stacks)."""
     run.s3 = run.workspace.target.client(run.workspace.environment, "s3")
@@ -139,3 +146,8 @@ def leave_guard(run: Run) -> None:
 
 def print_summary(run: Run) -> None:
     say(run.workspace, "\n" + run.report.summary())
+
+
+# How every deploy ends (`deploy` and `deploy --plan`): the release record of what is live
+# now, the guard left, the summary.
+FINISH_DEPLOY: tuple[Stage[Run], ...] = (record_release, leave_guard, print_summary)

@@ -12,13 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stackrun import terminal
-from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.config import Stack
 from stackrun.deploy import fingerprint, saved_plan
 from stackrun.deploy.backend import backend_ready
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.outputs import missing_upstream
-from stackrun.deploy.pipeline import Run, build_artifacts, execute, print_summary
+from stackrun.deploy.pipeline import (
+    Run,
+    build_artifacts,
+    execute,
+    print_summary,
+    select_all_stacks,
+)
 from stackrun.deploy.progress import (
     announce,
     new_report,
@@ -68,12 +73,11 @@ def plan(
 
 def start_manifest(run: PlanRun) -> None:
     """All stacks, the backend's first; with `out`, a new manifest of the saved plan."""
-    workspace = run.workspace
-    run.stacks = [bootstrap_stack(workspace), *workspace.environment.stacks]
+    select_all_stacks(run)
     if run.out is not None:
         run.report.saved_plan = str(run.out)
         run.manifest = saved_plan.Manifest.new(
-            run.out, workspace.environment, terraform_version(terraform_binary())
+            run.out, run.workspace.environment, terraform_version(terraform_binary())
         )
 
 

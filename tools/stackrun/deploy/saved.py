@@ -17,26 +17,25 @@ from pathlib import Path
 from typing import Any
 
 from stackrun import terminal
-from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.config import Stack
 from stackrun.deploy import fingerprint, saved_plan
 from stackrun.deploy.backend import backend_ready
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.outputs import Outputs, upstream_inputs
 from stackrun.deploy.pipeline import (
+    FINISH_DEPLOY,
     Run,
     build_artifacts,
     execute,
-    leave_guard,
     local_baseline,
     open_states,
     print_summary,
-    record_release,
+    select_all_stacks,
     take_guard,
 )
 from stackrun.deploy.progress import announce, new_report, record_failure, say
 from stackrun.deploy.report import RunReport, StackReport, StackStatus
-from stackrun.deploy.stacks import StackRun
+from stackrun.deploy.stacks import Rendering, StackRun
 from stackrun.deploy.steps import PLAN_FILE, apply_plan, artifacts, init, report_of
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.local.postgres import behind_rds
@@ -71,9 +70,7 @@ def deploy_saved(workspace: Workspace, folder: Path, report: RunReport | None = 
             check_saved_plans,
             local_baseline,
             apply_saved_plans,
-            record_release,
-            leave_guard,
-            print_summary,
+            *FINISH_DEPLOY,
         ],
         SavedRun(workspace, report, folder=folder),
     )
@@ -84,7 +81,7 @@ def load_manifest(run: SavedRun) -> None:
     workspace = run.workspace
     run.report.saved_plan = str(run.folder)
     run.manifest = saved_plan.Manifest.load(run.folder)
-    run.stacks = [bootstrap_stack(workspace), *workspace.environment.stacks]
+    select_all_stacks(run)
     run.manifest.check_environment(workspace.environment, [stack.name for stack in run.stacks])
     say(workspace, f"checking the {run.manifest.describe()} before applying anything")
 
@@ -179,8 +176,8 @@ def _apply_saved(run: SavedRun, stack_run: StackRun, stack: Stack, index: int) -
         plan_file.unlink(missing_ok=True)
         stack_report = report_of(stack.name, StackStatus.APPLIED, result)
     unapplied = run.states[stack.name] if unchanged else None
-    held = run.held[stack.name]
-    return stack_run.finish(stack, stack_report, variables, sensitive, held, started, unapplied)
+    rendering = Rendering(variables, sensitive, run.held[stack.name])
+    return stack_run.finish(stack, stack_report, rendering, started, unapplied)
 
 
 def _needs_new_plan(run: SavedRun, stack: Stack) -> StackFailed:

@@ -26,6 +26,16 @@ from stackrun.terraform.state import outputs_of, read_state, serial_of
 from stackrun.terraform.workspace import Workspace
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """What a stack is rendered and applied with: its upstream inputs, which of them are
+    sensitive, and the versions its canary aliases are held on."""
+
+    variables: dict[str, str]
+    sensitive: frozenset[str]
+    held: dict[str, str]
+
+
 @dataclass
 class StackRun:
     """Deploys single stacks of one run, sharing the outputs read so far."""
@@ -71,15 +81,14 @@ class StackRun:
             with behind_rds.server_started_meanwhile(workspace, stack):
                 stack_report = apply_stack(workspace, stack, variables)
         unapplied = state if stack_report.status == StackStatus.SKIPPED else None
-        return self.finish(stack, stack_report, variables, sensitive, held, started, unapplied)
+        rendering = Rendering(variables, sensitive, held)
+        return self.finish(stack, stack_report, rendering, started, unapplied)
 
     def finish(
         self,
         stack: Stack,
         stack_report: StackReport,
-        variables: dict[str, str],
-        sensitive: frozenset[str],
-        held: dict[str, str],
+        rendering: Rendering,
         started: float,
         unapplied_state: dict[str, Any] | None,
     ) -> StackReport:
@@ -93,13 +102,13 @@ class StackRun:
         # a saved plan's "unchanged" stack counts as applied
         applied = stack_report.status != StackStatus.SKIPPED
         # also for a skipped stack: it says which version a canary rolled back and left alone
-        watched = canary.candidates(workspace, stack, stack_outputs, held)
+        watched = canary.candidates(workspace, stack, stack_outputs, rendering.held)
         if not applied:
             watched = []
         if watched:
-            state = self._release(stack, stack_report, variables, sensitive, held, watched)
+            state = self._release(stack, stack_report, rendering, watched)
             self.outputs[stack.name] = outputs_of(state, stack.module)
-        current = fingerprint.compute(workspace, stack, variables, serial_of(state))
+        current = fingerprint.compute(workspace, stack, rendering.variables, serial_of(state))
         if applied:
             # Recorded last: a stack whose later steps failed is planned again next time.
             fingerprint.record(workspace, stack, state, current, self.s3)
@@ -128,9 +137,7 @@ class StackRun:
         self,
         stack: Stack,
         report: StackReport,
-        variables: dict[str, str],
-        sensitive: frozenset[str],
-        held: dict[str, str],
+        rendering: Rendering,
         watched: list[canary.Candidate],
     ) -> dict[str, Any] | None:
         """Watch the new versions' canaries; apply the stack again with the promoted ones, so
@@ -141,8 +148,8 @@ class StackRun:
         canary.release(workspace, watched)
         promoted = {c.key: c.new for c in watched if c.outcome == canary.Outcome.PROMOTED}
         if promoted:
-            workspace.render(stack, sensitive, {**held, **promoted})
-            moved = apply_stack(workspace, stack, variables)
+            workspace.render(stack, rendering.sensitive, {**rendering.held, **promoted})
+            moved = apply_stack(workspace, stack, rendering.variables)
             report.changed += moved.changed
         with_note(
             report,

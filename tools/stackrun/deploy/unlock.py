@@ -9,9 +9,11 @@ once (`release_after_kill`): the run holds the environment guard, so the lock is
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,8 +87,7 @@ def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> N
     released: list[str] = []
     foreign: list[dict[str, Any]] = []
     try:
-        _release_table_lock(workspace, stack_name, since, released, foreign)
-        _release_lockfile(workspace, stack_name, since, released, foreign)
+        _release_ours(workspace, stack_name, since, released, foreign)
     except (BotoCoreError, ClientError, ValueError) as error:
         if not (
             isinstance(error, ClientError)
@@ -105,55 +106,65 @@ def release_after_kill(workspace: Workspace, stack_name: str, since: float) -> N
     _report_released(workspace, stack_name, released, foreign)
 
 
-def _release_table_lock(
+@dataclass(frozen=True)
+class _HeldLock:
+    """One of the two locks terraform takes on a state: its lock info, where, how to delete."""
+
+    holder: dict[str, Any]
+    where: str
+    delete: Callable[[], object]
+
+
+def _release_ours(
     workspace: Workspace,
     stack_name: str,
     since: float,
     released: list[str],
     foreign: list[dict[str, Any]],
 ) -> None:
-    """The lock table's item of the stack, when the killed terraform took it."""
-    environment = workspace.environment
-    backend = environment.backend
-    item = _lock_item(workspace, stack_name)
-    info = (item or {}).get("Info", {}).get("S", "")
-    holder = json.loads(info) if info else None
-    if holder is not None and _taken_by_us(holder, since):
-        workspace.target.client(environment, "dynamodb").delete_item(
-            TableName=backend.lock_table,
-            Key=_lock_key(workspace, stack_name),
-            ConditionExpression="Info = :info",
-            ExpressionAttributeValues={":info": {"S": info}},
-        )
-        released.append(f"dynamodb:{backend.lock_table}")
-    elif holder is not None:
-        foreign.append(holder)
+    """Delete each lock of the stack that the killed terraform took; collect the others."""
+    for find in (_table_lock, _lockfile):
+        lock = find(workspace, stack_name)
+        if lock is None:
+            continue
+        if _taken_by_us(lock.holder, since):
+            lock.delete()
+            released.append(lock.where)
+        else:
+            foreign.append(lock.holder)
 
 
-def _release_lockfile(
-    workspace: Workspace,
-    stack_name: str,
-    since: float,
-    released: list[str],
-    foreign: list[dict[str, Any]],
-) -> None:
-    """The `<key>.tflock` object beside the stack's state, when the killed terraform wrote it."""
+def _table_lock(workspace: Workspace, stack_name: str) -> _HeldLock | None:
+    """The lock table's item of the stack, deleted only while it holds the same lock info."""
     environment = workspace.environment
-    backend = environment.backend
-    lockfile = environment.state_lockfile_key(stack_name)
+    table = environment.backend.lock_table
+    info = (_lock_item(workspace, stack_name) or {}).get("Info", {}).get("S", "")
+    if not info:
+        return None
+    delete = functools.partial(
+        workspace.target.client(environment, "dynamodb").delete_item,
+        TableName=table,
+        Key=_lock_key(workspace, stack_name),
+        ConditionExpression="Info = :info",
+        ExpressionAttributeValues={":info": {"S": info}},
+    )
+    return _HeldLock(json.loads(info), f"dynamodb:{table}", delete)
+
+
+def _lockfile(workspace: Workspace, stack_name: str) -> _HeldLock | None:
+    """The `<key>.tflock` object beside the stack's state."""
+    environment = workspace.environment
+    bucket = environment.backend.bucket
+    key = environment.state_lockfile_key(stack_name)
     s3 = workspace.target.client(environment, "s3")
     try:
-        body = s3.get_object(Bucket=backend.bucket, Key=lockfile)["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
         if error.response["Error"]["Code"] not in ("NoSuchKey", "404", "NoSuchBucket"):
             raise
-        return
-    holder = json.loads(body)
-    if _taken_by_us(holder, since):
-        s3.delete_object(Bucket=backend.bucket, Key=lockfile)
-        released.append(f"s3://{backend.bucket}/{lockfile}")
-    else:
-        foreign.append(holder)
+        return None
+    delete = functools.partial(s3.delete_object, Bucket=bucket, Key=key)
+    return _HeldLock(json.loads(body), f"s3://{bucket}/{key}", delete)
 
 
 def _report_released(

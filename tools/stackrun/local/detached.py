@@ -98,3 +98,19 @@ def runs_module(pid: int, marker: str) -> bool:
     except OSError:
         return True  # no /proc here (macOS): the caller's health probe decides
     return marker.encode() in cmdline
+
+
+def last_lines(log_file: Path, count: int = 30) -> list[str] | None:
+    """The last `count` lines of a log file; None when it cannot be read."""
+    try:
+        return log_file.read_text(errors="replace").splitlines()[-count:]
+    except OSError:
+        return None
+
+
+def log_tail(log_file: Path) -> str:
+    """The end of a process's log for an error message, indented."""
+    lines = last_lines(log_file)
+    if lines is None:
+        return "  (no log)"
+    return "\n".join(f"  {line}" for line in lines) or "  (empty log)"

@@ -161,11 +161,13 @@ def release(
     finally:
         # interrupted (or failed) mid-window: nothing half-released stays behind
         for candidate in (c for c in watched if c.outcome == Outcome.WATCHED):
-            aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
-            _say(
+            _route_all(
                 workspace,
-                f"    canary {candidate.key}: stopped; {candidate.alias} is back on "
-                f"{candidate.stable} (the next deploy tries version {candidate.new} again)",
+                lambda_client,
+                candidate,
+                candidate.stable,
+                f"stopped; {candidate.alias} is back on {candidate.stable} (the next deploy "
+                f"tries version {candidate.new} again)",
             )
 
 
@@ -190,24 +192,26 @@ def _decide(workspace: Workspace, lambda_client: Any, candidate: Candidate, elap
     """Roll back a breaching candidate, promote one whose window is over, else report."""
     why = candidate.breached()
     if why:
-        aliases.route(lambda_client, candidate.name, candidate.alias, candidate.stable)
-        candidate.outcome = Outcome.ROLLED_BACK
-        _say(
+        _route_all(
             workspace,
-            f"    canary {candidate.key}: version {candidate.new} rolled back after "
-            f"{elapsed:.0f}s ({why}); {candidate.alias} is back on "
-            f"{candidate.stable}",
+            lambda_client,
+            candidate,
+            candidate.stable,
+            f"version {candidate.new} rolled back after {elapsed:.0f}s ({why}); "
+            f"{candidate.alias} is back on {candidate.stable}",
         )
+        candidate.outcome = Outcome.ROLLED_BACK
         _record_rollback(workspace, candidate)
     elif elapsed >= candidate.settings.seconds:
-        aliases.route(lambda_client, candidate.name, candidate.alias, candidate.new)
-        candidate.outcome = Outcome.PROMOTED
-        _say(
+        _route_all(
             workspace,
-            f"    canary {candidate.key}: version {candidate.new} healthy for "
-            f"{candidate.settings.seconds}s ({candidate.counts()}): promoted to "
-            f"all of {candidate.alias}'s traffic",
+            lambda_client,
+            candidate,
+            candidate.new,
+            f"version {candidate.new} healthy for {candidate.settings.seconds}s "
+            f"({candidate.counts()}): promoted to all of {candidate.alias}'s traffic",
         )
+        candidate.outcome = Outcome.PROMOTED
     else:
         _say(
             workspace,
@@ -237,6 +241,14 @@ def _metrics(cloudwatch: Any, candidate: Candidate, since: datetime) -> tuple[in
         return int(sum(point["Sum"] for point in reply["Datapoints"]))
 
     return total("Invocations"), total("Errors")
+
+
+def _route_all(
+    workspace: Workspace, lambda_client: Any, candidate: Candidate, version: str, news: str
+) -> None:
+    """All of the candidate's alias's traffic to `version`; `news` says why."""
+    aliases.route(lambda_client, candidate.name, candidate.alias, version)
+    _say(workspace, f"    canary {candidate.key}: {news}")
 
 
 def _record_rollback(workspace: Workspace, candidate: Candidate) -> None:

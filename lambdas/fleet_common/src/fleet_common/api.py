@@ -34,7 +34,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -101,6 +101,20 @@ def error_response(
 def timestamp(value: datetime) -> str:
     """A ``timestamptz`` as an RFC 3339 UTC string: ``2025-01-02T03:04:05.123456Z``."""
     return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def device_body(row: Sequence[Any]) -> dict[str, Any]:
+    """A device as the API returns it, from a row that starts with
+    ``id, name, serial, attributes, created_by, created_at``."""
+    device_id, name, serial, attributes, created_by, created_at = row[:6]
+    return {
+        "id": device_id,
+        "name": name,
+        "serial": serial,
+        "attributes": attributes,
+        "created_by": created_by,
+        "created_at": timestamp(created_at),
+    }
 
 
 def _data_error(exc: BaseException) -> bool:

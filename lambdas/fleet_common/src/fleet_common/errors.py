@@ -60,10 +60,18 @@ def error_body(code: str, message: str, details: list[FieldError] | None = None)
 
 
 class ApiError(Exception):
-    """An error with an HTTP status, a machine-readable ``code`` and a human ``message``."""
+    """An error with an HTTP status, a machine-readable ``code`` and a human ``message``.
+
+    A kind of error names its status and code in its class line:
+    ``class NotFound(ApiError, status=404, code="not_found")``.
+    """
 
     status: int = 500
     code: str = "internal_error"
+
+    def __init_subclass__(cls, *, status: int, code: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status, cls.code = status, code
 
     def __init__(self, message: str, details: list[FieldError] | None = None) -> None:
         super().__init__(message)
@@ -74,14 +82,12 @@ class ApiError(Exception):
         return error_body(self.code, self.message, self.details)
 
 
-class BadRequest(ApiError):
-    status = 400
-    code = "bad_request"
+class BadRequest(ApiError, status=400, code="bad_request"):
+    """The body is not a JSON object."""
 
 
-class ValidationFailed(ApiError):
-    status = 400
-    code = "validation_error"
+class ValidationFailed(ApiError, status=400, code="validation_error"):
+    """Field errors in the body or the query."""
 
     def __init__(self, details: list[FieldError], message: str | None = None) -> None:
         if message is None:
@@ -90,34 +96,26 @@ class ValidationFailed(ApiError):
         super().__init__(message, details)
 
 
-class Unauthorized(ApiError):
-    """401: the request reached the function without a usable verified identity (API
+class Unauthorized(ApiError, status=401, code="unauthorized"):
+    """The request reached the function without a usable verified identity (API
     Gateway's JWT authorizer puts the verified claims into every event it lets through)."""
 
-    status = 401
-    code = "unauthorized"
+
+class NotFound(ApiError, status=404, code="not_found"):
+    """No such resource."""
 
 
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
+class Conflict(ApiError, status=409, code="conflict"):
+    """The request conflicts with what is stored (e.g. the resource exists already)."""
 
 
-class Conflict(ApiError):
-    status = 409
-    code = "conflict"
+class PayloadTooLarge(ApiError, status=413, code="payload_too_large"):
+    """The request body is over the limit."""
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
+class Unprocessable(ApiError, status=422, code="unprocessable"):
+    """A valid request the database cannot store."""
 
 
-class Unprocessable(ApiError):
-    status = 422
-    code = "unprocessable"
-
-
-class InternalError(ApiError):
-    status = 500
-    code = "internal_error"
+class InternalError(ApiError, status=500, code="internal_error"):
+    """Anything unexpected."""

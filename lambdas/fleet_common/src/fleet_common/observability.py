@@ -72,28 +72,24 @@ class LazyTracer:
         hold whole device pages, too big and too chatty for trace metadata)."""
         if lambda_handler is None:
             return functools.partial(self.capture_lambda_handler, capture_response=capture_response)
-        fn = lambda_handler
-        wrapped: Callable[..., Any] | None = None
-
-        @functools.wraps(fn)
-        def wrapper(event: Any, context: Any) -> Any:
-            nonlocal wrapped
-            if wrapped is None:
-                real = self.real
-                wrapped = (
-                    fn
-                    if real is None
-                    else real.capture_lambda_handler(fn, capture_response=capture_response)
-                )
-            return wrapped(event, context)
-
-        return wrapper
+        return self._wrap_on_first_call(
+            lambda_handler,
+            lambda real, fn: real.capture_lambda_handler(fn, capture_response=capture_response),
+        )
 
     def capture_method(self, method: F | None = None, *, capture_response: bool = False) -> Any:
         """Like ``Tracer.capture_method`` for synchronous functions."""
         if method is None:
             return functools.partial(self.capture_method, capture_response=capture_response)
-        fn = method
+        return self._wrap_on_first_call(
+            method, lambda real, fn: real.capture_method(fn, capture_response=capture_response)
+        )
+
+    def _wrap_on_first_call(
+        self, fn: F, capture: Callable[[Any, F], Callable[..., Any]]
+    ) -> Callable[..., Any]:
+        """`fn`, wrapped at its first call by `capture(real tracer, fn)`; as it is when there is
+        no real tracer. Deciding at the first call keeps the X-Ray SDK out of the import."""
         wrapped: Callable[..., Any] | None = None
 
         @functools.wraps(fn)
@@ -101,11 +97,7 @@ class LazyTracer:
             nonlocal wrapped
             if wrapped is None:
                 real = self.real
-                wrapped = (
-                    fn
-                    if real is None
-                    else real.capture_method(fn, capture_response=capture_response)
-                )
+                wrapped = fn if real is None else capture(real, fn)
             return wrapped(*args, **kwargs)
 
         return wrapper

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from fleet_common import db as fleet_db
+from fleet_common.config import Settings
 from fleet_common.observability import logger
 
 __all__ = [
@@ -66,15 +67,14 @@ class TestServer:
     sslmode: str = "disable"
 
     def connect(self) -> Any:
-        import pg8000.native
-
-        return pg8000.native.Connection(
-            user=self.user,
-            password=self.password,
-            host=self.host,
-            port=self.port,
-            database=self.database,
-            ssl_context=self.sslmode != "disable",
+        """A new connection, opened as the functions open theirs (``fleet_common.db.connect``;
+        ``sslmode`` as libpq reads it), with no socket timeout: a test may wait on a lock."""
+        settings = Settings(
+            self.host, self.port, self.database, secret_arn="", sslmode=self.sslmode
+        )
+        credentials = fleet_db.Credentials(self.user, self.password or "")
+        return fleet_db.connect(
+            settings, credentials, timeout=None, application_name="fleet_testing"
         )
 
 

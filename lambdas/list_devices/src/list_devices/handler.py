@@ -30,11 +30,11 @@ from typing import Any
 from fleet_common import db
 from fleet_common.api import (
     build_app,
+    device_body,
     json_response,
     make_handler,
     path_param,
     query_param,
-    timestamp,
 )
 from fleet_common.errors import NotFound
 from fleet_common.identity import caller
@@ -111,15 +111,9 @@ def page_of(rows: list[Any], more: bool) -> dict[str, Any]:
     devices: list[dict[str, Any]] = []
     used = _ENVELOPE_BYTES
     last = None
-    for device_id, name, serial, attributes, created_by, created_at in rows:
-        device = {
-            "id": device_id,
-            "name": name,
-            "serial": serial,
-            "attributes": attributes,
-            "created_by": created_by,
-            "created_at": timestamp(created_at),
-        }
+    for row in rows:
+        device_id, *_, created_at = row
+        device = device_body(row)
         size = len(compact_json(device).encode("utf-8")) + (1 if devices else 0)  # the comma
         if devices and used + size > MAX_PAGE_BYTES:
             more = True

@@ -30,11 +30,11 @@ from urllib.parse import quote
 from fleet_common import db
 from fleet_common.api import (
     build_app,
+    device_body,
     json_response,
     make_handler,
     parse_json_body,
     path_param,
-    timestamp,
 )
 from fleet_common.errors import Conflict, FieldError, InternalError, NotFound
 from fleet_common.identity import caller
@@ -76,18 +76,6 @@ WHERE project_id = :project_id AND name = :name
 app = build_app()
 
 
-def _device(row: list[Any]) -> dict[str, Any]:
-    device_id, name, serial, attributes, created_by, created_at = row[:6]
-    return {
-        "id": device_id,
-        "name": name,
-        "serial": serial,
-        "attributes": attributes,
-        "created_by": created_by,
-        "created_at": timestamp(created_at),
-    }
-
-
 @tracer.capture_method
 def register_device(
     project: str, name: str, serial: str | None, attributes: dict[str, Any], created_by: str
@@ -108,7 +96,7 @@ def register_device(
                 _INSERT_DEVICE, project_id=project_id, created_by=created_by, **params
             )
             if created:
-                return 201, _device(created[0])
+                return 201, device_body(created[0])
             existing = conn.run(_SELECT_EXISTING, project_id=project_id, **params)
         if not existing:
             continue
@@ -120,7 +108,7 @@ def register_device(
                     "device registration repeated by another caller",
                     extra={"device_id": row[0], "created_by": row[4]},
                 )
-            return 200, _device(row)
+            return 200, device_body(row)
         differs = [
             FieldError(f"body.{field}", "differs from the registered device")
             for field, same in (("serial", same_serial), ("attributes", same_attributes))

@@ -26,6 +26,7 @@ from stackrun.filelock import file_lock
 from stackrun.local.api.functions import LocalApiError, resolve, runtime_python, task_root
 from stackrun.local.api.http_server import HEALTH_PATH, LocalContext, routed_functions, serve_api
 from stackrun.local.detached import (
+    log_tail,
     package_pythonpath,
     runs_module,
     spawn_detached,
@@ -184,7 +185,7 @@ def ensure_background(workspace: Workspace) -> dict[str, str]:
             terminate(process.pid, 5, "the local API server")
         raise LocalApiError(
             f"the local API server of {environment.name} did not start; {log_file} ends with:\n"
-            + _tail(log_file)
+            + log_tail(log_file)
         )
 
 
@@ -265,14 +266,6 @@ def _write_state(workspace: Workspace, record: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(tmp, path)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "  (no log)"
-    return "\n".join(f"  {line}" for line in text[-lines:]) or "  (empty log)"
 
 
 # ---- the smoke call at the end of a local deploy ----------------------------------------------

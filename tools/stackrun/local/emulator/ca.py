@@ -40,6 +40,16 @@ SERVER_VALIDITY = dt.timedelta(days=825)
 # Re-issue before a certificate gets close to expiry, so a long-running emulator
 # started today does not break in the middle of next month's deploy.
 RENEW_BEFORE = dt.timedelta(days=30)
+# The key usages neither certificate has (both sign their handshakes; the CA also signs
+# certificates and CRLs).
+_KEY_USAGES_OFF = (
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "encipher_only",
+    "decipher_only",
+)
 # Clock skew allowance for freshly issued certificates.
 BACKDATE = dt.timedelta(minutes=5)
 
@@ -168,33 +178,11 @@ def _issue_ca(
     )
     public_key = key.public_key()
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        _builder(name, name, public_key, now, now + CA_VALIDITY, is_ca=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write(paths.ca_key, _private_pem(key), _KEY_MODE)
-    _write(paths.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _save(paths.ca_key, paths.ca_cert, key, cert)
     return cert, key
 
 
@@ -212,29 +200,9 @@ def _issue_server(
         address = _ip(host)
         alt_names.append(x509.IPAddress(address) if address is not None else x509.DNSName(host))
     not_after = min(now + SERVER_VALIDITY, ca_cert.not_valid_after_utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        _builder(subject, ca_cert.subject, public_key, now, not_after, is_ca=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
@@ -244,11 +212,53 @@ def _issue_server(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write(paths.server_key, _private_pem(key), _KEY_MODE)
-    _write(paths.server_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _save(paths.server_key, paths.server_cert, key, cert)
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    now: dt.datetime,
+    not_after: dt.datetime,
+    *,
+    is_ca: bool,
+) -> x509.CertificateBuilder:
+    """What the CA and the server certificate share: names, key, a random serial, validity
+    from a little before `now`, basic constraints and key usage (a CA signs certificates and
+    CRLs, the server only signs its handshakes)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.BasicConstraints(ca=is_ca, path_length=0 if is_ca else None), critical=True
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=is_ca,
+                crl_sign=is_ca,
+                **dict.fromkeys(_KEY_USAGES_OFF, False),
+            ),
+            critical=True,
+        )
+    )
+
+
+def _save(
+    key_path: Path, cert_path: Path, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate
+) -> None:
+    """The private key (owner only) and the certificate (readable by all), as PEM."""
+    _write(key_path, _private_pem(key), _KEY_MODE)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

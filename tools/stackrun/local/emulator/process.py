@@ -31,6 +31,7 @@ from stackrun.errors import StackrunError
 from stackrun.filelock import file_lock
 from stackrun.local.detached import (
     is_alive,
+    log_tail,
     package_pythonpath,
     runs_module,
     spawn_detached,
@@ -49,7 +50,6 @@ _SERVER_MODULE = "stackrun.local.emulator.server"
 _PID_FILE = "emulator.pid"
 _LOG_FILE = "emulator.log"
 _LOCK_FILE = "emulator.lock"
-_LOG_TAIL_LINES = 30
 
 
 class PidRecord(TypedDict):
@@ -117,7 +117,7 @@ def ensure_running(
             _remove_pid_file(state_dir)
             raise EmulatorError(
                 f"the local AWS emulator on {endpoint} {reason}; its log "
-                f"({state_dir.name}/{_LOG_FILE}) ends with:\n{_log_tail(state_dir)}"
+                f"({state_dir.name}/{_LOG_FILE}) ends with:\n{log_tail(state_dir / _LOG_FILE)}"
             )
         return Emulator(endpoint=endpoint, ca_bundle=certificates.ca_cert)
 
@@ -139,7 +139,7 @@ def _running_emulator(
     raise EmulatorError(
         f"the emulator on {endpoint} (pid {record['pid']}) runs but does not answer "
         f"over HTTPS with this state directory's CA; stop it and start again\n"
-        f"{_log_tail(state_dir)}"
+        f"{log_tail(state_dir / _LOG_FILE)}"
     )
 
 
@@ -297,11 +297,3 @@ def _write_pid_file(state_dir: Path, record: PidRecord) -> None:
 
 def _remove_pid_file(state_dir: Path) -> None:
     (state_dir / _PID_FILE).unlink(missing_ok=True)
-
-
-def _log_tail(state_dir: Path) -> str:
-    try:
-        lines = (state_dir / _LOG_FILE).read_text(errors="replace").splitlines()
-    except OSError:
-        return "  (no log)"
-    return "\n".join(f"  {line}" for line in lines[-_LOG_TAIL_LINES:]) or "  (empty log)"

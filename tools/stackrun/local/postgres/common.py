@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stackrun.errors import StackrunError
+from stackrun.local.detached import last_lines
 
 DEFAULT_HOST = "127.0.0.1"
 ADMIN_ROLE = "stackrun_superuser"
@@ -19,7 +20,6 @@ TLS_CERT = "server.crt"
 TLS_KEY = "server.key"
 RECORD_FILE = "stackrun-server.json"
 LOG_FILE = "server.log"
-_LOG_TAIL_LINES = 30
 ATTEMPTS = 3
 RECHECK_SECONDS = 5
 
@@ -73,10 +73,7 @@ def read_from(path: Path, offset: int) -> str:
 
 def log_tail(data_dir: Path) -> str:
     log = data_dir / LOG_FILE
-    try:
-        lines = log.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
-    except OSError:
-        return ""
+    lines = last_lines(log)
     if not lines:
         return ""
     return f"\n--- last lines of {log} ---\n" + "\n".join(lines)
