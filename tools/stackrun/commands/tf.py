@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from stackrun.commands import context, options
 from stackrun.deploy import interrupts
@@ -37,15 +38,16 @@ examples:
   stackrun tf dev 030_api --local -- state pull > state.json
 """
 
+PARSER_TEXTS: dict[str, Any] = {
+    "help": HELP,
+    "description": DESCRIPTION,
+    "epilog": EPILOG,
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
+
 
 def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        "tf",
-        help=HELP,
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = commands.add_parser("tf", **PARSER_TEXTS)
     options.add_env(parser)
     parser.add_argument("stack", help="a stack of the environment (NNN_name), or 000_bootstrap")
     options.add_local(parser)
