@@ -610,6 +610,14 @@ def unlock(session: nox.Session) -> None:
     _stackrun(session, "unlock")
 
 
+@nox.session(python=TOOLS_PYTHON)
+def tf(session: nox.Session) -> None:
+    """Any terraform command in one stack's working dir, with the environment's role, backend
+    and inputs: `nox -s tf -- <env> <stack> [--local] -- state list` (nox passes the second
+    `--` on; state-writing commands take the environment guard, apply/destroy are refused)."""
+    _stackrun(session, "tf")
+
+
 @nox.session(name="emulator-start", python=TOOLS_PYTHON)
 def emulator_start(session: nox.Session) -> None:
     """Start the local AWS emulator (moto over HTTPS on 127.0.0.1): `-- [--port N]`."""

@@ -29,6 +29,7 @@ from stackrun.commands import (
     rollback,
     serve,
     testdb,
+    tf,
     token,
     unlock,
     unpin,
@@ -54,6 +55,8 @@ examples:
   stackrun plan prod --out plan/ --summary-file plan.md   save prod's plans for review
   stackrun deploy prod --plan plan/        apply exactly those plans (or refuse)
   stackrun rollback prod list_devices      move live back one version, in seconds (pinned)
+  stackrun tf dev 030_api --local -- state list
+                                           any terraform command in one stack's working dir
   stackrun output stage --local            all stage outputs as one JSON document
   stackrun release stage --tested passed --junit-xml report.xml
                                            record stage's integration-test result
@@ -78,7 +81,7 @@ environment variables:
   CI, NO_COLOR               plain lines, as when piped: no colour, no status block
 
 roles (live/<env>/env.toml): plan assumes plan_role (plan --out: deploy_role); deploy,
-destroy, bootstrap, output, token, release, rollback, unpin and unlock assume deploy_role;
+destroy, bootstrap, output, token, release, rollback, unpin, unlock and tf assume deploy_role;
 baseline assumes none (administrator credentials). deploy/plan --promote-from ENV also assume
 ENV's plan_role, to read ENV (read-only).
 
@@ -107,6 +110,7 @@ COMMANDS = (
     build,
     testdb,
     unlock,
+    tf,
     rollback,
     unpin,
     completion,

@@ -347,6 +347,9 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     # ... and the migrations still run, answering at once that there is nothing to do
     assert '"applied": [], "current_version": 4' in again.stdout
     assert "build list_devices: unchanged (cached)" in again.stdout
+    listed = repo.run("tf", "dev", "030_api", "--local", "--", "state", "list")
+    assert listed.returncode == 0, listed.text
+    assert 'module.stack.aws_lambda_alias.live["list_devices"]' in listed.stdout.splitlines()
 
     # a changed function publishes a new version of that function only; the answer changes
     # with the deploy, not with the source

@@ -44,21 +44,27 @@ def check_step(
 
 def _with_unlock_hint(result: Result, workspace: Workspace, stack: Stack) -> str:
     """terraform's error, plus how to release the state lock when one is in the way."""
-    detail = result.error_summary
+    return result.error_summary + unlock_hint(result, workspace, stack)
+
+
+def unlock_hint(result: Result, workspace: Workspace, stack: Stack) -> str:
+    """How to release the state lock that stopped terraform ("" when no lock was in the way)."""
+    if "Error acquiring the state lock" not in result.output:
+        return ""
     local = " --local" if workspace.target.local else ""
-    if "Error acquiring the state lock" in result.output:
-        found = re.search(r"^\s*ID:\s+(\S+)", result.output, re.MULTILINE)
-        lock_id = found.group(1) if found else "<ID from Lock Info>"
-        detail += (
-            "\n    If the run holding it was killed, release it with: nox -s unlock -- "
-            f"{workspace.environment.name} {stack.name} {lock_id}{local}"
-        )
-    return detail
+    # `│` frames terraform's human diagnostics (stackrun tf); -json messages have none
+    found = re.search(r"^[\s│]*ID:\s+(\S+)", result.output, re.MULTILINE)
+    lock_id = found.group(1) if found else "<ID from Lock Info>"
+    return (
+        "\n    If the run holding it was killed, release it with: nox -s unlock -- "
+        f"{workspace.environment.name} {stack.name} {lock_id}{local}"
+    )
 
 
-def init(workspace: Workspace, stack: Stack) -> Terraform:
-    """The stack's terraform (a fresh log), initialised unless its init marker is current."""
-    tf = workspace.terraform(stack.name, fresh_log=True)
+def init(workspace: Workspace, stack: Stack, fresh_log: bool = True) -> Terraform:
+    """The stack's terraform (a fresh log unless not `fresh_log`), initialised unless its init
+    marker is current."""
+    tf = workspace.terraform(stack.name, fresh_log=fresh_log)
     check_step(workspace.ensure_init(stack, tf), workspace, stack, "init", tf)
     return tf
 

@@ -20,22 +20,26 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stackrun.aws.bootstrap import BOOTSTRAP_STACK, bootstrap_stack
-from stackrun.config import Stack
+from stackrun.config import Environment, Stack
 from stackrun.deploy.guard import who
 from stackrun.errors import StackrunError
 from stackrun.terraform.workspace import Workspace
 
 
-def _stack(workspace: Workspace, name: str) -> Stack:
+def check_stack_name(environment: Environment, name: str) -> None:
+    """Raise, listing the stacks, unless `name` is a stack of the environment (or the
+    state backend's own, 000_bootstrap)."""
+    known = [BOOTSTRAP_STACK, *(stack.name for stack in environment.stacks)]
+    if name not in known:
+        raise StackrunError(f"no stack {name!r} in {environment.name} (stacks: {', '.join(known)})")
+
+
+def stack_named(workspace: Workspace, name: str) -> Stack:
+    """The stack `name` of the workspace's environment, or the bootstrap's; else an error."""
+    check_stack_name(workspace.environment, name)
     if name == BOOTSTRAP_STACK:
         return bootstrap_stack(workspace)
-    try:
-        return workspace.environment.stack(name)
-    except KeyError:
-        known = ", ".join(stack.name for stack in workspace.environment.stacks)
-        raise StackrunError(
-            f"no stack {name!r} in {workspace.environment.name} (stacks: {known})"
-        ) from None
+    return workspace.environment.stack(name)
 
 
 def _lock_key(workspace: Workspace, stack_name: str) -> dict[str, Any]:
@@ -191,7 +195,7 @@ def force_unlock(
     workspace: Workspace, stack_name: str, lock_id: str, confirm: Callable[[str], bool]
 ) -> bool:
     """Release the state lock `lock_id` of a stack (after `confirm`); True when released."""
-    stack = _stack(workspace, stack_name)
+    stack = stack_named(workspace, stack_name)
     info = state_lock_info(workspace, stack)
     if info is None:
         print(f"{stack.name}: no state lock is held", file=workspace.console)

@@ -120,6 +120,7 @@ class Terraform:
         extra_env: dict[str, str] | None = None,
         capture_stdout: bool = False,
         echo: bool | None = None,
+        inherit_stdout: bool = False,
     ) -> Result:
         """Run `terraform <args>`; stream merged output to console and log.
 
@@ -127,13 +128,11 @@ class Terraform:
         (for `output -json` and `show -json`, whose output is data, not progress). With `-json`
         among the args of another command (plan, apply), each line is an event of terraform's
         machine-readable UI: the events are kept in the result, and console and log get each
-        event's human message (stackrun.terraform.tfjson.render), never the JSON.
+        event's human message (stackrun.terraform.tfjson.render), never the JSON. With
+        inherit_stdout terraform writes its stdout straight to stackrun's (`stackrun tf`: what
+        a user reads or pipes, such as `state pull`, never logged) and the result's output is
+        its stderr, echoed and logged.
         """
-        env = dict(self.env)
-        env.update(extra_env or {})
-        env["TF_IN_AUTOMATION"] = "1"
-        env.setdefault("TF_INPUT", "0")
-        command = [self.binary, *args]
         echo = self.echo if echo is None else echo
         if self.on_command:
             self.on_command(args[0])
@@ -142,23 +141,11 @@ class Terraform:
             log.write(f"\n$ terraform {' '.join(args)}\n")
             log.flush()
             started_at = time.time()
-            process = interrupts.start(
-                lambda: subprocess.Popen(
-                    command,
-                    cwd=self.workdir,
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE if capture_stdout else subprocess.STDOUT,
-                    text=True,
-                    encoding="utf-8",
-                    errors="replace",
-                    # Signals reach terraform once, through interrupts.py, not from the terminal.
-                    start_new_session=interrupts.new_session(),
-                ),
-                f"before `terraform {args[0]}`",
-            )
+            process = self._start(args, extra_env, capture_stdout, inherit_stdout)
             try:
-                result = self._collect(process, log, capture_stdout, echo, json_ui="-json" in args)
+                result = self._collect(
+                    process, log, capture_stdout, echo, "-json" in args, inherit_stdout
+                )
             finally:
                 interrupts.untrack(process)
         if (
@@ -173,6 +160,33 @@ class Terraform:
         interrupts.check(f"during `terraform {args[0]}`")
         return result
 
+    def _start(
+        self,
+        args: tuple[str, ...],
+        extra_env: dict[str, str] | None,
+        capture_stdout: bool,
+        inherit_stdout: bool,
+    ) -> subprocess.Popen[str]:
+        env = dict(self.env)
+        env.update(extra_env or {})
+        env["TF_IN_AUTOMATION"] = "1"
+        env.setdefault("TF_INPUT", "0")
+        return interrupts.start(
+            lambda: subprocess.Popen(
+                [self.binary, *args],
+                cwd=self.workdir,
+                env=env,
+                stdout=None if inherit_stdout else subprocess.PIPE,
+                stderr=subprocess.PIPE if capture_stdout or inherit_stdout else subprocess.STDOUT,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                # Signals reach terraform once, through interrupts.py, not from the terminal.
+                start_new_session=interrupts.new_session(),
+            ),
+            f"before `terraform {args[0]}`",
+        )
+
     def _collect(
         self,
         process: subprocess.Popen[str],
@@ -180,6 +194,7 @@ class Terraform:
         capture_stdout: bool,
         echo: bool,
         json_ui: bool = False,
+        inherit_stdout: bool = False,
     ) -> Result:
         if capture_stdout:
             stdout, stderr = process.communicate()
@@ -189,8 +204,9 @@ class Terraform:
             return Result(process.returncode, stdout if process.returncode == 0 else stderr)
         collected: list[str] = []
         events: list[dict[str, Any]] = []
-        assert process.stdout is not None
-        for line in process.stdout:
+        lines = process.stderr if inherit_stdout else process.stdout
+        assert lines is not None
+        for line in lines:
             clean = ANSI_ESCAPE.sub("", line)
             event = tfjson.parse_line(clean) if json_ui else None
             if event is not None:
