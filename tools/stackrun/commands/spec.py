@@ -4,6 +4,8 @@ builds the parsers from these, so no command module repeats the argparse calls."
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -49,7 +51,8 @@ class Exclusive:
 @dataclass(frozen=True)
 class Command:
     """A subcommand: `help` is its line in `stackrun --help`; the description is written as
-    prose (white space folded); an epilog is printed as written, the description then unwrapped."""
+    prose (white space folded); an epilog is printed as written (add_to wraps the description
+    then)."""
 
     name: str
     help: str
@@ -60,14 +63,17 @@ class Command:
     needs_repo: bool = True
 
     def add_to(self, commands: Subcommands) -> argparse.ArgumentParser:
+        description = _prose(self.description)
         layout: dict[str, Any] = {}
         if self.epilog is not None:
+            # printed as written, so the description is wrapped here as argparse would
+            description = textwrap.fill(description, shutil.get_terminal_size().columns - 2)
             layout = {
                 "epilog": self.epilog,
                 "formatter_class": argparse.RawDescriptionHelpFormatter,
             }
         parser = commands.add_parser(
-            self.name, help=self.help, description=_prose(self.description), **layout
+            self.name, help=self.help, description=description, **layout
         )
         for argument in self.arguments:
             argument.add_to(parser)
