@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hcl2
 import pytest
 
 from stackrun.config import module_interface
@@ -52,10 +53,8 @@ def test_a_cached_file_is_not_parsed_again_and_a_damaged_cache_is(
     read_module(module)
     module_interface._read_module_cached.cache_clear()  # a new command: only the disk cache is left
     calls: list[str] = []
-    real_loads = module_interface.hcl2.loads
-    monkeypatch.setattr(
-        module_interface.hcl2, "loads", lambda text: calls.append(text) or real_loads(text)
-    )
+    real_loads = hcl2.loads  # module_interface imports hcl2 when it parses
+    monkeypatch.setattr(hcl2, "loads", lambda text: calls.append(text) or real_loads(text))
     info, _ = read_module(module)
     assert calls == [] and info is not None and "secret" in info.sensitive_outputs
 

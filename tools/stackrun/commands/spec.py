@@ -72,9 +72,7 @@ class Command:
                 "epilog": self.epilog,
                 "formatter_class": argparse.RawDescriptionHelpFormatter,
             }
-        parser = commands.add_parser(
-            self.name, help=self.help, description=description, **layout
-        )
+        parser = commands.add_parser(self.name, help=self.help, description=description, **layout)
         for argument in self.arguments:
             argument.add_to(parser)
         parser.set_defaults(needs_repo=self.needs_repo)
