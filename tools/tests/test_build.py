@@ -242,9 +242,7 @@ def test_builds_from_clean_are_identical_and_the_cache_skips_pip(
         raise AssertionError(f"a cached build ran {args}")
 
     monkeypatch.setattr(installer.subprocess, "run", no_subprocess)
-    started = time.monotonic()
-    third, lines = run_build(repo)
-    assert time.monotonic() - started < 1.0
+    third, lines = run_build(repo)  # no_subprocess: nothing is installed or zipped again
     assert not any(a.rebuilt for a in third.values())
     assert third["hello"].sha256 == first["hello"].sha256
     assert third["hello"].base64_sha256 == first["hello"].base64_sha256
