@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stackrun.commands import options
+from stackrun.commands import context, options
 from stackrun.commands.reported import run_reported, with_promotion
 from stackrun.deploy import runner
 from stackrun.deploy.report import RunReport
@@ -48,6 +48,7 @@ def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
         "terraform's output lines are then prefixed with the stack's name",
     )
     options.add_report_files(parser)
+    options.add_stack_selection(parser, "deploy")
     parser.add_argument(
         "--plan",
         metavar="DIR",
@@ -72,6 +73,12 @@ def run(args: argparse.Namespace, root: Path) -> int:
 
 
 def _deploy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
+    only = context.selected(args, workspace.environment)
+    if only is not None and (args.plan or args.promote_from):
+        raise StackrunError(
+            "--stack/--exclude select stacks of a fresh deploy: --plan applies a saved plan "
+            "whole, and --promote-from promotes every function of the environment"
+        )
     workspace, promotion = with_promotion(args, workspace)
     if args.parallelism < 1:
         raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
@@ -82,7 +89,9 @@ def _deploy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -
             )
         runner.deploy_saved(workspace, Path(args.plan), report=report)
     else:
-        runner.deploy(workspace, force=args.all, parallelism=args.parallelism, report=report)
+        runner.deploy(
+            workspace, force=args.all, parallelism=args.parallelism, report=report, only=only
+        )
     if promotion is not None:
         from stackrun.release import promote
 

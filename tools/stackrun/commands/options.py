@@ -88,3 +88,25 @@ def add_yes(parser: argparse.ArgumentParser, help: str = YES_HELP) -> None:
 
 def add_function(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("function", help="a function of the environment (a folder of lambdas/)")
+
+
+def add_stack_selection(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--stack and --exclude: which stacks the command runs (stackrun.deploy.selection)."""
+    parser.add_argument(
+        "--stack",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"{verb} only this stack (repeatable); NAME+ adds every stack downstream of it, "
+        "+NAME every stack upstream of it ([dependencies] and after). The outputs of the "
+        "stacks not run are read from their state. An unknown name is an error listing the "
+        "environment's stacks, before anything runs",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"do not {verb} this stack (repeatable; NAME+ / +NAME as for --stack), also when "
+        "--stack selected it through NAME+ or +NAME",
+    )

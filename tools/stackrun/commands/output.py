@@ -17,13 +17,15 @@ DESCRIPTION = (
     "Print {stack: {output: value}} for every stack as JSON on stdout, plus "
     '"target": the account, region, deploy role, AWS endpoint (the emulator with --local) '
     "and the URL to call each API stack on (with --local: the local API server's, when it "
-    'runs). Sensitive values are shown as "<sensitive>" unless --show-sensitive is given.'
+    'runs). Sensitive values are shown as "<sensitive>" unless --show-sensitive is given. '
+    '--stack/--exclude limit the stacks printed ("target" stays whole).'
 )
 
 
 def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
     parser = commands.add_parser("output", help=HELP, description=DESCRIPTION)
     options.add_env_arguments(parser)
+    options.add_stack_selection(parser, "print the outputs of")
     parser.add_argument("--show-sensitive", action="store_true", help="print sensitive values")
     parser.add_argument(
         "--output-file", metavar="PATH", help="write the document to PATH instead of stdout"
@@ -34,8 +36,10 @@ def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, root: Path) -> int:
     interrupts.install()
     workspace = context.start(args, root, console=sys.stderr)
+    only = context.selected(args, workspace.environment)
     outputs = runner.collect_outputs(workspace)
-    document = runner.outputs_document(outputs, args.show_sensitive)
+    shown = {name: item for name, item in outputs.items() if only is None or name in only}
+    document = runner.outputs_document(shown, args.show_sensitive)
     document["target"] = _target_document(workspace, outputs)
     text = json.dumps(document, indent=2, sort_keys=True)
     if args.output_file:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stackrun.commands import options
+from stackrun.commands import context, options
 from stackrun.commands.reported import run_reported, with_promotion
 from stackrun.deploy import runner
 from stackrun.deploy.report import RunReport
+from stackrun.errors import StackrunError
 from stackrun.terraform.workspace import Workspace
 
 HELP = "plan every stack and print a one-line-per-stack summary"
@@ -26,6 +27,7 @@ def add_parser(commands: options.Subcommands) -> argparse.ArgumentParser:
     parser = commands.add_parser("plan", help=HELP, description=DESCRIPTION)
     options.add_env_arguments(parser)
     options.add_report_files(parser)
+    options.add_stack_selection(parser, "plan")
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -49,6 +51,12 @@ def run(args: argparse.Namespace, root: Path) -> int:
 
 
 def _plan(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
+    only = context.selected(args, workspace.environment)
+    if only is not None and args.out:
+        raise StackrunError(
+            "plan --out saves a plan of every stack for `deploy --plan`: no --stack/--exclude"
+        )
     workspace, _ = with_promotion(args, workspace)
-    runner.plan(workspace, report=report, out=Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    runner.plan(workspace, report=report, out=out, only=only)
     return 2 if args.detailed_exitcode and report.has_changes else 0
