@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.deploy.interrupts import Interrupted
-from stackrun.deploy.parallel import deploy_side_by_side
 from stackrun.deploy.outputs import State, missing_upstream
+from stackrun.deploy.parallel import deploy_side_by_side
 from stackrun.deploy.pipeline import (
     Run,
     backend_and_guard,

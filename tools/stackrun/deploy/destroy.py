@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stackrun.config import Stack
+from stackrun.deploy import selection
 from stackrun.deploy.backend import backend_ready
 from stackrun.deploy.interrupts import Interrupted
-from stackrun.deploy import selection
 from stackrun.deploy.outputs import State, missing_upstream, outputs_from, read_states
 from stackrun.deploy.pipeline import (
     Run,

@@ -121,7 +121,8 @@ class RunReport:
         return "\n".join(lines)
 
     def selection_note(self) -> str:
-        return f"only the selected stacks ({', '.join(self.selected or ())}); the others did not run"
+        names = ", ".join(self.selected or ())
+        return f"only the selected stacks ({names}); the others did not run"
 
     # ---- files ------------------------------------------------------------------------------
 

@@ -140,4 +140,3 @@ def refuse_consumed_destroy(
         f"{next(iter(blocking))}+), or destroy them first"
     )
     raise StackrunError("\n".join(lines))
-
