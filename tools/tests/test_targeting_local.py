@@ -37,10 +37,7 @@ def _environment(repo) -> None:
 
 def _report(repo, *args: str):
     """Run stackrun with --report-file; (the run, the report's selection, {stack: status})."""
-    path = repo.root / "report.json"
-    path.unlink(missing_ok=True)
-    run = repo.run(*args, "--report-file", str(path))
-    document = json.loads(path.read_text())
+    run, document = repo.run_reported(*args)
     return run, document["selected"], {s["name"]: s["status"] for s in document["stacks"]}
 
 
