@@ -4,12 +4,14 @@ its errors, the destroy refusal and how the report shows a selection."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from stackrun import cli
 from stackrun.config import load_environment
-from stackrun.deploy.report import RunReport, StackReport, StackStatus
+from stackrun.deploy.report import SCHEMA_PATH, RunReport, StackReport, StackStatus
 from stackrun.deploy.selection import consumers, downstream, refuse_consumed_destroy, select
 from stackrun.errors import StackrunError
 
@@ -124,6 +126,8 @@ def test_the_report_lists_the_selection(tmp_path):
     )
     report.write(str(tmp_path / "r.json"), str(tmp_path / "r.md"))
     document = json.loads((tmp_path / "r.json").read_text())
+    schema = json.loads((Path(__file__).resolve().parents[2] / SCHEMA_PATH).read_text())
+    jsonschema.Draft202012Validator(schema).validate(document)
     assert document["selected"] == ["010_net", "020_app"]
     assert [stack["name"] for stack in document["stacks"]] == ["010_net", "020_app"]
     assert "_only the selected stacks (010_net, 020_app)" in (tmp_path / "r.md").read_text()
