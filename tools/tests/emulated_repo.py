@@ -154,6 +154,14 @@ class LocalRepo:
         )
         return Run(result.returncode, result.stdout, result.stderr)
 
+    def run_reported(self, *args: str) -> tuple[Run, dict[str, Any]]:
+        """Run stackrun with --report-file: the run and its JSON run report."""
+        path = self.root / "run-report.json"
+        path.unlink(missing_ok=True)
+        run = self.run(*args, "--report-file", str(path))
+        assert path.is_file(), run.text
+        return run, json.loads(path.read_text())
+
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             self.command(*args),

@@ -358,8 +358,12 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     status, headers, _ = _http("GET", url + "projects/pumps/devices", token=read_token)
     assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:1")
     assert "x-fleet-revision" not in headers
-    changed = repo.run("deploy", "dev", "--local")
+    # ... deployed with --stack 030_api: that stack alone applied, the others not even listed
+    changed, report = repo.run_reported("deploy", "dev", "--local", "--stack", "030_api")
     assert changed.returncode == 0, changed.text
+    assert report["selected"] == ["030_api"]
+    assert [(s["name"], s["status"]) for s in report["stacks"]] == [("030_api", "applied")]
+    assert "deploying 027_migrations" not in changed.stdout
     versions = {
         name: lambda_client.get_alias(FunctionName=function["function_name"], Name="live")[
             "FunctionVersion"
@@ -371,8 +375,22 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert (status, headers["x-stackrun-function"]) == (200, "fleet-dev-list_devices:2")
     assert headers["x-fleet-revision"] == "2"
     assert [device["name"] for device in body["devices"]] == ["p-1"]
-    plan = repo.run("plan", "dev", "--local", "--detailed-exitcode")
+    # --stack 010_network+: the network and every stack downstream of it (not 025_identity)
+    plan, report = repo.run_reported(
+        "plan", "dev", "--local", "--detailed-exitcode", "--stack", "010_network+"
+    )
     assert plan.returncode == 0, plan.text
+    downstream = ["010_network", "020_postgres", "027_migrations", "030_api"]
+    assert report["selected"] == downstream
+    assert [(s["name"], s["status"]) for s in report["stacks"]] == [
+        (name, "unchanged") for name in downstream
+    ]
+    # destroying the network alone is refused while the database (and more) consume it
+    refused = repo.run("destroy", "dev", "--local", "--stack", "010_network")
+    assert refused.returncode == 1, refused.text
+    assert "  010_network: 020_postgres, 027_migrations, 030_api\n" in refused.stderr
+    assert "nothing was destroyed" in refused.stderr
+    assert "destroying" not in refused.stdout
 
     # one command moves list_devices' alias back to version 1 in seconds (no terraform runs)
     # and pins it: the local API serves version 1 right after; the next deploy keeps it there

@@ -13,6 +13,7 @@ from typing import IO
 from stackrun import terminal
 from stackrun.aws.target import Target
 from stackrun.config import Environment, apply_overrides, load_environment, load_project
+from stackrun.deploy.selection import Selection, select
 from stackrun.errors import StackrunError
 from stackrun.paths import emulator_dir
 from stackrun.terraform.workspace import Workspace
@@ -60,8 +61,17 @@ def target(args: argparse.Namespace, root: Path) -> Target:
 
 
 def environment(args: argparse.Namespace, root: Path) -> Environment:
-    """<env>, loaded and validated, with this run's --set overrides."""
-    return apply_overrides(load_environment(root, args.env), getattr(args, "set", []))
+    """<env>, loaded and validated, with this run's --set overrides; --stack and --exclude
+    checked against its stacks."""
+    loaded = apply_overrides(load_environment(root, args.env), getattr(args, "set", []))
+    selected(args, loaded)
+    return loaded
+
+
+def selected(args: argparse.Namespace, loaded: Environment) -> Selection | None:
+    """The stacks --stack/--exclude select (None without them: every stack); an unknown name
+    is an error naming the flag and listing the environment's stacks."""
+    return select(loaded, getattr(args, "stack", []), getattr(args, "exclude", []))
 
 
 def confirm_protected(environment: Environment, command: str, yes: bool) -> None:

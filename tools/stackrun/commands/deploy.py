@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stackrun.commands import options
+from stackrun.commands import context, options
 from stackrun.commands.reported import handler
 from stackrun.commands.spec import Argument, Command, flag
 from stackrun.deploy import runner
@@ -46,6 +46,7 @@ COMMAND = Command(
             "terraform's output lines are then prefixed with the stack's name",
         ),
         *options.REPORT_FILES,
+        *options.stack_selection("deploy"),
         Argument(
             "--plan",
             metavar="DIR",
@@ -69,6 +70,12 @@ COMMAND = Command(
 
 
 def _deploy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
+    only = context.selected(args, workspace.environment)
+    if only is not None and (args.plan or args.promote_from):
+        raise StackrunError(
+            "--stack/--exclude select stacks of a fresh deploy: --plan applies a saved plan "
+            "whole, and --promote-from promotes every function of the environment"
+        )
     if args.parallelism < 1:
         raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
     if args.plan:
@@ -78,7 +85,9 @@ def _deploy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -
             )
         runner.deploy_saved(workspace, Path(args.plan), report=report)
     else:
-        runner.deploy(workspace, force=args.all, parallelism=args.parallelism, report=report)
+        runner.deploy(
+            workspace, force=args.all, parallelism=args.parallelism, report=report, only=only
+        )
     promotion = workspace.promotion
     if promotion is not None:
         from stackrun.release import promote

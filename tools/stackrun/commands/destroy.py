@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from stackrun.commands import options
+from stackrun.commands import context, options
 from stackrun.commands.reported import handler
 from stackrun.commands.spec import Command, flag
 from stackrun.config import apply_overrides
 from stackrun.deploy import runner
+from stackrun.deploy.outputs import State
 from stackrun.deploy.report import RunReport
+from stackrun.deploy.selection import Selection, refuse_consumed_destroy
 from stackrun.errors import StackrunError
 from stackrun.terraform.workspace import Workspace
 
@@ -25,6 +27,7 @@ COMMAND = Command(
         *options.ENV_ARGUMENTS,
         options.YES,
         *options.REPORT_FILES,
+        *options.stack_selection("destroy"),
         flag(
             "--lift-deletion-protection",
             "when resources have deletion protection on, first deploy their stacks with "
@@ -35,22 +38,35 @@ COMMAND = Command(
 
 
 def _destroy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
+    only = context.selected(args, workspace.environment)
+    states = None
     if args.lift_deletion_protection:
-        workspace = _lift_deletion_protection(workspace)
-    runner.destroy(workspace, report=report)
-    if workspace.target.local:
+        workspace, states = _lift_deletion_protection(workspace, only)
+    runner.destroy(workspace, report=report, only=only, states=states)
+    if workspace.target.local and _destroys_functions(workspace, only):
         from stackrun.local.api import process as api_process
 
         api_process.stop_background(workspace)
     return 0
 
 
-def _lift_deletion_protection(workspace: Workspace) -> Workspace:
-    """Deploy the protected stacks with deletion_protection = false; the workspace to destroy."""
-    blocked = runner.deletion_protected_stacks(workspace)
-    if not blocked:
-        return workspace
+def _destroys_functions(workspace: Workspace, only: Selection | None) -> bool:
+    """Whether the destroy took functions the local API serves (every stack: yes)."""
     environment = workspace.environment
+    return only is None or any(environment.stack(name).functions for name in only)
+
+
+def _lift_deletion_protection(
+    workspace: Workspace, only: Selection | None
+) -> tuple[Workspace, dict[str, State]]:
+    """Deploy the protected stacks (of the selection) with deletion_protection = false; the
+    workspace to destroy and the stacks' states (each read once, the lifted ones again)."""
+    environment = workspace.environment
+    states = runner.read_states(workspace, environment.stacks)
+    refuse_consumed_destroy(environment, only, states)  # before anything changes
+    blocked = runner.deletion_protected_stacks(workspace, states, only)
+    if not blocked:
+        return workspace, states
     overrides = []
     for name in blocked:
         if "deletion_protection" not in environment.stack(name).module.variables:
@@ -64,8 +80,9 @@ def _lift_deletion_protection(workspace: Workspace) -> Workspace:
         f"with --set {' --set '.join(overrides)}"
     )
     lifted = replace(workspace, environment=apply_overrides(environment, overrides))
-    runner.deploy(lifted, only=list(blocked))
-    return lifted
+    runner.deploy(lifted, only=frozenset(blocked), states=states)
+    lifted_stacks = [environment.stack(name) for name in blocked]
+    return lifted, {**states, **runner.read_states(lifted, lifted_stacks)}
 
 
 run = handler(_destroy, confirm=True)

@@ -92,3 +92,27 @@ def add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
         help="terraform's own output also on a terminal, above the status block (plain output "
         "has it always; every stack's log file too)",
     )
+
+
+def stack_selection(verb: str) -> tuple[Argument, Argument]:
+    """--stack and --exclude: which stacks the command runs (stackrun.deploy.selection)."""
+    return (
+        Argument(
+            "--stack",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help=f"{verb} only this stack (repeatable); NAME+ adds every stack downstream of it, "
+            "+NAME every stack upstream of it ([dependencies] and after). The outputs of the "
+            "stacks not run are read from their state. An unknown name is an error listing the "
+            "environment's stacks, before anything runs",
+        ),
+        Argument(
+            "--exclude",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help=f"do not {verb} this stack (repeatable; NAME+ / +NAME as for --stack), also when "
+            "--stack selected it through NAME+ or +NAME",
+        ),
+    )

@@ -20,10 +20,12 @@ COMMAND = Command(
         Print {stack: {output: value}} for every stack as JSON on stdout, plus "target": the
         account, region, deploy role, AWS endpoint (the emulator with --local) and the URL to
         call each API stack on (with --local: the local API server's, when it runs). Sensitive
-        values are shown as "<sensitive>" unless --show-sensitive is given.
+        values are shown as "<sensitive>" unless --show-sensitive is given. --stack/--exclude
+        limit the stacks printed ("target" stays whole).
     """,
     arguments=(
         *options.ENV_ARGUMENTS,
+        *options.stack_selection("print the outputs of"),
         flag("--show-sensitive", "print sensitive values"),
         Argument(
             "--output-file", metavar="PATH", help="write the document to PATH instead of stdout"
@@ -35,8 +37,10 @@ COMMAND = Command(
 def run(args: argparse.Namespace, root: Path) -> int:
     interrupts.install()
     workspace = context.start(args, root, console=sys.stderr)
+    only = context.selected(args, workspace.environment)
     outputs = runner.collect_outputs(workspace)
-    document = runner.outputs_document(outputs, args.show_sensitive)
+    shown = {name: item for name, item in outputs.items() if only is None or name in only}
+    document = runner.outputs_document(shown, args.show_sensitive)
     document["target"] = _target_document(workspace, outputs)
     text = json.dumps(document, indent=2, sort_keys=True)
     if args.output_file:

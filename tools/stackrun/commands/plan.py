@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stackrun.commands import options
+from stackrun.commands import context, options
 from stackrun.commands.reported import handler
 from stackrun.commands.spec import Argument, Command, flag
 from stackrun.deploy import runner
 from stackrun.deploy.report import RunReport
+from stackrun.errors import StackrunError
 from stackrun.terraform.workspace import Workspace
 
 COMMAND = Command(
@@ -26,6 +27,7 @@ COMMAND = Command(
     arguments=(
         *options.ENV_ARGUMENTS,
         *options.REPORT_FILES,
+        *options.stack_selection("plan"),
         Argument(
             "--out",
             metavar="DIR",
@@ -47,7 +49,13 @@ COMMAND = Command(
 
 
 def _plan(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> int:
-    runner.plan(workspace, report=report, out=Path(args.out) if args.out else None)
+    only = context.selected(args, workspace.environment)
+    if only is not None and args.out:
+        raise StackrunError(
+            "plan --out saves a plan of every stack for `deploy --plan`: no --stack/--exclude"
+        )
+    out = Path(args.out) if args.out else None
+    runner.plan(workspace, report=report, out=out, only=only)
     return 2 if args.detailed_exitcode and report.has_changes else 0
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.deploy.interrupts import Interrupted
+from stackrun.deploy.outputs import State, missing_upstream
 from stackrun.deploy.parallel import deploy_side_by_side
 from stackrun.deploy.pipeline import (
     FINISH_DEPLOY,
@@ -17,11 +18,13 @@ from stackrun.deploy.pipeline import (
     local_baseline,
     open_states,
     print_summary,
+    read_unselected_outputs,
 )
 from stackrun.deploy.progress import new_report, record_failure
 from stackrun.deploy.report import RunReport
+from stackrun.deploy.selection import Selection, in_order
 from stackrun.deploy.stacks import StackRun
-from stackrun.errors import StackFailed
+from stackrun.errors import StackFailed, StackrunError
 from stackrun.terraform.workspace import Workspace
 
 
@@ -29,7 +32,7 @@ from stackrun.terraform.workspace import Workspace
 class DeployRun(Run):
     force: bool = False  # plan every stack, also those unchanged since their last apply
     parallelism: int = 1
-    only: Collection[str] | None = None  # deploy just these stacks
+    states: Mapping[str, State] | None = None  # the unselected stacks' states, when read already
 
 
 def deploy(
@@ -37,16 +40,20 @@ def deploy(
     force: bool = False,
     parallelism: int = 1,
     report: RunReport | None = None,
-    only: Collection[str] | None = None,
+    only: Selection | None = None,
+    states: Mapping[str, State] | None = None,
 ) -> RunReport:
     """Ensure the backend, then plan and apply every stack whose fingerprint changed.
 
     Stacks run in directory-number order; with `parallelism` > 1, stacks with no dependency
     path between them run side by side (at most that many at once). `force` plans every stack.
-    `only`: deploy just these stacks; the others are left alone, their outputs read from state.
+    `only`: deploy just these stacks; the others are left alone, their outputs read from
+    their state (`states`, when the caller read them already).
     """
     report = report if report is not None else new_report(workspace, "deploy")
-    run = DeployRun(workspace, report, force=force, parallelism=parallelism, only=only)
+    run = DeployRun(
+        workspace, report, force=force, parallelism=parallelism, only=only, states=states
+    )
     return execute(
         [
             build_artifacts,
@@ -64,22 +71,36 @@ def deploy(
 def select_stacks(run: DeployRun) -> None:
     """The environment's stacks after the backend's own: the backend is a stack too, and a
     change to modules/tfstate-bootstrap or to the backend settings is applied like any other
-    (unless it was created a moment ago). With `only`, just those stacks; the outputs of the
-    others are read from state."""
-    from stackrun.terraform.state import outputs_of, read_state
-
+    (unless it was created a moment ago). With `only`, just those stacks (not the backend's);
+    the outputs of the others are read from state, and each stack of the selection must find
+    the outputs it takes from them there."""
     workspace = run.workspace
-    environment = workspace.environment
-    stacks = list(environment.stacks)
-    if not run.backend_created:
-        stacks.insert(0, bootstrap_stack(workspace))
+    run.stacks = in_order(workspace.environment.stacks, run.only)
+    if run.only is None and not run.backend_created:
+        run.stacks.insert(0, bootstrap_stack(workspace))
+    read_unselected_outputs(run, run.states)
     if run.only is not None:
-        for stack in stacks:
-            if stack.name not in run.only:
-                state = read_state(workspace, stack, run.s3)
-                run.outputs[stack.name] = outputs_of(state, stack.module)
-        stacks = [stack for stack in stacks if stack.name in run.only]
-    run.stacks = stacks
+        _refuse_unapplied_upstream(run)
+
+
+def _refuse_unapplied_upstream(run: DeployRun) -> None:
+    """Before any stack runs: a selected stack that takes an output of a stack not selected
+    and never applied cannot be deployed; name both and how to include it."""
+    selected = {stack.name for stack in run.stacks}
+    lines = [
+        f"{stack.name} takes {', '.join(missing)} from stacks not selected and not deployed; "
+        f"select them too (--stack +{stack.name})"
+        for stack in run.stacks
+        if (
+            missing := [
+                ref
+                for ref in missing_upstream(stack, run.outputs)
+                if ref.split(".", 1)[0] not in selected
+            ]
+        )
+    ]
+    if lines:
+        raise StackrunError("\n".join(lines))
 
 
 def deploy_stacks(run: DeployRun) -> None:

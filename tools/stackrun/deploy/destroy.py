@@ -7,35 +7,52 @@ AWS would refuse the delete half-way through.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from stackrun import terminal
 from stackrun.config import Stack
-from stackrun.deploy import fingerprint
+from stackrun.deploy import fingerprint, selection
 from stackrun.deploy.backend import backend_ready
 from stackrun.deploy.interrupts import Interrupted
-from stackrun.deploy.outputs import collect_outputs, missing_upstream
+from stackrun.deploy.outputs import State, missing_upstream, outputs_from, read_states
 from stackrun.deploy.pipeline import (
     Run,
     build_artifacts,
     execute,
     leave_guard,
     print_summary,
+    read_unselected_outputs,
     take_guard,
 )
 from stackrun.deploy.progress import announce, new_report, record_failure, say
 from stackrun.deploy.report import RunReport, StackReport, StackStatus
+from stackrun.deploy.selection import Selection, in_order
 from stackrun.deploy.steps import PLAN_FILE, apply_plan, plan_stack
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.terraform.workspace import Workspace
 
 
-def destroy(workspace: Workspace, report: RunReport | None = None) -> RunReport:
-    """Destroy every stack in reverse order. The state backend is kept."""
+@dataclass
+class DestroyRun(Run):
+    states: dict[str, State] = field(default_factory=dict)  # every stack's, read once
+
+
+def destroy(
+    workspace: Workspace,
+    report: RunReport | None = None,
+    only: Selection | None = None,
+    states: Mapping[str, State] | None = None,
+) -> RunReport:
+    """Destroy every stack (`only`: those stacks) in reverse order. The state backend is kept.
+    `states`: the stacks' states when the caller read them already (each is read once)."""
     report = report if report is not None else new_report(workspace, "destroy")
     return execute(
         [
             build_artifacts,
             stop_without_backend,
+            read_all_states,
+            refuse_consumed_destroy,
             refuse_protected_destroy,
             take_guard("destroy"),
             read_outputs,
@@ -43,7 +60,7 @@ def destroy(workspace: Workspace, report: RunReport | None = None) -> RunReport:
             leave_guard,
             print_summary,
         ],
-        Run(workspace, report),
+        DestroyRun(workspace, report, only=only, states=dict(states or {})),
     )
 
 
@@ -57,23 +74,40 @@ def stop_without_backend(run: Run) -> None:
         run.finished = True
 
 
-def deletion_protected_stacks(workspace: Workspace) -> dict[str, list[str]]:
-    """Stack name -> its resources whose deletion protection is on (read from state)."""
-    from stackrun.terraform.state import deletion_protected, read_state
+def read_all_states(run: DestroyRun) -> None:
+    """Every stack's state, one GET each (those the caller read already are kept)."""
+    unread = [stack for stack in run.workspace.environment.stacks if stack.name not in run.states]
+    run.states.update(read_states(run.workspace, unread))
 
-    environment = workspace.environment
-    s3 = workspace.target.client(environment, "s3")
+
+def deletion_protected_stacks(
+    workspace: Workspace,
+    states: Mapping[str, State] | None = None,
+    only: Selection | None = None,
+) -> dict[str, list[str]]:
+    """Stack name -> its resources whose deletion protection is on (read from state, unless
+    `states` holds them already); `only`: among those stacks."""
+    from stackrun.terraform.state import deletion_protected
+
+    stacks = in_order(workspace.environment.stacks, only)
+    if states is None:
+        states = read_states(workspace, stacks)
     return {
         stack.name: found
-        for stack in environment.stacks
-        if (found := deletion_protected(read_state(workspace, stack, s3)))
+        for stack in stacks
+        if (found := deletion_protected(states.get(stack.name)))
     }
 
 
-def refuse_protected_destroy(run: Run) -> None:
+def refuse_consumed_destroy(run: DestroyRun) -> None:
+    """With a selection: refused while a deployed stack outside it consumes its outputs."""
+    selection.refuse_consumed_destroy(run.workspace.environment, run.only, run.states)
+
+
+def refuse_protected_destroy(run: DestroyRun) -> None:
     """Stop before anything is destroyed when AWS would refuse a delete half-way through."""
     environment = run.workspace.environment
-    blocked = deletion_protected_stacks(run.workspace)
+    blocked = deletion_protected_stacks(run.workspace, run.states, run.only)
     if not blocked:
         return
     lines = [
@@ -90,10 +124,13 @@ def refuse_protected_destroy(run: Run) -> None:
     raise StackrunError("\n".join(lines))
 
 
-def read_outputs(run: Run) -> None:
-    """Every stack's outputs (their dependants' inputs to plan the destroy); stacks reversed."""
-    run.outputs = collect_outputs(run.workspace, announce=False)
-    run.stacks = list(reversed(run.workspace.environment.stacks))
+def read_outputs(run: DestroyRun) -> None:
+    """The outputs in the states read (their dependants' inputs to plan the destroy); the
+    stacks to destroy, reversed."""
+    stacks = in_order(run.workspace.environment.stacks, run.only)
+    run.outputs = outputs_from(run.states, stacks)
+    read_unselected_outputs(run, run.states)
+    run.stacks = list(reversed(stacks))
 
 
 def destroy_stacks(run: Run) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stackrun.config import Stack
@@ -57,6 +57,24 @@ def outputs_document(
     }
 
 
+State = dict[str, Any] | None  # a stack's state document; None: never applied
+
+
+def read_states(workspace: Workspace, stacks: Iterable[Stack], s3: Any = None) -> dict[str, State]:
+    """Each stack's state document, one GET each (no init, no terraform process)."""
+    from stackrun.terraform.state import read_state
+
+    client = s3 or workspace.target.client(workspace.environment, "s3")
+    return {stack.name: read_state(workspace, stack, client) for stack in stacks}
+
+
+def outputs_from(states: Mapping[str, State], stacks: Iterable[Stack]) -> dict[str, Outputs]:
+    """The outputs of `stacks` in the states read (stacks never applied give {})."""
+    from stackrun.terraform.state import outputs_of
+
+    return {stack.name: outputs_of(states.get(stack.name), stack.module) for stack in stacks}
+
+
 def collect_outputs(workspace: Workspace, announce: bool = True) -> dict[str, Outputs]:
     """Outputs of every stack, read from state (stacks never applied give {})."""
     environment = workspace.environment
@@ -65,13 +83,9 @@ def collect_outputs(workspace: Workspace, announce: bool = True) -> dict[str, Ou
             f"{environment.name} has no state backend yet (bucket {environment.backend.bucket} "
             f"in account {environment.account_id}): deploy it first"
         )
-    from stackrun.terraform.state import outputs_of, read_state
-
-    s3 = workspace.target.client(environment, "s3")
-    outputs: dict[str, Outputs] = {}
-    for stack in workspace.environment.stacks:
-        # one GET of the state object: no init, no terraform process
-        outputs[stack.name] = outputs_of(read_state(workspace, stack, s3), stack.module)
-        if announce:
-            print(f"read outputs of {stack.name}", file=workspace.console, flush=True)
+    stacks = environment.stacks
+    outputs = outputs_from(read_states(workspace, stacks), stacks)
+    if announce:
+        for name in outputs:
+            print(f"read outputs of {name}", file=workspace.console, flush=True)
     return outputs

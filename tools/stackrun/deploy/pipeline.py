@@ -8,7 +8,7 @@ ensured under it), the local account's baseline, the release record, the summary
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,9 +17,10 @@ from stackrun.aws.bootstrap import bootstrap_stack
 from stackrun.config import Stack
 from stackrun.deploy.backend import backend_under_guard, guard_of
 from stackrun.deploy.guard import HeldGuard
-from stackrun.deploy.outputs import Outputs
+from stackrun.deploy.outputs import Outputs, State, outputs_from, read_states
 from stackrun.deploy.progress import say
 from stackrun.deploy.report import RunReport
+from stackrun.deploy.selection import Selection
 from stackrun.terraform.workspace import Workspace
 
 
@@ -36,6 +37,7 @@ class Run:
     backend_created: bool = False  # the state backend was created by this run
     finished: bool = False  # a stage ended the run: the later stages do not run
     scope: ExitStack = field(default_factory=ExitStack)  # held until leave_guard (the guard)
+    only: Selection | None = None  # --stack/--exclude: just these stacks; None: every stack
 
     @property
     def held_guard(self) -> HeldGuard:
@@ -105,6 +107,20 @@ def select_all_stacks(run: Run) -> None:
     """Every stack, the state backend's (bootstrap) first: what a plan covers and saves, and
     `deploy --plan` applies."""
     run.stacks = [bootstrap_stack(run.workspace), *run.workspace.environment.stacks]
+
+
+def read_unselected_outputs(run: Run, states: Mapping[str, State] | None = None) -> None:
+    """With a selection, the outputs of the stacks not selected (their dependants' inputs), from
+    their state: `states` when read already, else one GET each. Notes the selection in the
+    report, whose stacks are the selected ones only."""
+    if run.only is None:
+        return
+    environment = run.workspace.environment
+    others = [stack for stack in environment.stacks if stack.name not in run.only]
+    if states is None:
+        states = read_states(run.workspace, others, run.s3)
+    run.outputs.update(outputs_from(states, others))
+    run.report.selected = tuple(s.name for s in environment.stacks if s.name in run.only)
 
 
 def open_states(run: Run) -> None:

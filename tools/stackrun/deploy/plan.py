@@ -22,6 +22,7 @@ from stackrun.deploy.pipeline import (
     build_artifacts,
     execute,
     print_summary,
+    read_unselected_outputs,
     select_all_stacks,
 )
 from stackrun.deploy.progress import (
@@ -33,6 +34,7 @@ from stackrun.deploy.progress import (
     with_note,
 )
 from stackrun.deploy.report import RunReport, StackReport, StackStatus
+from stackrun.deploy.selection import Selection, in_order
 from stackrun.deploy.steps import PLAN_FILE, plan_stack
 from stackrun.errors import StackFailed
 from stackrun.release import canary
@@ -50,12 +52,16 @@ class PlanRun(Run):
 
 
 def plan(
-    workspace: Workspace, report: RunReport | None = None, out: Path | None = None
+    workspace: Workspace,
+    report: RunReport | None = None,
+    out: Path | None = None,
+    only: Selection | None = None,
 ) -> RunReport:
     """Plan every stack (refreshing state); a stack whose upstream was never applied is pending.
 
     With `out`, each stack's plan file is kept in that folder with a manifest of what it was
-    made from, for `deploy --plan` to apply exactly.
+    made from, for `deploy --plan` to apply exactly. `only`: plan just these stacks, the
+    outputs of the others read from their state.
     """
     report = report if report is not None else new_report(workspace, "plan")
     return execute(
@@ -63,17 +69,22 @@ def plan(
             build_artifacts,
             start_manifest,
             pending_without_backend,
+            read_unselected_outputs,
             plan_stacks,
             save_manifest,
             print_summary,
         ],
-        PlanRun(workspace, report, out=out),
+        PlanRun(workspace, report, out=out, only=only),
     )
 
 
 def start_manifest(run: PlanRun) -> None:
-    """All stacks, the backend's first; with `out`, a new manifest of the saved plan."""
-    select_all_stacks(run)
+    """All stacks, the backend's first (with `only`: those stacks); with `out`, a new manifest
+    of the saved plan."""
+    if run.only is None:
+        select_all_stacks(run)
+    else:
+        run.stacks = in_order(run.workspace.environment.stacks, run.only)
     if run.out is not None:
         run.report.saved_plan = str(run.out)
         run.manifest = saved_plan.Manifest.new(
@@ -114,7 +125,8 @@ def _plan_one(run: PlanRun, stack: Stack, index: int) -> StackReport:
     """The stack's plan (kept in the manifest with `out`); its outputs read for the next."""
     workspace = run.workspace
     started = time.monotonic()
-    announce(workspace, index, len(run.stacks) - 1, stack, "planning")
+    first = 0 if run.only is None else 1  # the backend's stack is number 0
+    announce(workspace, index + first, len(run.stacks) - 1 + first, stack, "planning")
     try:
         state = read_state(workspace, stack)
         held = canary.held_versions(stack, outputs_of(state, stack.module))

@@ -99,6 +99,8 @@ class RunReport:
     stacks: list[StackReport] = field(default_factory=list)
     error: str = ""  # why the run failed (also when it failed before any stack)
     saved_plan: str = ""  # plan --out DIR / deploy --plan DIR
+    # --stack/--exclude: the stacks the run was limited to (the only ones listed); None: all
+    selected: tuple[str, ...] | None = None
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -113,8 +115,14 @@ class RunReport:
 
     def summary(self) -> str:
         lines = [f"{self.command} {self.environment}: summary"]
+        if self.selected is not None:
+            lines.append(f"  {self.selection_note()}")
         lines += ["  " + report.line() for report in self.stacks]
         return "\n".join(lines)
+
+    def selection_note(self) -> str:
+        names = ", ".join(self.selected or ())
+        return f"only the selected stacks ({names}); the others did not run"
 
     # ---- files ------------------------------------------------------------------------------
 
@@ -130,6 +138,7 @@ class RunReport:
             "has_changes": self.has_changes,
             "error": self.error or None,
             "saved_plan": self.saved_plan or None,
+            "selected": list(self.selected) if self.selected is not None else None,
             "stacks": [stack.document() for stack in self.stacks],
         }
 
@@ -175,6 +184,8 @@ def markdown(reports: list[RunReport]) -> str:
         ]
         if report.error:
             lines += ["**Error:**", "", "```text", report.error.replace("```", "'''"), "```", ""]
+        if report.selected is not None:
+            lines += [f"_{report.selection_note()}_", ""]
         lines += _warnings(report)
         lines += _table(report)
         for stack in report.stacks:

@@ -9,10 +9,15 @@ Each command is the list of its stages, run in order by `pipeline.execute` over 
                     -> take_guard -> check_saved_plans -> local_baseline -> apply_saved_plans
                     -> record_release -> leave_guard -> print_summary       (saved.py)
     plan            build_artifacts -> start_manifest -> pending_without_backend
-                    -> plan_stacks -> save_manifest -> print_summary        (plan.py)
-    destroy         build_artifacts -> stop_without_backend -> refuse_protected_destroy
-                    -> take_guard -> read_outputs -> destroy_stacks -> leave_guard
+                    -> read_unselected_outputs -> plan_stacks -> save_manifest
+                    -> print_summary                                        (plan.py)
+    destroy         build_artifacts -> stop_without_backend -> read_all_states
+                    -> refuse_consumed_destroy -> refuse_protected_destroy -> take_guard
+                    -> read_outputs -> destroy_stacks -> leave_guard
                     -> print_summary                                        (destroy.py)
+
+deploy, plan and destroy take `only` (--stack/--exclude, selection.py): just those stacks, the
+outputs of the others read from their state, once (read_unselected_outputs).
 
 One stack of a deploy: stacks.py (side by side: parallel.py); the terraform steps of a stack:
 steps.py; outputs and the inputs they become: outputs.py; the backend and the guard:
@@ -22,7 +27,7 @@ backend.py; console lines and report entries: progress.py.
 from stackrun.deploy.apply import deploy
 from stackrun.deploy.backend import bootstrap
 from stackrun.deploy.destroy import deletion_protected_stacks, destroy
-from stackrun.deploy.outputs import collect_outputs, outputs_document
+from stackrun.deploy.outputs import collect_outputs, outputs_document, read_states
 from stackrun.deploy.plan import plan
 from stackrun.deploy.saved import deploy_saved
 
@@ -35,4 +40,5 @@ __all__ = [
     "destroy",
     "outputs_document",
     "plan",
+    "read_states",
 ]
