@@ -46,6 +46,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+# the local API's tests build their functions and APIs with the same calls
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "tests"))
+from emulated_api import create_function, deploy_role_session, http_api, local_context
+
 ACCOUNT = "901000000003"
 REGION = "eu-west-1"
 CLIENTS = 8
@@ -72,65 +76,15 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-def _session(endpoint: str, ca_bundle: Path) -> tuple[Any, dict[str, str]]:
-    import boto3
-
-    from stackrun.aws.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
-
-    client_args = {"endpoint_url": endpoint, "verify": str(ca_bundle)}
-    base = boto3.Session(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, region_name=REGION)
-    credentials = base.client("sts", **client_args).assume_role(
-        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deploy", RoleSessionName="localapi-bench"
-    )["Credentials"]
-    session = boto3.Session(
-        credentials["AccessKeyId"],
-        credentials["SecretAccessKey"],
-        credentials["SessionToken"],
-        region_name=REGION,
-    )
-    return session, client_args
-
-
 def deploy_function(session: Any, client_args: dict[str, str]) -> str:
     """Create the function, its alias and the HTTP API; the API's id."""
+    create_function(session, client_args, "register-device", _zip())
     lambda_ = session.client("lambda", **client_args)
-    apigateway = session.client("apigatewayv2", **client_args)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = session.client("iam", **client_args).create_role(
-        RoleName="register-device", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-    lambda_.create_function(
-        FunctionName="register-device",
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": _zip()},
-        Timeout=10,
-    )
     version = lambda_.publish_version(FunctionName="register-device")["Version"]
     alias = lambda_.create_alias(
         FunctionName="register-device", Name="live", FunctionVersion=version
     )
-    api_id = apigateway.create_api(Name="bench", ProtocolType="HTTP")["ApiId"]
-    integration = apigateway.create_integration(
-        ApiId=api_id,
-        IntegrationType="AWS_PROXY",
-        IntegrationUri=alias["AliasArn"],
-        PayloadFormatVersion="2.0",
-    )["IntegrationId"]
-    apigateway.create_route(
-        ApiId=api_id, RouteKey="POST /devices", Target=f"integrations/{integration}"
-    )
-    apigateway.create_stage(ApiId=api_id, StageName="$default")
+    api_id, _ = http_api(session, client_args, "bench", alias["AliasArn"], "POST /devices")
     return api_id
 
 
@@ -216,24 +170,11 @@ def measure(context: Any, api_id: str, requests: int, lines: list[str]) -> dict[
 
 
 def _context(running: Any, session: Any, client_args: dict, work: Path, **settings: Any) -> Any:
-    from stackrun.local.api.http_server import LocalContext
-
-    lines: list[str] = []
-    context = LocalContext(
-        environment_name="bench",
-        account_id=ACCOUNT,
-        region=REGION,
-        endpoint=running.endpoint,
-        ca_bundle=running.ca_bundle,
-        session=session,
-        client_args=client_args,
-        cache_dir=work / "cache",
-        runtimes_dir=settings.pop("runtimes_dir"),
-        database=None,
-        console=lines.append,
-        **settings,
+    runtimes_dir = settings.pop("runtimes_dir")
+    scope = ("bench", ACCOUNT, REGION)
+    return local_context(
+        running, session, client_args, scope, (work / "cache", runtimes_dir), **settings
     )
-    return context, lines
 
 
 def run(requests: int, port: int = 0, runtimes_dir: Path | None = None) -> dict[str, Any]:
@@ -249,7 +190,9 @@ def run(requests: int, port: int = 0, runtimes_dir: Path | None = None) -> dict[
     running = ensure_running(state_dir, port=port or _free_port())
     results: dict[str, Any] = {}
     try:
-        session, client_args = _session(running.endpoint, running.ca_bundle)
+        session, client_args = deploy_role_session(
+            running.endpoint, str(running.ca_bundle), ACCOUNT, REGION, "localapi-bench"
+        )
         api_id = deploy_function(session, client_args)
         settings = {
             "baseline": {"default_concurrency": 1, "cache_configuration": False},

@@ -227,22 +227,12 @@ class LocalRepo:
 def emulated_session(emulator, account: str, region: str, session_name: str):
     """(session as the account's deploy role, client args, the running emulator) for tests that
     call the session's emulator directly."""
-    import boto3
-
-    from stackrun.aws.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+    from emulated_api import deploy_role_session
     from stackrun.local.emulator import ensure_running
 
     state_dir, port = emulator
     running = ensure_running(state_dir, port=port)  # the session's emulator, already up
-    client_args = {"endpoint_url": running.endpoint, "verify": str(running.ca_bundle)}
-    base = boto3.Session(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, region_name=region)
-    credentials = base.client("sts", **client_args).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/deploy", RoleSessionName=session_name
-    )["Credentials"]
-    session = boto3.Session(
-        credentials["AccessKeyId"],
-        credentials["SecretAccessKey"],
-        credentials["SessionToken"],
-        region_name=region,
+    session, client_args = deploy_role_session(
+        running.endpoint, str(running.ca_bundle), account, region, session_name
     )
     return session, client_args, running

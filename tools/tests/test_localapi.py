@@ -24,6 +24,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from emulated_api import local_context
 from emulated_repo import emulated_session
 from stackrun.local.api import authorizer as jwtauth
 from stackrun.local.api import gateway, http_server
@@ -401,19 +402,12 @@ def jwt_api(emulator, tmp_path, monkeypatch):
         fetches.append(issuer)
         return {"keys": [key.as_dict(private=False)]}
 
-    lines: list[str] = []
-    context = LocalContext(
-        environment_name="jwt",
-        account_id=JWT_ACCOUNT,
-        region=JWT_REGION,
-        endpoint=running.endpoint,
-        ca_bundle=running.ca_bundle,
-        session=session,
-        client_args=client_args,
-        cache_dir=tmp_path / "cache",
-        runtimes_dir=tmp_path / "runtimes",
-        database=None,
-        console=lines.append,
+    context, lines = local_context(
+        running,
+        session,
+        client_args,
+        ("jwt", JWT_ACCOUNT, JWT_REGION),
+        (tmp_path / "cache", tmp_path / "runtimes"),
         jwks_fetcher=fetch_jwks,
     )
     invoked: list[dict] = []

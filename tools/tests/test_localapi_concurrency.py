@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from emulated_api import create_function, http_api, local_context
 from emulated_repo import emulated_session
 from stackrun.local.api.bounded_server import BoundedHTTPServer
 from stackrun.local.api.environments import EnvironmentPool, Limit, Throttled
@@ -250,57 +251,18 @@ def served(emulator, tmp_path):
     lambda_ = session.client("lambda", **client_args)
     apigateway = session.client("apigatewayv2", **client_args)
     name = f"conc-{tmp_path.name[-20:]}".replace("_", "-")
-    role = session.client("iam", **client_args).create_role(
-        RoleName=name,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    lambda_.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": _zip("one")},
-        Timeout=10,
-    )
+    create_function(session, client_args, name, _zip("one"))
     assert lambda_.publish_version(FunctionName=name)["Version"] == "1"
     lambda_.update_function_code(FunctionName=name, ZipFile=_zip("two"))
     assert lambda_.publish_version(FunctionName=name)["Version"] == "2"
     alias = lambda_.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
-    api_id = apigateway.create_api(Name=name, ProtocolType="HTTP")["ApiId"]
-    integration_id = apigateway.create_integration(
-        ApiId=api_id,
-        IntegrationType="AWS_PROXY",
-        IntegrationUri=alias["AliasArn"],
-        PayloadFormatVersion="2.0",
-    )["IntegrationId"]
-    apigateway.create_route(
-        ApiId=api_id, RouteKey="GET /where", Target=f"integrations/{integration_id}"
-    )
-    apigateway.create_stage(ApiId=api_id, StageName="$default")
-    lines: list[str] = []
-    context = LocalContext(
-        environment_name="concurrency",
-        account_id=ACCOUNT,
-        region=REGION,
-        endpoint=running.endpoint,
-        ca_bundle=running.ca_bundle,
-        session=session,
-        client_args=client_args,
-        cache_dir=tmp_path / "cache",
-        runtimes_dir=Path(os.environ["STACKRUN_RUNTIME_DIR"]),
-        database=None,
-        console=lines.append,
+    api_id, integration_id = http_api(session, client_args, name, alias["AliasArn"], "GET /where")
+    context, lines = local_context(
+        running,
+        session,
+        client_args,
+        ("concurrency", ACCOUNT, REGION),
+        (tmp_path / "cache", Path(os.environ["STACKRUN_RUNTIME_DIR"])),
     )
     server = serve_api(context, api_id, name, 0)
     try:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from emulated_api import create_function, http_api, local_context
 from emulated_repo import emulated_session
 from stackrun.local.api.http_server import LocalContext, serve_api
 from stackrun.local.api.metrics import (
@@ -210,33 +211,10 @@ def _metric_total(cloudwatch: Any, since: datetime, metric: str, dimensions: dic
 def canary_api(emulator, tmp_path):
     """`<function>:live` -> version 1, 25 % to version 2, behind GET /where, served locally."""
     session, client_args, running = emulated_session(emulator, ACCOUNT, REGION, "localapi-weights")
-    iam = session.client("iam", **client_args)
     lambda_ = session.client("lambda", **client_args)
     apigateway = session.client("apigatewayv2", **client_args)
     name = f"weights-{tmp_path.name[-20:]}".replace("_", "-")
-    role = iam.create_role(
-        RoleName=name,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    lambda_.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": _zip("one")},
-        Timeout=10,
-    )
+    create_function(session, client_args, name, _zip("one"))
     assert lambda_.publish_version(FunctionName=name)["Version"] == "1"
     lambda_.update_function_code(FunctionName=name, ZipFile=_zip("two"))
     assert lambda_.publish_version(FunctionName=name)["Version"] == "2"
@@ -246,32 +224,16 @@ def canary_api(emulator, tmp_path):
         FunctionVersion="1",
         RoutingConfig={"AdditionalVersionWeights": {"2": 0.25}},
     )
-    api_id = apigateway.create_api(Name=name, ProtocolType="HTTP")["ApiId"]
-    integration_id = apigateway.create_integration(
-        ApiId=api_id,
-        IntegrationType="AWS_PROXY",
-        IntegrationUri=alias["AliasArn"],
-        PayloadFormatVersion="2.0",
-    )["IntegrationId"]
-    apigateway.create_route(
-        ApiId=api_id, RouteKey="GET /where", Target=f"integrations/{integration_id}"
-    )
-    apigateway.create_stage(ApiId=api_id, StageName="$default")
+    api_id, _ = http_api(session, client_args, name, alias["AliasArn"], "GET /where")
 
-    lines: list[str] = []
-    context = LocalContext(
-        environment_name="weights",
-        account_id=ACCOUNT,
-        region=REGION,
-        endpoint=running.endpoint,
-        ca_bundle=running.ca_bundle,
-        session=session,
-        client_args=client_args,
-        cache_dir=tmp_path / "cache",
-        # the local runtimes the session's tests share (conftest's emulator fixture)
-        runtimes_dir=Path(os.environ["STACKRUN_RUNTIME_DIR"]),
-        database=None,
-        console=lines.append,
+    # the local runtimes the session's tests share (conftest's emulator fixture)
+    runtimes = Path(os.environ["STACKRUN_RUNTIME_DIR"])
+    context, lines = local_context(
+        running,
+        session,
+        client_args,
+        ("weights", ACCOUNT, REGION),
+        (tmp_path / "cache", runtimes),
         random_source=random.Random(1234).random,
     )
     served = serve_api(context, api_id, name, 0)
