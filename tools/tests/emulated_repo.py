@@ -7,11 +7,16 @@ user would. One emulator (on a free port, state in a temp folder) serves the who
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +29,10 @@ from stackrun.terraform import provider_lock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_MODULES = Path(__file__).parent / "fixtures" / "modules"
+
+
+# what would make stackrun's output plain, or change rich's idea of the terminal
+PLAIN_SWITCHES = ("CI", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS")
 
 
 @dataclass
@@ -153,6 +162,44 @@ class LocalRepo:
             check=False,
         )
         return Run(result.returncode, result.stdout, result.stderr)
+
+    def run_on_terminal(
+        self, *args: str, answer: str | None = None, timeout: float = 600
+    ) -> tuple[int, str]:
+        """`python -m stackrun <args>` with a pty (120 columns) as its stdout and stderr, and
+        as its stdin when `answer` is given: typed (with Enter) at the first "Type its name"
+        prompt. The exit code and everything the terminal showed."""
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        env = {k: v for k, v in self.environ().items() if k not in PLAIN_SWITCHES}
+        env["TERM"] = "xterm-256color"
+        process = subprocess.Popen(
+            self.command(*args),
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL if answer is None else follower,
+            stdout=follower,
+            stderr=follower,
+        )
+        os.close(follower)
+        chunks: list[bytes] = []
+        try:
+            while select.select([leader], [], [], timeout)[0]:
+                try:
+                    data = os.read(leader, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+                if answer is not None and b"Type its name" in b"".join(chunks):
+                    os.write(leader, answer.encode() + b"\r")
+                    answer = None
+            returncode = process.wait(timeout=60)
+        finally:
+            process.kill()
+            os.close(leader)
+        return returncode, b"".join(chunks).decode("utf-8", "replace")
 
     def run_reported(self, *args: str) -> tuple[Run, dict[str, Any]]:
         """Run stackrun with --report-file: the run and its JSON run report."""

@@ -5,23 +5,15 @@ there are changes."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import select
 import shutil
-import struct
 import subprocess
-import termios
 from pathlib import Path
 
 from emulated_repo import REPO_ROOT, LocalRepo
 from stackrun.paths import stack_log_file
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-# what would make the output plain, or change rich's idea of the terminal
-PLAIN_SWITCHES = ("CI", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS")
 
 
 def _two_independent_stacks(repo: LocalRepo, env: str, account: str) -> None:
@@ -33,43 +25,11 @@ def _two_independent_stacks(repo: LocalRepo, env: str, account: str) -> None:
         )
 
 
-def _run_on_a_terminal(repo: LocalRepo, *args: str, timeout: float = 600) -> tuple[int, str]:
-    """`python -m stackrun <args>` with a pty (120 columns) as its stdout and stderr."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    env = {k: v for k, v in repo.environ().items() if k not in PLAIN_SWITCHES}
-    env["TERM"] = "xterm-256color"
-    process = subprocess.Popen(
-        repo.command(*args),
-        cwd=repo.root,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=follower,
-        stderr=follower,
-    )
-    os.close(follower)
-    chunks: list[bytes] = []
-    try:
-        while select.select([leader], [], [], timeout)[0]:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        returncode = process.wait(timeout=60)
-    finally:
-        process.kill()
-        os.close(leader)
-    return returncode, b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_parallel_deploy_on_a_terminal_shows_a_live_block_piped_plain_lines(local_repo):
     repo = local_repo
     _two_independent_stacks(repo, "termo", "280000000001")
 
-    code, screen = _run_on_a_terminal(repo, "deploy", "termo", "--local", "--parallelism", "2")
+    code, screen = repo.run_on_terminal("deploy", "termo", "--local", "--parallelism", "2")
     text = ESCAPE.sub("", screen)
     assert code == 0, text
     assert ESCAPE.search(screen), "no colour on a terminal"
@@ -82,7 +42,7 @@ def test_parallel_deploy_on_a_terminal_shows_a_live_block_piped_plain_lines(loca
     assert "[010_a] " not in text
     assert "Apply complete" in stack_log_file(repo.cache("termo"), "010_a").read_text()
 
-    code, screen = _run_on_a_terminal(repo, "-v", "deploy", "termo", "--local", "--all")
+    code, screen = repo.run_on_terminal("-v", "deploy", "termo", "--local", "--all")
     assert code == 0, screen
     assert "[010_a] " not in screen  # one at a time: no prefix
     assert "Apply complete" in ESCAPE.sub("", screen)  # -v: terraform's lines too

@@ -115,6 +115,23 @@ def _a_protected_environment_needs_the_confirmation(repo) -> None:
         "confirmation; pass --yes" in refused.stderr
     )
     assert _serial(repo, "020_consumer") == serial
+    # on a terminal it asks for the environment's name: a wrong one changes nothing
+    code, screen = repo.run_on_terminal(
+        "tf",
+        ENV,
+        "020_consumer",
+        "--local",
+        "--",
+        "state",
+        "mv",
+        RESOURCE,
+        moved,
+        answer="not-" + ENV,
+    )
+    assert code == 1, screen
+    assert f"{ENV} is protected. Type its name to terraform state mv" in screen
+    assert "not confirmed; nothing was changed" in screen
+    assert _serial(repo, "020_consumer") == serial
 
 
 def _a_held_state_lock_is_waited_for_then_named(repo) -> None:
