@@ -71,7 +71,9 @@ def environment(args: argparse.Namespace, root: Path) -> Environment:
 def selected(args: argparse.Namespace, loaded: Environment) -> Selection | None:
     """The stacks --stack/--exclude select (None without them: every stack); an unknown name
     is an error naming the flag and listing the environment's stacks."""
-    return select(loaded, getattr(args, "stack", []), getattr(args, "exclude", []))
+    # commands without --stack/--exclude (tf, token, ...) select every stack
+    patterns = getattr(args, "stack_patterns", []), getattr(args, "exclude_patterns", [])
+    return select(loaded, *patterns)
 
 
 def confirm_protected(environment: Environment, command: str, yes: bool) -> None:

@@ -99,6 +99,7 @@ def stack_selection(verb: str) -> tuple[Argument, Argument]:
     return (
         Argument(
             "--stack",
+            dest="stack_patterns",  # not `stack`: tf and unlock take a stack name as `stack`
             action="append",
             default=[],
             metavar="NAME",
@@ -109,6 +110,7 @@ def stack_selection(verb: str) -> tuple[Argument, Argument]:
         ),
         Argument(
             "--exclude",
+            dest="exclude_patterns",
             action="append",
             default=[],
             metavar="NAME",
