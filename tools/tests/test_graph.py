@@ -69,3 +69,19 @@ def test_an_unknown_format_is_refused(capsys):
     with pytest.raises(SystemExit):
         run(["graph", "dev", "--format", "svg"])
     assert "invalid choice: 'svg'" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`stackrun graph dev | head -1`: the closed pipe ends stackrun quietly (exit 141, as a
+    shell reports SIGPIPE), not with a BrokenPipeError traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stackrun", "graph", "dev", "--format", "dot"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "STACKRUN_ROOT": str(REPO_ROOT)},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    errors = process.stderr.read()
+    assert process.wait(timeout=60) == 141
+    assert b"Traceback" not in errors and b"BrokenPipeError" not in errors
