@@ -12,7 +12,8 @@ import pytest
 from stackrun import cli
 from stackrun.config import load_environment
 from stackrun.deploy.report import SCHEMA_PATH, RunReport, StackReport, StackStatus
-from stackrun.deploy.selection import consumers, downstream, refuse_consumed_destroy, select
+from stackrun.config.graph import consumers, downstream
+from stackrun.deploy.selection import refuse_consumed_destroy, select
 from stackrun.errors import StackrunError
 
 ALL = {"010_net", "015_solo", "020_app", "030_top", "040_after"}
@@ -50,7 +51,7 @@ def test_a_plain_name_selects_that_stack_only(graph):
 
 def test_name_plus_adds_everything_downstream_through_dependencies_and_after(graph):
     environment = graph
-    assert set(downstream(environment, "020_app")) == {"030_top", "040_after"}
+    assert downstream(environment, ["020_app"]) == {"030_top", "040_after"}
     assert select(environment, ["010_net+"]) == {"010_net", "020_app", "030_top", "040_after"}
     assert select(environment, ["020_app+"]) == {"020_app", "030_top", "040_after"}
     assert select(environment, ["030_top+"]) == {"030_top"}

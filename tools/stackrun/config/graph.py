@@ -5,6 +5,7 @@ which upstream stack (its `[dependencies]` references), which stacks it only wai
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from stackrun.config.model import Environment, Stack
@@ -38,14 +39,38 @@ def edges(environment: Environment) -> list[Edge]:
     ]
 
 
-def with_downstream(environment: Environment, names: set[str]) -> set[str]:
+def upstream(environment: Environment, names: Iterable[str]) -> set[str]:
+    """Every stack that one of `names` waits for, transitively (`names` not included)."""
+    return _reachable(names, lambda name: environment.stack(name).upstream)
+
+
+def downstream(environment: Environment, names: Iterable[str]) -> set[str]:
+    """Every stack that waits for one of `names`, transitively (`names` not included)."""
+    waiting: dict[str, list[str]] = {stack.name: [] for stack in environment.stacks}
+    for stack in environment.stacks:
+        for name in stack.upstream:
+            waiting.setdefault(name, []).append(stack.name)
+    return _reachable(names, lambda name: waiting.get(name, ()))
+
+
+def with_downstream(environment: Environment, names: Iterable[str]) -> set[str]:
     """`names` and every stack that waits for one of them, transitively."""
-    selected = set(names)
-    changed = True
-    while changed:
-        changed = False
-        for stack in environment.stacks:
-            if stack.name not in selected and selected.intersection(stack.upstream):
-                selected.add(stack.name)
-                changed = True
-    return selected
+    return set(names) | downstream(environment, names)
+
+
+def consumers(environment: Environment, name: str) -> tuple[str, ...]:
+    """The stacks whose `[dependencies]` take an output of `name` (not those only `after` it)."""
+    return tuple(stack.name for stack in environment.stacks if consumed(stack).get(name))
+
+
+def _reachable(starts: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every stack reached from `starts` by following `neighbours` (`starts` not included,
+    unless reached again)."""
+    seen: set[str] = set()
+    todo = [near for start in starts for near in neighbours(start)]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(neighbours(name))
+    return seen

@@ -9,11 +9,11 @@ taken out after the expansion. Every name is checked before anything runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stackrun.config import Environment, Stack
+from stackrun.config import Environment, Stack, graph
 from stackrun.errors import StackrunError
 
 Selection = frozenset[str]  # names of the selected stacks; None where a run takes them all
@@ -73,36 +73,10 @@ def _expand(environment: Environment, patterns: Iterable[Pattern]) -> set[str]:
     for pattern in patterns:
         names.add(pattern.name)
         if pattern.upstream:
-            names |= _closure(pattern.name, lambda name: environment.stack(name).upstream)
+            names |= graph.upstream(environment, [pattern.name])
         if pattern.downstream:
-            names |= _closure(pattern.name, lambda name: downstream(environment, name))
+            names |= graph.downstream(environment, [pattern.name])
     return names
-
-
-def _closure(start: str, neighbours: Callable[[str], Iterable[str]]) -> set[str]:
-    """Every stack reachable from `start` by `neighbours` (without `start` itself)."""
-    seen: set[str] = set()
-    todo = list(neighbours(start))
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(neighbours(name))
-    return seen
-
-
-def downstream(environment: Environment, name: str) -> tuple[str, ...]:
-    """The stacks that wait for `name` directly (consume its outputs, or list it in `after`)."""
-    return tuple(stack.name for stack in environment.stacks if name in stack.upstream)
-
-
-def consumers(environment: Environment, name: str) -> tuple[str, ...]:
-    """The stacks whose `[dependencies]` take an output of `name`."""
-    return tuple(
-        stack.name
-        for stack in environment.stacks
-        if any(ref.stack == name for dep in stack.dependencies for ref in dep.references)
-    )
 
 
 def in_order(stacks: Iterable[Stack], selection: Selection | None) -> list[Stack]:
@@ -126,7 +100,7 @@ def refuse_consumed_destroy(
         if (
             still := [
                 consumer
-                for consumer in consumers(environment, name)
+                for consumer in graph.consumers(environment, name)
                 if consumer not in selection and (states.get(consumer) or {}).get("resources")
             ]
         )
