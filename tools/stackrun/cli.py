@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for command in COMMANDS:
         subparser = command.COMMAND.add_to(commands)
-        options.add_verbosity(subparser, top=False)
+        if command.COMMAND.verbosity:
+            options.add_verbosity(subparser, top=False)
         subparser.set_defaults(handler=command.run)
     return parser
 

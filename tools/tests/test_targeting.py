@@ -11,8 +11,8 @@ import pytest
 
 from stackrun import cli
 from stackrun.config import load_environment
-from stackrun.deploy.report import SCHEMA_PATH, RunReport, StackReport, StackStatus
 from stackrun.config.graph import consumers, downstream
+from stackrun.deploy.report import SCHEMA_PATH, RunReport, StackReport, StackStatus
 from stackrun.deploy.selection import refuse_consumed_destroy, select
 from stackrun.errors import StackrunError
 

@@ -150,6 +150,15 @@ def test_quiet_and_verbose_go_before_or_after_the_command():
         parser.parse_args(["validate", "-q", "-v"])
 
 
+def test_commands_that_only_print_a_result_take_no_quiet_or_verbose_after_them():
+    parser = cli.build_parser()
+    for command in (["graph", "dev"], ["affected"], ["completion", "bash"]):
+        assert parser.parse_args(command).verbosity == Verbosity.NORMAL
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command, "-q"])
+    assert parser.parse_args(["build", "-q"]).verbosity == Verbosity.QUIET
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
 def test_completion_script_names_the_commands(shell, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # works outside the repository

@@ -35,6 +35,7 @@ COMMAND = Command(
     help=HELP,
     description=DESCRIPTION,
     arguments=(Argument("--since", metavar="REF", help=SINCE_HELP),),
+    verbosity=False,
 )
 
 

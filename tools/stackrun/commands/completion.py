@@ -24,6 +24,7 @@ Install it once:
          and in ~/.zshrc, before compinit: fpath=(~/.zfunc $fpath)
 """,
     needs_repo=False,
+    verbosity=False,
 )
 
 

@@ -38,6 +38,7 @@ COMMAND = Command(
             "Graphviz; mermaid: a Mermaid flowchart (as in docs/architecture.md)",
         ),
     ),
+    verbosity=False,
 )
 
 

@@ -61,6 +61,8 @@ class Command:
     epilog: str | None = None
     # False: runs anywhere, not only inside the repository (its run gets the working folder)
     needs_repo: bool = True
+    # False: prints a result and nothing else, so -q/-v after the command would mean nothing
+    verbosity: bool = True
 
     def add_to(self, commands: Subcommands) -> argparse.ArgumentParser:
         description = _prose(self.description)
