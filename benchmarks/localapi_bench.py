@@ -30,7 +30,6 @@ sending --requests requests in a loop (throughput, p50/p95 latency). Every answe
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import re
 import shutil
@@ -41,14 +40,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 # the local API's tests build their functions and APIs with the same calls
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "tests"))
-from emulated_api import create_function, deploy_role_session, http_api, local_context
+from emulated_api import (
+    app_zip,
+    create_function,
+    deploy_role_session,
+    http_api,
+    local_context,
+)
 
 ACCOUNT = "901000000003"
 REGION = "eu-west-1"
@@ -69,16 +73,9 @@ def handler(event, context):
 REPORT = re.compile(r"REPORT RequestId: (\S+)\tDuration: ([0-9.]+) ms")
 
 
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    return buffer.getvalue()
-
-
 def deploy_function(session: Any, client_args: dict[str, str]) -> str:
     """Create the function, its alias and the HTTP API; the API's id."""
-    create_function(session, client_args, "register-device", _zip())
+    create_function(session, client_args, "register-device", app_zip(HANDLER))
     lambda_ = session.client("lambda", **client_args)
     version = lambda_.publish_version(FunctionName="register-device")["Version"]
     alias = lambda_.create_alias(

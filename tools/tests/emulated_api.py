@@ -3,7 +3,10 @@ local API's tests and its bench (benchmarks/localapi_bench.py) build on these.""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,30 @@ def create_function(session: Any, client_args: dict[str, str], name: str, code: 
         Code={"ZipFile": code},
         Timeout=10,
     )
+
+
+def function_with_two_versions(
+    session: Any, client_args: dict[str, str], name: str, source: Callable[[str], str]
+) -> Any:
+    """`name` (create_function) with version 1 running app.py `source("one")` and version 2
+    running `source("two")`; returns its Lambda client."""
+    lambda_ = session.client("lambda", **client_args)
+    for version, mark in (("1", "one"), ("2", "two")):
+        code = app_zip(source(mark))
+        if version == "1":
+            create_function(session, client_args, name, code)
+        else:
+            lambda_.update_function_code(FunctionName=name, ZipFile=code)
+        assert lambda_.publish_version(FunctionName=name)["Version"] == version
+    return lambda_
+
+
+def app_zip(source: str) -> bytes:
+    """A zip holding app.py with `source`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", source)
+    return buffer.getvalue()
 
 
 def http_api(

@@ -7,7 +7,6 @@ functions deployed to the session's emulator, in an account no other test uses.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import textwrap
@@ -15,7 +14,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from emulated_api import create_function, http_api, local_context
+from emulated_api import function_with_two_versions, http_api, local_context
 from emulated_repo import emulated_session
 from stackrun.local.api.bounded_server import BoundedHTTPServer
 from stackrun.local.api.environments import EnvironmentPool, Limit, Throttled
@@ -218,13 +216,6 @@ def test_the_server_serves_more_clients_than_workers_with_that_many_threads():
 # ---- through the HTTP server: the configuration cache, reserved concurrency ------------------
 
 
-def _zip(mark: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", _handler_source(mark))
-    return buffer.getvalue()
-
-
 @dataclass
 class Served:
     url: str
@@ -248,13 +239,9 @@ class Served:
 def served(emulator, tmp_path):
     """`<function>:live` -> version 1 ("one"; version 2 is "two"), GET /where, served locally."""
     session, client_args, running = emulated_session(emulator, ACCOUNT, REGION, "lapi-conc")
-    lambda_ = session.client("lambda", **client_args)
     apigateway = session.client("apigatewayv2", **client_args)
     name = f"conc-{tmp_path.name[-20:]}".replace("_", "-")
-    create_function(session, client_args, name, _zip("one"))
-    assert lambda_.publish_version(FunctionName=name)["Version"] == "1"
-    lambda_.update_function_code(FunctionName=name, ZipFile=_zip("two"))
-    assert lambda_.publish_version(FunctionName=name)["Version"] == "2"
+    lambda_ = function_with_two_versions(session, client_args, name, _handler_source)
     alias = lambda_.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     api_id, integration_id = http_api(session, client_args, name, alias["AliasArn"], "GET /where")
     context, lines = local_context(

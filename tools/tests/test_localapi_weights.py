@@ -8,7 +8,6 @@ awslambdaric in the local runtime, their metrics read back from the emulated Clo
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -16,7 +15,6 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from emulated_api import create_function, http_api, local_context
+from emulated_api import function_with_two_versions, http_api, local_context
 from emulated_repo import emulated_session
 from stackrun.local.api.http_server import LocalContext, serve_api
 from stackrun.local.api.metrics import (
@@ -151,11 +149,8 @@ def handler(event, context):
 """
 
 
-def _zip(mark: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", textwrap.dedent(HANDLER.format(mark=mark)))
-    return buffer.getvalue()
+def _handler_source(mark: str) -> str:
+    return textwrap.dedent(HANDLER.format(mark=mark))
 
 
 @dataclass
@@ -211,13 +206,9 @@ def _metric_total(cloudwatch: Any, since: datetime, metric: str, dimensions: dic
 def canary_api(emulator, tmp_path):
     """`<function>:live` -> version 1, 25 % to version 2, behind GET /where, served locally."""
     session, client_args, running = emulated_session(emulator, ACCOUNT, REGION, "localapi-weights")
-    lambda_ = session.client("lambda", **client_args)
     apigateway = session.client("apigatewayv2", **client_args)
     name = f"weights-{tmp_path.name[-20:]}".replace("_", "-")
-    create_function(session, client_args, name, _zip("one"))
-    assert lambda_.publish_version(FunctionName=name)["Version"] == "1"
-    lambda_.update_function_code(FunctionName=name, ZipFile=_zip("two"))
-    assert lambda_.publish_version(FunctionName=name)["Version"] == "2"
+    lambda_ = function_with_two_versions(session, client_args, name, _handler_source)
     alias = lambda_.create_alias(
         FunctionName=name,
         Name="live",
