@@ -737,17 +737,9 @@ def lint(session: nox.Session) -> None:
     session.run(str(checkers / "zizmor"), "--offline", ".github/", external=True)
     # Policy scan: every failed check must be fixed or suppressed next to the resource with a
     # written reason (`#checkov:skip=CKV_...: why`). --skip-download: no network needed.
-    session.run(
-        str(checkers / "checkov"),
-        "--directory",
-        "modules",
-        "--framework",
-        "terraform",
-        "--quiet",
-        "--compact",
-        "--skip-download",
-        external=True,
-    )
+    checkov = [str(checkers / "checkov"), "--framework=terraform", "--quiet", "--compact"]
+    checkov += ["--skip-download"]
+    session.run(*checkov, "--directory", "modules", external=True)
     # ... and each stack as its environment deploys it: the module with the stack's inputs.
     # A check that does not apply to one environment is skipped in its stack.toml
     # ([policy.skip] CHECK_ID = "why"), next to the inputs that make it fail.
@@ -760,18 +752,7 @@ def lint(session: nox.Session) -> None:
         session.log(f"checkov: {Path(module_dir).name} with {Path(var_file).name}")
         skip = ["--skip-check", skips] if skips != "-" else []
         session.run(
-            str(checkers / "checkov"),
-            "--directory",
-            module_dir,
-            "--var-file",
-            var_file,
-            "--framework",
-            "terraform",
-            "--quiet",
-            "--compact",
-            "--skip-download",
-            *skip,
-            external=True,
+            *checkov, "--directory", module_dir, "--var-file", var_file, *skip, external=True
         )
 
 
