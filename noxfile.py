@@ -737,8 +737,13 @@ def lint(session: nox.Session) -> None:
     session.run(str(checkers / "zizmor"), "--offline", ".github/", external=True)
     # Policy scan: every failed check must be fixed or suppressed next to the resource with a
     # written reason (`#checkov:skip=CKV_...: why`). --skip-download: no network needed.
-    checkov = [str(checkers / "checkov"), "--framework=terraform", "--quiet", "--compact"]
-    checkov += ["--skip-download"]
+    checkov = [
+        str(checkers / "checkov"),
+        "--framework=terraform",
+        "--quiet",
+        "--compact",
+        "--skip-download",
+    ]
     session.run(*checkov, "--directory", "modules", external=True)
     # ... and each stack as its environment deploys it: the module with the stack's inputs.
     # A check that does not apply to one environment is skipped in its stack.toml
