@@ -25,8 +25,7 @@ INIT_MARKER = ".stackrun-init"
 
 def cache_root(repo_root: Path) -> Path:
     """`.stackrun/` in the repository, or STACKRUN_CACHE_DIR."""
-    override = os.environ.get(CACHE_DIR_VARIABLE)
-    return Path(override).resolve() if override else repo_root / CACHE_DIR
+    return _overridable(CACHE_DIR_VARIABLE, repo_root / CACHE_DIR)
 
 
 # ---- build -----------------------------------------------------------------------------------
@@ -101,8 +100,7 @@ def promoted_dir(environment_dir: Path) -> Path:
 
 def emulator_dir(repo_root: Path) -> Path:
     """The emulator's state (TLS files, pid, log): STACKRUN_EMULATOR_DIR or .stackrun/emulator/."""
-    override = os.environ.get("STACKRUN_EMULATOR_DIR")
-    return Path(override).resolve() if override else cache_root(repo_root) / "emulator"
+    return _overridable("STACKRUN_EMULATOR_DIR", cache_root(repo_root) / "emulator")
 
 
 def emulator_tls_dir(state_dir: Path) -> Path:
@@ -117,8 +115,7 @@ def config_generation_file(tls_dir: Path) -> Path:
 
 def runtimes_dir(repo_root: Path) -> Path:
     """The local Lambda runtimes (one venv per python3.X): STACKRUN_RUNTIME_DIR or .stackrun/."""
-    override = os.environ.get("STACKRUN_RUNTIME_DIR")
-    return Path(override).resolve() if override else cache_root(repo_root) / "runtimes"
+    return _overridable("STACKRUN_RUNTIME_DIR", cache_root(repo_root) / "runtimes")
 
 
 def test_database_dir(repo_root: Path) -> Path:
@@ -140,3 +137,9 @@ def postgres_data_dir(folder: Path) -> Path:
     """The PostgreSQL data folder in ``folder``: a local environment's (the server behind the
     emulated RDS instance) or the lambda tests' (test_database_dir)."""
     return folder / "postgres"
+
+
+def _overridable(variable: str, default: Path) -> Path:
+    """The folder the environment variable names (resolved), else `default`."""
+    override = os.environ.get(variable)
+    return Path(override).resolve() if override else default
