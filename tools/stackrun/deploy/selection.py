@@ -9,7 +9,7 @@ taken out after the expansion. Every name is checked before anything runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,14 @@ def consumers(environment: Environment, name: str) -> tuple[str, ...]:
         stack.name
         for stack in environment.stacks
         if any(ref.stack == name for dep in stack.dependencies for ref in dep.references)
+    )
+
+
+def consuming_downstream(environment: Environment, name: str, within: Collection[str]) -> set[str]:
+    """The stacks of `within` that consume an output of `name`, directly or through other
+    stacks of `within`."""
+    return _closure(
+        name, lambda upstream: [n for n in consumers(environment, upstream) if n in within]
     )
 
 
