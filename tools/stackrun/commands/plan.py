@@ -24,8 +24,9 @@ COMMAND = Command(
         Terraform and stackrun act as the environment's plan role (env.toml plan_role, default
         fleet-plan: read-only), never its deploy role; except with --out, whose saved plans are
         made as the deploy role that `deploy --plan` applies them with. Stacks are planned side
-        by side (--parallelism; default: the number of CPUs), each with its upstream values as read from state before any plan
-        starts; a stack downstream of one whose plan changes its outputs says so in its note.
+        by side (--parallelism; default: the number of CPUs), each with its upstream values as
+        read from state before any plan starts; a stack downstream of one whose plan changes its
+        outputs says so in its note.
     """,
     arguments=(
         *options.ENV_ARGUMENTS,

@@ -19,9 +19,9 @@ Each command is the list of its stages, run in order by `pipeline.execute` over 
 deploy, plan and destroy take `only` (--stack/--exclude, selection.py): just those stacks, the
 outputs of the others read from their state, once (read_unselected_outputs).
 
-One stack of a deploy: stacks.py; side by side (deploy and plan): parallel.py; the terraform steps of a stack:
-steps.py; outputs and the inputs they become: outputs.py; the backend and the guard:
-backend.py; console lines and report entries: progress.py.
+One stack of a deploy: stacks.py; side by side (deploy and plan): parallel.py; the terraform
+steps of a stack: steps.py; outputs and the inputs they become: outputs.py; the backend and the
+guard: backend.py; console lines and report entries: progress.py.
 """
 
 from stackrun.deploy.apply import deploy
