@@ -37,14 +37,7 @@ COMMAND = Command(
             "plan every stack, also those whose fingerprint says nothing changed since their "
             "last apply (the default skips them, and says so)",
         ),
-        Argument(
-            "--parallelism",
-            type=int,
-            default=1,
-            metavar="N",
-            help="run up to N stacks side by side when no dependency path links them (default 1); "
-            "terraform's output lines are then prefixed with the stack's name",
-        ),
+        options.PARALLELISM.but(default=1),
         *options.REPORT_FILES,
         *options.stack_selection("deploy"),
         Argument(
@@ -76,8 +69,6 @@ def _deploy(args: argparse.Namespace, workspace: Workspace, report: RunReport) -
             "--stack/--exclude select stacks of a fresh deploy: --plan applies a saved plan "
             "whole, and --promote-from promotes every function of the environment"
         )
-    if args.parallelism < 1:
-        raise StackrunError(f"--parallelism must be at least 1, got {args.parallelism}")
     if args.plan:
         if args.all or args.parallelism != 1:
             raise StackrunError(

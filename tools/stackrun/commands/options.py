@@ -67,6 +67,32 @@ YES = flag(
 FUNCTION = Argument("function", help="a function of the environment (a folder of lambdas/)")
 
 
+def _stack_count(text: str) -> int:
+    """--parallelism's value: a whole number of at least 1 (argparse names the flag)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of at least 1, got {text!r}"
+        ) from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {count}")
+    return count
+
+
+PARALLELISM = Argument(
+    "--parallelism",
+    type=_stack_count,
+    metavar="N",
+    help="""
+        run up to N stacks side by side (default %(default)s): in a deploy, a stack starts once
+        the stacks it depends on ([dependencies], after) are done; in a plan, once the state
+        backend's stack is (every plan reads its upstream values from state). terraform's output
+        lines are then prefixed with the stack's name
+    """,
+)
+
+
 def add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """-q/-v, before the command (`top`) or after it (then only when given: the top's stays)."""
     from stackrun.terminal import Verbosity

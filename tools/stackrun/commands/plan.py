@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from stackrun.commands import context, options
@@ -22,7 +23,10 @@ COMMAND = Command(
         takes neither the environment guard nor state locks, so it never waits for a deploy.
         Terraform and stackrun act as the environment's plan role (env.toml plan_role, default
         fleet-plan: read-only), never its deploy role; except with --out, whose saved plans are
-        made as the deploy role that `deploy --plan` applies them with.
+        made as the deploy role that `deploy --plan` applies them with. Stacks are planned side
+        by side (--parallelism; default: the number of CPUs), each with its upstream values as
+        read from state before any plan starts; a stack downstream of one whose plan changes its
+        outputs says so in its note.
     """,
     arguments=(
         *options.ENV_ARGUMENTS,
@@ -39,6 +43,7 @@ COMMAND = Command(
                 `plan --out` acts as the deploy role (env.toml deploy_role), not the plan role
             """,
         ),
+        options.PARALLELISM.but(default=max(os.cpu_count() or 1, 1)),
         options.PROMOTE_FROM,
         flag(
             "--detailed-exitcode",
@@ -55,7 +60,7 @@ def _plan(args: argparse.Namespace, workspace: Workspace, report: RunReport) -> 
             "plan --out saves a plan of every stack for `deploy --plan`: no --stack/--exclude"
         )
     out = Path(args.out) if args.out else None
-    runner.plan(workspace, report=report, out=out, only=only)
+    runner.plan(workspace, report=report, out=out, only=only, parallelism=args.parallelism)
     return 2 if args.detailed_exitcode and report.has_changes else 0
 
 

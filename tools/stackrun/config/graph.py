@@ -5,7 +5,7 @@ which upstream stack (its `[dependencies]` references), which stacks it only wai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from stackrun.config.model import Environment, Stack
@@ -61,6 +61,14 @@ def with_downstream(environment: Environment, names: Iterable[str]) -> set[str]:
 def consumers(environment: Environment, name: str) -> tuple[str, ...]:
     """The stacks whose `[dependencies]` take an output of `name` (not those only `after` it)."""
     return tuple(stack.name for stack in environment.stacks if consumed(stack).get(name))
+
+
+def consuming_downstream(environment: Environment, name: str, within: Collection[str]) -> set[str]:
+    """The stacks of `within` that consume an output of `name`, directly or through other
+    stacks of `within` (not those only `after` it: their plans use none of its outputs)."""
+    return _reachable(
+        [name], lambda upstream: [n for n in consumers(environment, upstream) if n in within]
+    )
 
 
 def _reachable(starts: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> set[str]:

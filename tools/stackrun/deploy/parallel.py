@@ -1,7 +1,13 @@
-"""Stacks deployed side by side (`--parallelism N`): a dependency graph, N stacks at a time."""
+"""Stacks run side by side (`--parallelism N`): a dependency graph, N stacks at a time.
+
+One scheduler for every command that runs stacks side by side: `deploy` (a stack waits for
+the stacks it depends on) and `plan` (a stack waits only for the state backend's stack, its
+upstream values read from state before any plan starts).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from stackrun.config import Stack
@@ -11,14 +17,26 @@ from stackrun.deploy.report import RunReport, StackReport, StackStatus
 from stackrun.deploy.stacks import StackRun
 from stackrun.errors import StackFailed
 
+# One stack's work (the stack, its 1-based number in the run) -> its report entry.
+StackWork = Callable[[Stack, int], StackReport]
+
+
+def backend_first(stacks: list[Stack]) -> dict[str, set[str]]:
+    """Stack name -> {the bootstrap stack} when it is in the run (every other stack's state
+    lives in it), else nothing."""
+    first = stacks[0] if stacks and stacks[0].number == 0 else None
+    return {
+        stack.name: {first.name} if first is not None and stack is not first else set()
+        for stack in stacks
+    }
+
 
 def _needs(stacks: list[Stack]) -> dict[str, set[str]]:
-    """Stack name -> the stacks of this run it waits for."""
+    """Stack name -> the stacks of this run it waits for: its upstream, and the backend's."""
     names = {stack.name for stack in stacks}
-    # the bootstrap stack (if any) goes first: every other stack's state lives in it
+    first = backend_first(stacks)
     return {
-        stack.name: {name for name in stack.upstream if name in names}
-        | ({stacks[0].name} if stacks[0].number == 0 and stack is not stacks[0] else set())
+        stack.name: {name for name in stack.upstream if name in names} | first[stack.name]
         for stack in stacks
     }
 
@@ -28,7 +46,20 @@ def deploy_side_by_side(
 ) -> None:
     """Deploy `stacks` as a dependency graph, at most `parallelism` at a time."""
     run.workspace.prefix_output = True
-    needs = _needs(stacks)
+    side_by_side(stacks, _needs(stacks), parallelism, run.deploy, report)
+
+
+def side_by_side(
+    stacks: list[Stack],
+    needs: Mapping[str, set[str]],
+    parallelism: int,
+    work: StackWork,
+    report: RunReport,
+) -> None:
+    """`work` each of `stacks` once every stack it `needs` is done, at most `parallelism` at a
+    time; their entries added to `report` in the order of `stacks`, whichever finished first.
+    After a failure (or Ctrl-C) the stacks running finish, no new one starts, and the failure
+    is raised once the report holds it (the stacks never started: `not started`)."""
     done: dict[str, StackReport] = {}
     failure: StackFailed | Interrupted | None = None
     failed_stack = ""
@@ -43,7 +74,7 @@ def deploy_side_by_side(
                         and needs[stack.name] <= set(done)
                         and len(running) < parallelism
                     ):
-                        running[pool.submit(run.deploy, stack, index)] = stack
+                        running[pool.submit(work, stack, index)] = stack
             if not running:
                 break
             try:

@@ -9,7 +9,7 @@ Each command is the list of its stages, run in order by `pipeline.execute` over 
                     -> take_guard -> check_saved_plans -> local_baseline -> apply_saved_plans
                     -> record_release -> leave_guard -> print_summary       (saved.py)
     plan            build_artifacts -> start_manifest -> pending_without_backend
-                    -> read_unselected_outputs -> plan_stacks -> save_manifest
+                    -> read_all_states -> plan_stacks (side by side) -> save_manifest
                     -> print_summary                                        (plan.py)
     destroy         build_artifacts -> stop_without_backend -> read_all_states
                     -> refuse_consumed_destroy -> refuse_protected_destroy -> take_guard
@@ -19,9 +19,9 @@ Each command is the list of its stages, run in order by `pipeline.execute` over 
 deploy, plan and destroy take `only` (--stack/--exclude, selection.py): just those stacks, the
 outputs of the others read from their state, once (read_unselected_outputs).
 
-One stack of a deploy: stacks.py (side by side: parallel.py); the terraform steps of a stack:
-steps.py; outputs and the inputs they become: outputs.py; the backend and the guard:
-backend.py; console lines and report entries: progress.py.
+One stack of a deploy: stacks.py; side by side (deploy and plan): parallel.py; the terraform
+steps of a stack: steps.py; outputs and the inputs they become: outputs.py; the backend and the
+guard: backend.py; console lines and report entries: progress.py.
 """
 
 from stackrun.deploy.apply import deploy
