@@ -21,6 +21,7 @@ its virtualenv holds a distribution that lock does not pin.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -946,9 +947,14 @@ def test_tools(session: nox.Session) -> None:
     if _help(session, TEST_TOOLS_HELP):
         return
     _install_tools(session, "dev")
-    # The deploy tests mostly wait on terraform and the emulator: two workers (each with its
-    # own emulator) keep two cores busy without starving the emulators. `-- -n 0`: one by one.
-    session.run("pytest", "-n", "2", "--dist", "worksteal", "tools/tests", *session.posargs)
+    # Two workers per core (each with its own emulator): a deploy test leaves its core idle
+    # while the provider sleeps in its waiters (RDS, Lambda's 5 s after a code update), and a
+    # second worker fills that (2 cores: 34 minutes with 2 workers on an idle machine, 29 with
+    # 4 beside other work). worksteal lets idle workers take queued tests; the longest test,
+    # the dev journey (tools/tests/test_database_local.py), is last in its file, so the test
+    # queued after it is a short one and nothing long waits behind it. `-- -n 0`: one by one.
+    workers = str(2 * (os.cpu_count() or 1))
+    session.run("pytest", "-n", workers, "--dist", "worksteal", "tools/tests", *session.posargs)
 
 
 # ---- lambdas: one test session per folder of lambdas/, found at load time -----------------

@@ -174,6 +174,81 @@ def _migrations_dir(repo):
     return repo.root / "lambdas/migrations/src/fleet_migrations/sql"
 
 
+def test_prod_has_deletion_protection_and_multi_az(local_repo):
+    repo = local_repo
+    repo.use_real_live("prod", "stage")  # prod promotes from stage (env.toml promote_from)
+    refused = repo.run("deploy", "prod", "--local")
+    assert refused.returncode == 1
+    assert "prod is protected" in refused.stderr
+
+    deployed = repo.run("deploy", "prod", "--local", "--yes")
+    assert deployed.returncode == 0, deployed.text
+    identifier = repo.outputs("prod")["020_postgres"]["instance_identifier"]
+    instance = repo.client("prod", "rds").describe_db_instances(DBInstanceIdentifier=identifier)[
+        "DBInstances"
+    ][0]
+    assert instance["DeletionProtection"] is True
+    assert instance["MultiAZ"] is True
+    assert instance["BackupRetentionPeriod"] >= 14
+    assert instance["StorageEncrypted"] is True
+    assert instance["PubliclyAccessible"] is False
+
+    # destroy refuses before touching anything while deletion protection is on
+    refused = repo.run("destroy", "prod", "--local", "--yes")
+    assert refused.returncode == 1, refused.text
+    assert "refusing to destroy prod: deletion protection is on" in refused.stderr
+    assert "020_postgres: module.stack.aws_db_instance.this (fleet-prod)" in refused.stderr
+    assert "025_identity: module.stack.aws_cognito_user_pool.this" in refused.stderr
+    assert "--lift-deletion-protection" in refused.stderr
+    assert "destroying" not in refused.stdout
+    functions = repo.client("prod", "lambda").list_functions()["Functions"]
+    assert len(functions) == 4  # the API stack (destroyed first otherwise) is untouched
+
+    # --lift-deletion-protection deploys only the protected stacks (no other stack is
+    # applied, no function published, no canary watched), then destroys everything
+    destroyed = repo.run("destroy", "prod", "--local", "--yes", "--lift-deletion-protection")
+    assert destroyed.returncode == 0, destroyed.text
+    lifting = destroyed.stdout.split("destroying", 1)[0]
+    assert "lifting deletion protection first: deploy 020_postgres, 025_identity" in lifting
+    deployed_stacks = re.findall(r"==> \[\d+/\d+\] deploying (\S+)", lifting)
+    assert deployed_stacks == ["020_postgres", "025_identity"], lifting
+    assert repo.client("prod", "rds").describe_db_instances()["DBInstances"] == []
+    assert repo.client("prod", "lambda").list_functions()["Functions"] == []
+
+
+def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
+    """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it."""
+    from stackrun.local import postgres
+    from stackrun.local.emulator import ensure_running, running_pid
+
+    emulator_dir = tmp_path / "emulator"
+    cache = tmp_path / "cache"
+    ensure_running(emulator_dir, port=_free_port())
+    server = postgres.ensure_server(cache / "local" / "dev" / "postgres")
+    assert "running" in postgres.server_status(server.data_dir)
+
+    env = dict(
+        os.environ,
+        STACKRUN_EMULATOR_DIR=str(emulator_dir),
+        STACKRUN_CACHE_DIR=str(cache),
+        STACKRUN_ROOT=str(REPO_ROOT),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "stackrun", "emulator", "stop"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stopped the local AWS emulator" in result.stdout
+    assert "stopped local PostgreSQL" in result.stdout
+    assert running_pid(emulator_dir) is None
+    assert not postgres.server_status(server.data_dir).startswith("running")
+
+
+# The longest test of the suite stays last in this file: xdist cannot hand the test queued
+# right after a running one to another worker, so a long test there would wait behind it.
 def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_repo):
     repo = local_repo
     repo.use_real_live("dev")
@@ -602,79 +677,6 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     destroyed = repo.run("destroy", "dev", "--local")
     assert destroyed.returncode == 0, destroyed.text
     assert repo.client("dev", "rds").describe_db_instances()["DBInstances"] == []
-
-
-def test_prod_has_deletion_protection_and_multi_az(local_repo):
-    repo = local_repo
-    repo.use_real_live("prod", "stage")  # prod promotes from stage (env.toml promote_from)
-    refused = repo.run("deploy", "prod", "--local")
-    assert refused.returncode == 1
-    assert "prod is protected" in refused.stderr
-
-    deployed = repo.run("deploy", "prod", "--local", "--yes")
-    assert deployed.returncode == 0, deployed.text
-    identifier = repo.outputs("prod")["020_postgres"]["instance_identifier"]
-    instance = repo.client("prod", "rds").describe_db_instances(DBInstanceIdentifier=identifier)[
-        "DBInstances"
-    ][0]
-    assert instance["DeletionProtection"] is True
-    assert instance["MultiAZ"] is True
-    assert instance["BackupRetentionPeriod"] >= 14
-    assert instance["StorageEncrypted"] is True
-    assert instance["PubliclyAccessible"] is False
-
-    # destroy refuses before touching anything while deletion protection is on
-    refused = repo.run("destroy", "prod", "--local", "--yes")
-    assert refused.returncode == 1, refused.text
-    assert "refusing to destroy prod: deletion protection is on" in refused.stderr
-    assert "020_postgres: module.stack.aws_db_instance.this (fleet-prod)" in refused.stderr
-    assert "025_identity: module.stack.aws_cognito_user_pool.this" in refused.stderr
-    assert "--lift-deletion-protection" in refused.stderr
-    assert "destroying" not in refused.stdout
-    functions = repo.client("prod", "lambda").list_functions()["Functions"]
-    assert len(functions) == 4  # the API stack (destroyed first otherwise) is untouched
-
-    # --lift-deletion-protection deploys only the protected stacks (no other stack is
-    # applied, no function published, no canary watched), then destroys everything
-    destroyed = repo.run("destroy", "prod", "--local", "--yes", "--lift-deletion-protection")
-    assert destroyed.returncode == 0, destroyed.text
-    lifting = destroyed.stdout.split("destroying", 1)[0]
-    assert "lifting deletion protection first: deploy 020_postgres, 025_identity" in lifting
-    deployed_stacks = re.findall(r"==> \[\d+/\d+\] deploying (\S+)", lifting)
-    assert deployed_stacks == ["020_postgres", "025_identity"], lifting
-    assert repo.client("prod", "rds").describe_db_instances()["DBInstances"] == []
-    assert repo.client("prod", "lambda").list_functions()["Functions"] == []
-
-
-def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
-    """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it."""
-    from stackrun.local import postgres
-    from stackrun.local.emulator import ensure_running, running_pid
-
-    emulator_dir = tmp_path / "emulator"
-    cache = tmp_path / "cache"
-    ensure_running(emulator_dir, port=_free_port())
-    server = postgres.ensure_server(cache / "local" / "dev" / "postgres")
-    assert "running" in postgres.server_status(server.data_dir)
-
-    env = dict(
-        os.environ,
-        STACKRUN_EMULATOR_DIR=str(emulator_dir),
-        STACKRUN_CACHE_DIR=str(cache),
-        STACKRUN_ROOT=str(REPO_ROOT),
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "stackrun", "emulator", "stop"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "stopped the local AWS emulator" in result.stdout
-    assert "stopped local PostgreSQL" in result.stdout
-    assert running_pid(emulator_dir) is None
-    assert not postgres.server_status(server.data_dir).startswith("running")
 
 
 def _free_port() -> int:
