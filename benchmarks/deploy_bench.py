@@ -130,6 +130,8 @@ def make_repo(work: Path, env: str, port: int) -> Path:
                 ".terraform*", "*.egg-info", "__pycache__", ".pytest_cache", "tests"
             ),
         )
+    # the repository's provider lock file (the one .terraform* file git keeps): stacks init with it
+    shutil.copy2(REPO_ROOT / "modules" / ".terraform.lock.hcl", root / "modules")
     (root / "live").mkdir()
     project = (REPO_ROOT / "live" / "project.toml").read_text()
     (root / "live" / "project.toml").write_text(project.replace("port = 4566", f"port = {port}"))
