@@ -539,7 +539,9 @@ def _e2e_steps(session: nox.Session, env: str, tmp: Path, gates: _E2EGates) -> b
 BENCH_HELP = """
 nox -s bench [-- --env dev --runs 3 --cold-runs 1 --cases ... --json figures.json --keep]
 stackrun deploy against the plain terraform loop (init + apply per stack folder) on the local
-emulator: cold, repeat, one changed input, one changed lambda; median wall times, ratios, peak
+emulator: cold (and its floor, the provider's waits), repeat, fresh (a repeat from a fresh
+copy), plan (sequential against parallel), one changed input, one changed lambda (and its
+floor, the stack's own terraform apply); median wall times, ratios against targets, peak
 memory; then per function the zip size, build time and handler import time; then (case
 localapi, alone: `-- --cases localapi`, about 2 minutes) the local API under 1 and 8 clients.
 See docs/performance.md. Takes about 20 minutes; not part of plain `nox`.

@@ -11,14 +11,28 @@ repository, each in its own emulated account) on one emulator started for the ru
                folders are the ones stackrun renders (same modules, inputs, backend, provider).
     contender  `stackrun deploy <env> --local --no-serve`.
 
-Cases (wall time median of the runs, and the peak resident memory of the largest process):
+Cases (wall time median of the runs, and the peak resident memory of the largest process),
+each printed as a ratio against what it is compared to in the same run, then one table:
     cold       every stack deployed into an empty account (its state backend exists: the
                baseline loop cannot create one, so both are bootstrapped beforehand, untimed;
-               so is the local Lambda runtime's venv, a once-per-machine install)
+               so is the local Lambda runtime's venv, a once-per-machine install). Also
+               against a floor, the provider's own waits: per stack the longest single
+               resource apply of stackrun's run (terraform's apply_complete elapsed_seconds,
+               read from the stack logs: bench_floors.py), summed along the longest path of
+               the stack graph (a chain: every stack): a lower bound no runner can beat
     repeat     nothing changed
+    fresh      nothing changed, from a fresh copy of the scratch repository at another path
+               (no .stackrun/, no .terraform/): the loop inits and applies every stack in
+               folders never initialised; stackrun should skip every stack on the fingerprint
+               records in the backend (checked in its --report-file: "every stack skipped")
+    plan       no-change `stackrun plan bench-tool --local --parallelism 1` (one stack after
+               another) against the default parallelism (the CPUs)
     input      one input of the last stack changed
     lambda     one function's source changed (stackrun deploy builds the zip within its
-               time; the baseline's build happens before its timed loop, in its favour)
+               time; the baseline's build happens before its timed loop, in its favour). Also
+               against a floor: the changed stack's own `terraform apply -auto-approve` of
+               another such change (zip built before), in its rendered folder of the baseline
+               environment, with the loop's environment and TF_VAR_* values
     localapi   the local API under 1 and 8 concurrent clients, against itself with one
                execution environment and no cache (benchmarks/localapi_bench.py, its own
                emulator; a few minutes)
@@ -45,8 +59,11 @@ import time
 import zipfile
 from pathlib import Path
 
+import bench_floors
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = {"bench-base": "901000000001", "bench-tool": "901000000002"}
+CASE_NAMES = ("cold", "repeat", "fresh", "plan", "input", "lambda", "localapi")
 
 
 # ---- measuring -------------------------------------------------------------------------------
@@ -69,16 +86,31 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, 
 
 def _measured(command: list[str]) -> None:
     """Run `command`; print the peak RSS (KB) of the largest descendant waited for."""
-    with open(os.devnull, "w") as sink:
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as sink:
         code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, check=False)
-    if code.returncode != 0:
-        # rerun visibly is too costly; say what failed
-        print(f"exit {code.returncode}: {' '.join(command)}", file=sys.stderr)
-        sys.exit(code.returncode)
+        if code.returncode != 0:
+            # rerun visibly is too costly; say what failed, with the end of its output
+            sink.seek(0)
+            print(sink.read()[-3000:], file=sys.stderr)
+            print(f"exit {code.returncode}: {' '.join(command)}", file=sys.stderr)
+            sys.exit(code.returncode)
     print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 
 
 # ---- the baseline loop -------------------------------------------------------------------------
+
+
+def _outputs(folder: Path, env: dict[str, str]) -> dict:
+    """A stack's outputs (`terraform output -json`), as values."""
+    document = subprocess.run(
+        ["terraform", "output", "-json"],
+        cwd=folder,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {k: v["value"] for k, v in json.loads(document).items()}
 
 
 def _baseline(env_name: str) -> None:
@@ -88,25 +120,35 @@ def _baseline(env_name: str) -> None:
 
     root = Path(os.environ["STACKRUN_ROOT"])
     environment = load_environment(root, env_name)
-    stacks_dir = root / ".stackrun" / "local" / env_name / "stacks"
     values: dict[str, dict] = {}
     base_env = dict(os.environ)
     for stack in environment.stacks:
-        folder = stacks_dir / stack.name
+        folder = _stack_folder(root, env_name, stack.name)
         env = {**base_env, **dependency_variables(stack, values)}
         for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
             subprocess.run(
                 ["terraform", *args], cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL
             )
-        document = subprocess.run(
-            ["terraform", "output", "-json"],
-            cwd=folder,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        values[stack.name] = {k: v["value"] for k, v in json.loads(document).items()}
+        values[stack.name] = _outputs(folder, env)
+
+
+def _stack_folder(root: Path, env_name: str, stack_name: str) -> Path:
+    """A stack's rendered folder on the local target (where the loop runs terraform)."""
+    from stackrun.paths import environment_dir, stack_workdir
+
+    return stack_workdir(environment_dir(root, "local", env_name), stack_name)
+
+
+def _stack_variables(env: dict[str, str], root: Path, stack_name: str) -> dict[str, str]:
+    """The TF_VAR_* values the loop gives one stack of bench-base: its upstream outputs."""
+    from stackrun.config import load_environment
+    from stackrun.terraform.render import dependency_variables
+
+    stack = load_environment(root, "bench-base").stack(stack_name)
+    values = {
+        name: _outputs(_stack_folder(root, "bench-base", name), env) for name in stack.upstream
+    }
+    return dependency_variables(stack, values)
 
 
 # ---- the scratch repository ---------------------------------------------------------------------
@@ -130,6 +172,8 @@ def make_repo(work: Path, env: str, port: int) -> Path:
                 ".terraform*", "*.egg-info", "__pycache__", ".pytest_cache", "tests"
             ),
         )
+    # the repository's provider lock file (the one .terraform* file git keeps): stacks init with it
+    shutil.copy2(REPO_ROOT / "modules" / ".terraform.lock.hcl", root / "modules")
     (root / "live").mkdir()
     project = (REPO_ROOT / "live" / "project.toml").read_text()
     (root / "live" / "project.toml").write_text(project.replace("port = 4566", f"port = {port}"))
@@ -169,26 +213,45 @@ def _render(root: Path, env_name: str, environ: dict[str, str]) -> None:
 # ---- the cases ----------------------------------------------------------------------------------
 
 
-def run_cases(args: argparse.Namespace) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="stackrun-bench-"))
-    port = _free_port()
-    root = make_repo(work, args.env, port)
-    environ = dict(os.environ)
-    environ.update(
-        STACKRUN_ROOT=str(root),
-        STACKRUN_EMULATOR_DIR=str(work / "emulator"),
-        STACKRUN_LOCAL_PORT=str(port),
-        STACKRUN_RUNTIME_DIR=str(work / "runtimes"),
-        PYTHONUNBUFFERED="1",
-    )
-    stackrun = [sys.executable, "-m", "stackrun"]
+class Bench:
+    """One scratch repository on one emulator: the two environments, the commands, the figures."""
 
-    def run(*command: str) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work = Path(tempfile.mkdtemp(prefix="stackrun-bench-"))
+        self.port = _free_port()
+        self.root = make_repo(self.work, args.env, self.port)
+        self.environ = dict(os.environ)
+        self.environ.update(
+            STACKRUN_ROOT=str(self.root),
+            STACKRUN_EMULATOR_DIR=str(self.work / "emulator"),
+            STACKRUN_LOCAL_PORT=str(self.port),
+            STACKRUN_RUNTIME_DIR=str(self.work / "runtimes"),
+            PYTHONUNBUFFERED="1",
+        )
+        self.stackrun = [sys.executable, "-m", "stackrun"]
+        self.report_file = self.work / "run-report.json"
+        self.baseline_command = [sys.executable, __file__, "_baseline", "bench-base"]
+        self.contender_command = [
+            *self.stackrun,
+            *("deploy", "bench-tool", "--local", "--no-serve"),
+            *("--report-file", str(self.report_file)),
+        ]
+        self.selected = set(args.cases.split(","))
+        self.results: dict[str, dict] = {}
+        self.rows: list[dict] = []
+        self.tf_env: dict[str, str] = {}
+
+    def run(self, *command: str) -> None:
         subprocess.run(
-            [*stackrun, *command], env=environ, cwd=root, check=True, stdout=subprocess.DEVNULL
+            [*self.stackrun, *command],
+            env=self.environ,
+            cwd=self.root,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
 
-    def terraform_env() -> dict[str, str]:
+    def terraform_env(self, root: Path) -> dict[str, str]:
         """What stackrun gives terraform for the local target: endpoints, CA, credentials."""
         code = (
             "import json, os, sys; from pathlib import Path; "
@@ -198,98 +261,207 @@ def run_cases(args: argparse.Namespace) -> dict:
             "t = Target(endpoint=sys.argv[1], ca_bundle=Path(sys.argv[2])); "
             "print(json.dumps(Workspace(e, t).base_env))"
         )
-        endpoint = f"https://127.0.0.1:{port}"
-        ca_bundle = str(work / "emulator" / "tls" / "ca.pem")
+        endpoint = f"https://127.0.0.1:{self.port}"
+        ca_bundle = str(self.work / "emulator" / "tls" / "ca.pem")
         out = subprocess.run(
             [sys.executable, "-c", code, endpoint, ca_bundle],
-            env=environ,
+            env={**self.environ, "STACKRUN_ROOT": str(root)},
             check=True,
             capture_output=True,
             text=True,
         ).stdout
         return {**json.loads(out), "STACKRUN_ROOT": str(root)}
 
-    baseline_command = [sys.executable, __file__, "_baseline", "bench-base"]
-    contender_command = [*stackrun, "deploy", "bench-tool", "--local", "--no-serve"]
-    results: dict[str, dict] = {}
-    try:
-        print(f"scratch repository {root}, emulator on port {port}", flush=True)
-        run("emulator", "start")
+    def setup(self) -> None:
+        print(f"scratch repository {self.root}, emulator on port {self.port}", flush=True)
+        self.run("emulator", "start")
         for name in ACCOUNTS:
-            run("bootstrap", name, "--local")
+            self.run("bootstrap", name, "--local")
         # Machine setup, untimed like the backends: the local Lambda runtime (a venv with
         # awslambdaric, created once per machine) that runs the migrations after an apply.
         from stackrun.local.api.functions import runtime_python
 
-        runtime_python("python3.12", work / "runtimes")
-        _render(root, "bench-base", environ)
-        tf_env = terraform_env()
+        runtime_python("python3.12", self.work / "runtimes")
+        _render(self.root, "bench-base", self.environ)
+        self.tf_env = self.terraform_env(self.root)
 
-        selected = set(args.cases.split(","))
+    def record(self, name: str, base: list, tool: list, **extra: object) -> dict:
+        """Keep a case's medians (and peaks), print them, add its row to the final table."""
+        figures = {
+            "baseline_s": statistics.median(s for s, _ in base),
+            "contender_s": statistics.median(s for s, _ in tool),
+            "baseline_peak_mb": max(m for _, m in base),
+            "contender_peak_mb": max(m for _, m in tool),
+            "runs": len(tool),
+            **extra,
+        }
+        self.results[name] = figures
+        self.add_row(name, figures["baseline_s"], figures["contender_s"])
+        return figures
 
-        def case(name: str, runs: int, before=None, after=None) -> None:
-            if name not in selected:
-                if name == "cold":  # the other cases start from a deployed environment
-                    measure(baseline_command, tf_env, root)
-                    measure(contender_command, environ, root)
-                return
-            base, tool = [], []
-            for index in range(runs):
-                if before:
-                    before(index)
-                base.append(measure(baseline_command, tf_env, root))
-                tool.append(measure(contender_command, environ, root))
-                if after and index < runs - 1:
-                    after(index)
-            results[name] = {
-                "baseline_s": statistics.median(s for s, _ in base),
-                "contender_s": statistics.median(s for s, _ in tool),
-                "baseline_peak_mb": max(m for _, m in base),
-                "contender_peak_mb": max(m for _, m in tool),
-                "runs": runs,
-            }
-            line = results[name]
-            print(
-                f"{name:<8} baseline {line['baseline_s']:7.1f}s  stackrun "
-                f"{line['contender_s']:6.1f}s  ratio "
-                f"{line['baseline_s'] / line['contender_s']:5.1f}x",
-                flush=True,
+    def add_row(self, case: str, others_s: float, stackrun_s: float) -> None:
+        line = bench_floors.row(case, others_s, stackrun_s)
+        self.rows.append(line)
+        print(
+            f"{case:<13} {line['compared_to']} {others_s:7.1f}s  stackrun {stackrun_s:6.1f}s  "
+            f"ratio {line['ratio']:5.2f}x ({line['ratio_is']}, target {line['target']})",
+            flush=True,
+        )
+
+    def case(self, name: str, runs: int, before=None, after=None) -> None:
+        """The baseline loop and stackrun deploy, `runs` times each, in turn."""
+        if name not in self.selected:
+            if name == "cold":  # the other cases start from a deployed environment
+                measure(self.baseline_command, self.tf_env, self.root)
+                measure(self.contender_command, self.environ, self.root)
+            return
+        base, tool = [], []
+        for index in range(runs):
+            if before:
+                before(index)
+            base.append(measure(self.baseline_command, self.tf_env, self.root))
+            tool.append(measure(self.contender_command, self.environ, self.root))
+            if after and index < runs - 1:
+                after(index)
+        self.record(name, base, tool)
+
+    # -- cold, and its floor: the provider's own waits
+
+    def cold(self) -> None:
+        if "cold" not in self.selected:
+            self.case("cold", 1)
+            return
+        from stackrun.config import load_environment
+        from stackrun.paths import environment_dir
+
+        logs = environment_dir(self.root, "local", "bench-tool") / "logs"
+        environment = load_environment(self.root, "bench-tool")
+        upstream = {stack.name: stack.upstream for stack in environment.stacks}
+        base, tool, floors, waits = [], [], [], []
+        for index in range(self.args.cold_runs):
+            if index:
+                self.destroy_both()
+            base.append(measure(self.baseline_command, self.tf_env, self.root))
+            bench_floors.clear_logs(logs)
+            tool.append(measure(self.contender_command, self.environ, self.root))
+            applies = bench_floors.resource_seconds(logs)
+            floors.append(bench_floors.provider_floor(upstream, applies))
+            waits.append(applies)
+        figures = self.record("cold", base, tool, floor_s=statistics.median(floors))
+        figures["floor_resource_seconds"] = waits
+        self.add_row("cold floor", figures["floor_s"], figures["contender_s"])
+
+    def destroy_both(self) -> None:
+        for name in ACCOUNTS:
+            self.run("destroy", name, "--local", "--yes", "--lift-deletion-protection")
+        _render(self.root, "bench-base", self.environ)
+
+    # -- a repeat deploy from a fresh copy of the repository
+
+    def fresh(self) -> None:
+        if "fresh" not in self.selected:
+            return
+        base, tool, all_skipped = [], [], []
+        for index in range(self.args.runs):
+            copy = bench_floors.fresh_copy(self.root, self.work / f"fresh-base-{index}")
+            environ = {**self.environ, "STACKRUN_ROOT": str(copy)}
+            _render(copy, "bench-base", environ)  # never initialised: no .terraform
+            base.append(measure(self.baseline_command, self.terraform_env(copy), copy))
+            copy = bench_floors.fresh_copy(self.root, self.work / f"fresh-tool-{index}")
+            self.report_file.unlink(missing_ok=True)
+            tool.append(
+                measure(self.contender_command, {**self.environ, "STACKRUN_ROOT": str(copy)}, copy)
             )
+            statuses = bench_floors.stack_statuses(self.report_file)
+            all_skipped.append(bool(statuses) and set(statuses.values()) == {"skipped"})
+        self.record("fresh", base, tool, every_stack_skipped=all(all_skipped))
+        print(f"fresh: every stack skipped: {'yes' if all(all_skipped) else 'no'}", flush=True)
 
-        def destroy_both(_: int) -> None:
-            for name in ACCOUNTS:
-                run("destroy", name, "--local", "--yes", "--lift-deletion-protection")
-            _render(root, "bench-base", environ)
+    # -- no-change plan, one stack after another against the default parallelism
 
-        case("cold", args.cold_runs, after=destroy_both)
-        case("repeat", args.runs)
+    def plan(self) -> None:
+        if "plan" not in self.selected:
+            return
+        plan = [*self.stackrun, "plan", "bench-tool", "--local"]
+        sequential, parallel = [], []
+        for _ in range(self.args.runs):
+            sequential.append(measure([*plan, "--parallelism", "1"], self.environ, self.root))
+            parallel.append(measure(plan, self.environ, self.root))
+        figures = {
+            "sequential_s": statistics.median(s for s, _ in sequential),
+            "parallel_s": statistics.median(s for s, _ in parallel),
+            "parallelism": os.cpu_count(),
+            "runs": self.args.runs,
+        }
+        self.results["plan"] = figures
+        self.add_row("plan", figures["sequential_s"], figures["parallel_s"])
 
-        last = sorted(p for p in (root / "live" / "bench-base").iterdir() if p.is_dir())[-1].name
+    # -- input and lambda, and the lambda floor: the changed stack's own terraform apply
 
-        def change_input(index: int) -> None:
-            for name in ACCOUNTS:
-                path = root / "live" / name / last / "stack.toml"
-                text = path.read_text()
-                key = "access_log_retention_days = "
-                old = next(line for line in text.splitlines() if line.startswith(key))
-                days = (30, 60, 90)[index % 3]
-                path.write_text(text.replace(old, f"{key}{days}"))
-            _render(root, "bench-base", environ)
+    def change_input(self, index: int) -> None:
+        last = sorted(p for p in (self.root / "live" / "bench-base").iterdir() if p.is_dir())
+        for name in ACCOUNTS:
+            path = self.root / "live" / name / last[-1].name / "stack.toml"
+            text = path.read_text()
+            key = "access_log_retention_days = "
+            old = next(line for line in text.splitlines() if line.startswith(key))
+            days = (30, 60, 90)[index % 3]
+            path.write_text(text.replace(old, f"{key}{days}"))
+        _render(self.root, "bench-base", self.environ)
 
-        case("input", args.runs, before=change_input)
+    def change_lambda(self, index: int) -> None:
+        handler = self.root / "lambdas" / "list_devices" / "src" / "list_devices" / "handler.py"
+        handler.write_text(handler.read_text() + f"\n# bench change {index}\n")
+        _render(self.root, "bench-base", self.environ)  # the baseline's build step
 
-        def change_lambda(index: int) -> None:
-            handler = root / "lambdas" / "list_devices" / "src" / "list_devices" / "handler.py"
-            handler.write_text(handler.read_text() + f"\n# bench change {index}\n")
-            _render(root, "bench-base", environ)  # the baseline's build step
+    def lambda_floor(self) -> None:
+        """stackrun's lambda deploy against the changed stack's own `terraform apply`."""
+        changed = [
+            name
+            for name, status in bench_floors.stack_statuses(self.report_file).items()
+            if status == "applied"
+        ]
+        if len(changed) != 1:
+            sys.exit(f"lambda floor: expected one applied stack in the last run, got {changed}")
+        folder = _stack_folder(self.root, "bench-base", changed[0])
+        floors = []
+        for index in range(self.args.runs):
+            self.change_lambda(1000 + index)  # a new change; the zip is built here, untimed
+            env = {**self.tf_env, **_stack_variables(self.tf_env, self.root, changed[0])}
+            apply = ["terraform", "apply", "-auto-approve", "-input=false"]
+            floors.append(measure(apply, env, folder))
+        figures = self.results["lambda"]
+        figures.update(floor_s=statistics.median(s for s, _ in floors), floor_stack=changed[0])
+        self.add_row("lambda floor", figures["floor_s"], figures["contender_s"])
 
-        case("lambda", args.runs, before=change_lambda)
-        results["functions"] = _function_figures(root, environ, work)
+    def all_cases(self) -> None:
+        self.setup()
+        self.cold()
+        self.case("repeat", self.args.runs)
+        self.fresh()
+        self.plan()
+        self.case("input", self.args.runs, before=self.change_input)
+        self.case("lambda", self.args.runs, before=self.change_lambda)
+        if "lambda" in self.selected:
+            self.lambda_floor()
+        self.results["functions"] = _function_figures(self.root, self.environ, self.work)
+        self.results["table"] = self.rows
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.stackrun, "emulator", "stop"], env=self.environ, cwd=self.root, check=False
+        )
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def run_cases(args: argparse.Namespace) -> dict:
+    bench = Bench(args)
+    try:
+        bench.all_cases()
     finally:
-        subprocess.run([*stackrun, "emulator", "stop"], env=environ, cwd=root, check=False)
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    return results
+        bench.stop()
+    return bench.results
 
 
 def _function_figures(root: Path, environ: dict[str, str], work: Path) -> dict:
@@ -352,19 +524,7 @@ def _function_figures(root: Path, environ: dict[str, str], work: Path) -> dict:
 
 
 def print_table(results: dict) -> None:
-    print(
-        "\n| case | baseline loop (s) | stackrun deploy (s) | ratio | peak MB (loop / stackrun) |"
-    )
-    print("|---|---:|---:|---:|---:|")
-    for name in ("cold", "repeat", "input", "lambda"):
-        if name not in results:
-            continue
-        r = results[name]
-        print(
-            f"| {name} (median of {r['runs']}) | {r['baseline_s']:.1f} | {r['contender_s']:.1f} "
-            f"| {r['baseline_s'] / r['contender_s']:.1f}x | "
-            f"{r['baseline_peak_mb']} / {r['contender_peak_mb']} |"
-        )
+    bench_floors.print_rows(results["table"])
     functions = results["functions"]
     print("\n| function | zip (MB) | build cold (s) | handler import (ms) |")
     print("|---|---:|---:|---:|")
@@ -391,8 +551,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch repository")
     parser.add_argument(
         "--cases",
-        default="cold,repeat,input,lambda,localapi",
-        help="comma-separated subset of cold,repeat,input,lambda,localapi (default: all)",
+        default=",".join(CASE_NAMES),
+        help=f"comma-separated subset of {','.join(CASE_NAMES)} (default: all)",
     )
     parser.add_argument(
         "--requests", type=int, default=25, help="localapi: requests per client (25)"
@@ -402,6 +562,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     selected = set(args.cases.split(","))
+    if selected - set(CASE_NAMES):
+        parser.error(
+            f"--cases: unknown {','.join(sorted(selected - set(CASE_NAMES)))}; "
+            f"expected a subset of {','.join(CASE_NAMES)}"
+        )
     results: dict = {}
     if selected - {"localapi"}:
         results = run_cases(args)
