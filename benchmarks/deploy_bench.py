@@ -448,9 +448,15 @@ class Bench:
         self.results["table"] = self.rows
 
     def stop(self) -> None:
+        from stackrun.local.postgres import stop_all
+
         subprocess.run(
             [*self.stackrun, "emulator", "stop"], env=self.environ, cwd=self.root, check=False
         )
+        # the fresh copies started local PostgreSQL servers of their own (the emulator's stop
+        # knows the scratch repository's only)
+        for copy in self.work.glob("fresh-*"):
+            stop_all(copy / ".stackrun")
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
 
