@@ -9,7 +9,8 @@ repository, each in its own emulated account) on one emulator started for the ru
                `terraform init` then `terraform apply -auto-approve`, each stack given the
                outputs of the earlier ones (`terraform output -json`) as TF_VAR_* values. The
                folders are the ones stackrun renders (same modules, inputs, backend, provider).
-    contender  `stackrun deploy <env> --local --no-serve`.
+    contender  `stackrun deploy <env> --local --no-serve --parallelism <CPUs>` (stacks with no
+               dependency path between them side by side, as the cold floor assumes).
 
 Cases (wall time median of the runs, and the peak resident memory of the largest process),
 each printed as a ratio against what it is compared to in the same run, then one table:
@@ -19,7 +20,7 @@ each printed as a ratio against what it is compared to in the same run, then one
                against a floor, the provider's own waits: per stack the longest single
                resource apply of stackrun's run (terraform's apply_complete elapsed_seconds,
                read from the stack logs: bench_floors.py), summed along the longest path of
-               the stack graph (a chain: every stack): a lower bound no runner can beat
+               the stack graph: a lower bound no runner can beat
     repeat     nothing changed
     fresh      nothing changed, from a fresh copy of the scratch repository at another path
                (no .stackrun/, no .terraform/): the loop inits and applies every stack in
@@ -232,9 +233,11 @@ class Bench:
         self.stackrun = [sys.executable, "-m", "stackrun"]
         self.report_file = self.work / "run-report.json"
         self.baseline_command = [sys.executable, __file__, "_baseline", "bench-base"]
+        # side by side where the stack graph allows, as the cold floor's longest path assumes
         self.contender_command = [
             *self.stackrun,
             *("deploy", "bench-tool", "--local", "--no-serve"),
+            *("--parallelism", str(os.cpu_count() or 1)),
             *("--report-file", str(self.report_file)),
         ]
         self.selected = set(args.cases.split(","))
@@ -448,15 +451,10 @@ class Bench:
         self.results["table"] = self.rows
 
     def stop(self) -> None:
-        from stackrun.local.postgres import stop_all
-
+        # also the PostgreSQL servers behind the emulated RDS instances, which every copy shares
         subprocess.run(
             [*self.stackrun, "emulator", "stop"], env=self.environ, cwd=self.root, check=False
         )
-        # the fresh copies started local PostgreSQL servers of their own (the emulator's stop
-        # knows the scratch repository's only)
-        for copy in self.work.glob("fresh-*"):
-            stop_all(copy / ".stackrun")
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
 

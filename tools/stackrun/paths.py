@@ -90,12 +90,15 @@ def promoted_dir(environment_dir: Path) -> Path:
 
 
 # --- the local target (stackrun.local) --------------------------------------------------------
-# .stackrun/emulator/      the emulator's state (STACKRUN_EMULATOR_DIR): pid, log, tls/
+# .stackrun/emulator/      the emulator's state (STACKRUN_EMULATOR_DIR): pid, log, tls/,
+#                          rds/<account>/<resource id>/postgres/ (the servers behind its RDS
+#                          instances) and rds/<account>/database.json (where they listen),
+#                          lambda/<account>/ (the code its Invoke runs, extracted)
 # .stackrun/runtimes/      the local Lambda runtimes, one venv per python3.X (STACKRUN_RUNTIME_DIR)
 # .stackrun/testdb/        the PostgreSQL the lambda tests use
-# .stackrun/local/<env>/   a local environment: functions/ (deployed code), postgres/ (the server
-#                          behind the emulated RDS instance), and the files of stackrun.local's
-#                          modules (serve.json, database.json, ...), each named by its module
+# .stackrun/local/<env>/   a local environment: functions/ (deployed code, unpacked), and the
+#                          files of stackrun.local's modules (serve.json, serve.log, ...),
+#                          each named by its module
 
 
 def emulator_dir(repo_root: Path) -> Path:
@@ -108,9 +111,31 @@ def emulator_tls_dir(state_dir: Path) -> Path:
     return state_dir / "tls"
 
 
+def emulator_state_of(tls_dir: Path) -> Path:
+    """The emulator state folder whose emulator_tls_dir is ``tls_dir``."""
+    return tls_dir.parent
+
+
 def config_generation_file(tls_dir: Path) -> Path:
     """Where the emulator counts writes to the Lambda and API Gateway configuration."""
     return tls_dir / "config-generation"
+
+
+def emulated_rds_dir(emulator_state: Path) -> Path:
+    """The data of the emulator's RDS instances: it lives and dies with the emulator's state,
+    so every clone that deploys against one emulator sees the same databases, as in AWS."""
+    return emulator_state / "rds"
+
+
+def emulated_rds_account_dir(emulator_state: Path, account_id: str) -> Path:
+    """The folders of one account's emulated RDS instances, each named by the instance's
+    DbiResourceId (a new one for a new instance, as in RDS)."""
+    return emulated_rds_dir(emulator_state) / account_id
+
+
+def emulated_lambda_dir(emulator_state: Path, account_id: str) -> Path:
+    """What the emulator's Lambda Invoke keeps of one account: each version's code, extracted."""
+    return emulator_state / "lambda" / account_id
 
 
 def runtimes_dir(repo_root: Path) -> Path:
@@ -134,8 +159,8 @@ def local_functions_dir(environment_dir: Path) -> Path:
 
 
 def postgres_data_dir(folder: Path) -> Path:
-    """The PostgreSQL data folder in ``folder``: a local environment's (the server behind the
-    emulated RDS instance) or the lambda tests' (test_database_dir)."""
+    """The PostgreSQL data folder in ``folder``: an emulated RDS instance's
+    (emulated_rds_account_dir) or the lambda tests' (test_database_dir)."""
     return folder / "postgres"
 
 

@@ -22,17 +22,30 @@ import pg8000.native
 import pytest
 
 from emulated_repo import REPO_ROOT, Run
+from stackrun.local import postgres
 from stackrun.local.api.authorizer import decode as decode_jwt
+from stackrun.paths import emulated_rds_account_dir, emulated_rds_dir
 
 pytestmark = pytest.mark.terraform
 
 SCHEMA_TABLES = {"team", "app_user", "project", "device", "model", "app", "schema_migrations"}
 
 
+def _endpoint(repo, env: str) -> dict[str, Any]:
+    """Where the emulated instance's clients connect: database.json beside the instances' data,
+    in the emulator's state."""
+    from stackrun.config import load_environment
+
+    account = load_environment(repo.root, env).account_id
+    folder = emulated_rds_account_dir(repo.emulator_dir, account)
+    endpoint: dict[str, Any] = json.loads((folder / "database.json").read_text())
+    return endpoint
+
+
 def _connect(repo, env: str, secret_arn: str | None = None) -> pg8000.native.Connection:
     """Connect as a client would: endpoint of the local server, credentials from the secret
     (default: the master user's)."""
-    endpoint = json.loads((repo.cache(env) / "database.json").read_text())
+    endpoint = _endpoint(repo, env)
     secret = json.loads(
         repo.client(env, "secretsmanager").get_secret_value(
             SecretId=secret_arn or endpoint["secret_arn"]
@@ -217,15 +230,18 @@ def test_prod_has_deletion_protection_and_multi_az(local_repo):
 
 
 def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
-    """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it."""
-    from stackrun.local import postgres
+    """`nox -s emulator-stop` takes the PostgreSQL servers behind emulated instances with it,
+    and their data (the instances lived in the emulator's memory); the lambda tests' server
+    under .stackrun/ is stopped too."""
     from stackrun.local.emulator import ensure_running, running_pid
 
     emulator_dir = tmp_path / "emulator"
     cache = tmp_path / "cache"
     ensure_running(emulator_dir, port=_free_port())
-    server = postgres.ensure_server(cache / "local" / "dev" / "postgres")
-    assert "running" in postgres.server_status(server.data_dir)
+    instance = emulated_rds_account_dir(emulator_dir, "111111111111") / "db-TEST"
+    behind_rds = postgres.ensure_server(instance / "postgres")
+    testdb = postgres.ensure_server(cache / "testdb" / "postgres")
+    assert "running" in postgres.server_status(behind_rds.data_dir)
 
     env = dict(
         os.environ,
@@ -242,9 +258,11 @@ def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "stopped the local AWS emulator" in result.stdout
-    assert "stopped local PostgreSQL" in result.stdout
+    assert f"stopped local PostgreSQL {behind_rds.data_dir} (behind an emulated" in result.stdout
+    assert f"stopped local PostgreSQL {testdb.data_dir}" in result.stdout
     assert running_pid(emulator_dir) is None
-    assert not postgres.server_status(server.data_dir).startswith("running")
+    assert not postgres.server_status(testdb.data_dir).startswith("running")
+    assert not emulated_rds_dir(emulator_dir).exists()
 
 
 # The longest test of the suite stays last in this file: xdist cannot hand the test queued
@@ -289,6 +307,13 @@ def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_
     assert instance["MasterUserSecret"]["SecretArn"] == database["master_user_secret_arn"]
     # the module's CA pin, which is also what RDS gives a new instance (emulator patch n)
     assert instance["CACertificateIdentifier"] == "rds-ca-rsa2048-g1"
+
+    # the server behind the instance is the emulator's, named by the instance's resource id
+    # (a fresh clone against this emulator finds the same database, as in AWS)
+    behind = emulated_rds_account_dir(repo.emulator_dir, instance["DBInstanceArn"].split(":")[4])
+    served = postgres.server_status(behind / instance["DbiResourceId"] / "postgres")
+    endpoint = _endpoint(repo, "dev")
+    assert served.startswith(f"running on {endpoint['host']}:{endpoint['port']}"), served
 
     # a real PostgreSQL takes the credentials of the emulated secret and holds the schema
     connection = _connect(repo, "dev")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 from collections.abc import Iterator
@@ -483,6 +484,10 @@ def test_a_new_rds_instance_gets_the_regions_default_ca_unless_it_names_one(
         DBInstanceIdentifier="ca-named", CACertificateIdentifier="rds-ca-ecc384-g1", **common
     )["DBInstance"]
     assert named["CACertificateIdentifier"] == "rds-ca-ecc384-g1"
+    # each instance its own resource id (patch p; moto gives all one), which names the folder
+    # of the PostgreSQL server behind it
+    ids = {created["DbiResourceId"], named["DbiResourceId"]}
+    assert len(ids) == 2 and all(re.fullmatch(r"db-[A-Z0-9]{26}", i) for i in ids), ids
     described = {
         db["DBInstanceIdentifier"]: db["CACertificateIdentifier"]
         for db in rds.describe_db_instances()["DBInstances"]

@@ -35,6 +35,7 @@ from stackrun.local.api.metrics import (
 )
 from stackrun.local.api.routing import AliasRouting
 from stackrun.local.emulator.invoke import register
+from stackrun.paths import emulated_lambda_dir, emulator_state_of
 
 REGION = "eu-west-1"
 ACCOUNT = "135792468024"  # an account of its own in the shared emulator
@@ -339,12 +340,7 @@ def test_lambda_invoke_in_the_emulator_honours_the_weights_and_publishes_metrics
     All the weight on the additional version makes the choice certain: moto alone would run
     the primary version (or $LATEST, as it ignores the Qualifier parameter).
     """
-    register(
-        Path(canary_api.context.ca_bundle),
-        ACCOUNT,
-        tmp_path / "invoke-cache",
-        Path(os.environ["STACKRUN_RUNTIME_DIR"]),
-    )
+    register(Path(canary_api.context.ca_bundle), ACCOUNT, Path(os.environ["STACKRUN_RUNTIME_DIR"]))
     since = datetime.now(UTC) - timedelta(minutes=1)
     canary_api.route({"2": 1.0}, primary="1")
     for n in range(12):
@@ -359,6 +355,11 @@ def test_lambda_invoke_in_the_emulator_honours_the_weights_and_publishes_metrics
             assert payload["errorMessage"] == "asked to fail"
         else:
             assert payload["version"] == "2"
+
+    # the code it ran is the emulator's own, whichever client registered or invoked
+    state = emulator_state_of(Path(canary_api.context.ca_bundle).parent)
+    extracted = emulated_lambda_dir(state, ACCOUNT) / "functions" / canary_api.function
+    assert [folder.name for folder in extracted.iterdir() if folder.is_dir()], extracted
 
     name = canary_api.function
     resource = {"FunctionName": name, "Resource": f"{name}:live"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from stackrun.commands import context, options
 from stackrun.commands.spec import Argument, Command
-from stackrun.paths import cache_root, emulator_dir
+from stackrun.paths import cache_root, emulated_rds_dir, emulator_dir
 
 COMMAND = Command(
     "emulator",
@@ -39,13 +39,17 @@ def run(args: argparse.Namespace, root: Path) -> int:
 
 
 def _stop(root: Path, state_dir: Path) -> None:
-    """The emulator, the local API servers and the databases behind emulated RDS instances."""
+    """The emulator, the local API servers and the databases behind emulated RDS instances
+    (whose data goes with the emulator's memory), then any other local PostgreSQL under
+    .stackrun/ (the lambda tests')."""
     from stackrun.local.api import process as api_process
     from stackrun.local.emulator import stop
     from stackrun.local.postgres import stop_all
 
     for name in api_process.stop_all(root):
         print(f"stopped the local API server of {name}")
+    for data_dir in stop_all(emulated_rds_dir(state_dir)):
+        print(f"stopped local PostgreSQL {data_dir} (behind an emulated RDS instance)")
     print("stopped the local AWS emulator" if stop(state_dir) else "emulator not running")
     for data_dir in stop_all(cache_root(root)):
         print(f"stopped local PostgreSQL {data_dir}")

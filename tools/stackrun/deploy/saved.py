@@ -171,7 +171,7 @@ def _apply_saved(run: SavedRun, stack_run: StackRun, stack: Stack, index: int) -
         plan_file = tf.workdir / PLAN_FILE
         plan_file.write_bytes(run.loaded.plan_path(entry).read_bytes())
         fingerprint.forget(workspace, stack, run.s3)
-        with behind_rds.server_started_meanwhile(workspace, stack):
+        with behind_rds.cluster_made_meanwhile(workspace, stack, new=not run.states[stack.name]):
             result = apply_plan(workspace, stack, tf, {}, "apply <saved plan>")
         plan_file.unlink(missing_ok=True)
         stack_report = report_of(stack.name, StackStatus.APPLIED, result)

@@ -15,6 +15,7 @@ from stackrun import terminal
 from stackrun.config import Stack
 from stackrun.deploy import fingerprint, invoke
 from stackrun.deploy.guard import HeldGuard
+from stackrun.deploy.init_ahead import InitAhead
 from stackrun.deploy.outputs import Outputs, missing_upstream, upstream_inputs
 from stackrun.deploy.progress import announce, pinned_note, say, with_note
 from stackrun.deploy.report import StackReport, StackStatus
@@ -46,6 +47,7 @@ class StackRun:
     s3: Any
     total: int
     guard: HeldGuard
+    ahead: InitAhead | None = None  # inits of never-applied stacks, done in the background
 
     def deploy(self, stack: Stack, index: int) -> StackReport:
         """Apply the stack, or skip it when its fingerprint is the one recorded; then finish.
@@ -64,6 +66,8 @@ class StackRun:
                 stack.name, "plan", f"    upstream outputs missing: {', '.join(missing)}", None
             )
         variables, sensitive = upstream_inputs(stack, self.outputs)
+        if self.ahead is not None:
+            self.ahead.claim(stack)
         state = read_state(workspace, stack, self.s3)
         # canary functions: the apply publishes a new version, the alias stays (canary.py)
         held = canary.held_versions(stack, outputs_of(state, stack.module))
@@ -78,7 +82,7 @@ class StackRun:
             # the two in a deploy; `plan` is the command for reviewing). Saves a terraform run,
             # a provider start and a state load per stack.
             fingerprint.forget(workspace, stack, self.s3)
-            with behind_rds.server_started_meanwhile(workspace, stack):
+            with behind_rds.cluster_made_meanwhile(workspace, stack, new=state is None):
                 stack_report = apply_stack(workspace, stack, variables)
         unapplied = state if stack_report.status == StackStatus.SKIPPED else None
         rendering = Rendering(variables, sensitive, held)

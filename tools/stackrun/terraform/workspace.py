@@ -68,8 +68,8 @@ class Workspace:
             self._register_with_emulator()
 
     def _register_with_emulator(self) -> None:
-        """Tell the emulator where this environment's local files are: its Lambda Invoke runs
-        the account's functions with them (emulator/invoke.py)."""
+        """Tell the emulator where the local runtimes are: its Lambda Invoke runs the
+        account's functions in them (emulator/invoke.py)."""
         from stackrun.local.emulator.invoke import register
         from stackrun.paths import runtimes_dir
 
@@ -77,7 +77,6 @@ class Workspace:
         register(
             self.target.ca_bundle,
             self.environment.account_id,
-            self.cache_dir,
             runtimes_dir(self.environment.project.root),
         )
 
@@ -91,11 +90,16 @@ class Workspace:
     def log_file(self, stack_name: str) -> Path:
         return stack_log_file(self.cache_dir, stack_name)
 
-    def terraform(self, stack_name: str, fresh_log: bool = False) -> Terraform:
+    def terraform(self, stack_name: str, fresh_log: bool = False, quiet: bool = False) -> Terraform:
+        """The stack's terraform; `quiet`: its output to the stack's log only (not the console
+        or the status block), for work done ahead of the stack's turn."""
         log = self.log_file(stack_name)
         if fresh_log and log.exists():
             log.unlink()
         prefix = f"[{stack_name}] " if self.prefix_output else ""
+
+        def phase(command: str) -> None:
+            terminal.current().phase(stack_name, command)
 
         def release_state_lock(since: float) -> None:
             from stackrun.deploy.unlock import release_after_kill
@@ -108,9 +112,9 @@ class Workspace:
             log,
             prefix,
             self.console,
-            echo=terminal.current().shows_terraform,
+            echo=terminal.current().shows_terraform and not quiet,
             on_killed=release_state_lock,
-            on_command=lambda command: terminal.current().phase(stack_name, command),
+            on_command=None if quiet else phase,
         )
 
     def render(

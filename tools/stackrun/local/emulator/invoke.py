@@ -8,10 +8,12 @@ credentials, its log group. So a client of the emulator (stackrun's deploy, the 
 AWS CLI) invokes functions exactly as it would in AWS, through the same code path, which also
 publishes each invocation's metrics to the emulated CloudWatch (api/metrics.py).
 
-The emulator learns where an account's local environment keeps its files (the extracted code,
-database.json) and the local runtimes from a registry beside its CA certificate (what every
-client of this emulator knows, and trusts), written by stackrun for each local workspace
-(`register`): one account, one environment.
+What an invocation needs is the emulator's own, as in Lambda, whichever clone deployed or
+invokes: the extracted code of each version (paths.emulated_lambda_dir) and where the PostgreSQL
+behind the account's RDS instance listens (database.json beside its data, behind_rds.py). Only
+the local runtimes (one venv per python3.X, made once per machine) come from the clients: a
+registry beside the emulator's CA certificate (what every client of this emulator knows, and
+trusts), written by stackrun for each local workspace (`register`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from stackrun.paths import emulated_lambda_dir, emulated_rds_account_dir, emulator_state_of
 
 REGISTRY_DIR = "targets"
 # The qualifier the client invoked (an alias, a version, or None), recorded by the patched
@@ -39,11 +43,11 @@ def registry_file(tls_dir: Path, account_id: str) -> Path:
     return tls_dir / REGISTRY_DIR / f"{account_id}.json"
 
 
-def register(ca_bundle: Path, account_id: str, cache_dir: Path, runtimes_dir: Path) -> None:
-    """Tell the emulator whose CA is `ca_bundle` where the local environment of `account_id`
-    keeps its files (idempotent)."""
+def register(ca_bundle: Path, account_id: str, runtimes_dir: Path) -> None:
+    """Tell the emulator whose CA is `ca_bundle` where the local runtimes of the clients of
+    `account_id` are (idempotent)."""
     path = registry_file(ca_bundle.parent, account_id)
-    text = json.dumps({"cache_dir": str(cache_dir), "runtimes_dir": str(runtimes_dir)}) + "\n"
+    text = json.dumps({"runtimes_dir": str(runtimes_dir)}) + "\n"
     try:
         if path.read_text() == text:
             return
@@ -105,22 +109,22 @@ class LocalInvoker:
                 f"no local environment is registered for account {account_id} ({path}): "
                 "deploy it with `stackrun deploy <env> --local` first"
             ) from None
-        cache_dir = Path(registered["cache_dir"])
-        key = (account_id, region, str(cache_dir))
+        runtimes_dir = Path(registered["runtimes_dir"])
+        key = (account_id, region, str(runtimes_dir))
         with self.lock:
             context = self.contexts.get(key)
             if context is None:
-                context = self._new_context(
-                    account_id, region, role_arn, cache_dir, Path(registered["runtimes_dir"])
-                )
+                context = self._new_context(account_id, region, role_arn, runtimes_dir)
                 self.contexts[key] = context
         # The local database may have been (re)started since: read where it is on each call.
-        context.database = _database(cache_dir)
+        context.database = _database(self._state, account_id)
         return context
 
-    def _new_context(
-        self, account_id: str, region: str, role_arn: str, cache_dir: Path, runtimes_dir: Path
-    ) -> Any:
+    @property
+    def _state(self) -> Path:
+        return emulator_state_of(self.emulator.tls_dir)
+
+    def _new_context(self, account_id: str, region: str, role_arn: str, runtimes_dir: Path) -> Any:
         import boto3
 
         from stackrun.aws.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
@@ -148,16 +152,16 @@ class LocalInvoker:
         )
         log = logging_sink()
         return LocalContext(
-            environment_name=cache_dir.name,
+            environment_name=account_id,
             account_id=account_id,
             region=region,
             endpoint=self.emulator.endpoint,
             ca_bundle=self.emulator.ca_bundle,
             session=session,
             client_args=client_args,
-            cache_dir=cache_dir,
+            cache_dir=emulated_lambda_dir(self._state, account_id),
             runtimes_dir=runtimes_dir,
-            database=_database(cache_dir),
+            database=_database(self._state, account_id),
             console=log,
         )
 
@@ -173,11 +177,12 @@ def logging_sink() -> Any:
     return say
 
 
-def _database(cache_dir: Path) -> dict[str, Any] | None:
+def _database(emulator_state: Path, account_id: str) -> dict[str, Any] | None:
     from stackrun.local.postgres.behind_rds import ENDPOINT_FILE
 
+    folder = emulated_rds_account_dir(emulator_state, account_id)
     try:
-        database: dict[str, Any] = json.loads((cache_dir / ENDPOINT_FILE).read_text())
+        database: dict[str, Any] = json.loads((folder / ENDPOINT_FILE).read_text())
         return database
     except (OSError, ValueError):
         return None

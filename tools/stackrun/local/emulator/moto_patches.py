@@ -1,4 +1,4 @@
-"""The patches of moto's classes (a-e, g, l of ``server.py``'s list, which says why each
+"""The patches of moto's classes (a-e, g, l, n, p of ``server.py``'s list, which says why each
 exists); ``install_patches`` and ``install_invoke`` apply them."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import atexit
 import copy
 import json
 import secrets
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,24 @@ def _patch_create_db_instance(
     return create_db_instance
 
 
+# --- patch p: a resource id of its own for each RDS instance -----------------------------------
+
+RESOURCE_ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _patch_db_instance_init(original: Callable[..., None]) -> Callable[..., None]:
+    """Wrap ``DBInstance.__init__``: a new ``DbiResourceId`` per instance, as RDS gives."""
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.dbi_resource_id = "db-" + "".join(
+            secrets.choice(RESOURCE_ID_ALPHABET) for _ in range(26)
+        )
+
+    init.__stackrun_patched__ = True  # type: ignore[attr-defined]
+    return init
+
+
 def install_patches() -> None:
     """Apply the patches to moto's classes; safe to call more than once."""
     from moto.ec2.models.security_groups import SecurityGroupRule
@@ -216,6 +235,10 @@ def install_patches() -> None:
 
     if not getattr(RDSBackend.create_db_instance, "__stackrun_patched__", False):
         RDSBackend.create_db_instance = _patch_create_db_instance(RDSBackend.create_db_instance)  # type: ignore[method-assign,assignment]
+    from moto.rds.models import DBInstance
+
+    if not getattr(DBInstance.__init__, "__stackrun_patched__", False):
+        DBInstance.__init__ = _patch_db_instance_init(DBInstance.__init__)  # type: ignore[method-assign]
     from moto.awslambda.models import LambdaFunction
 
     if not getattr(LambdaFunction.get_code, "__stackrun_patched__", False):

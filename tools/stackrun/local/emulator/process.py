@@ -5,6 +5,8 @@ started it (later commands reuse it: its state lives only in its memory), and st
 explicitly. The state directory holds::
 
     tls/            the private CA and the server certificate (ca.py)
+    rds/            the PostgreSQL servers behind the RDS instances (postgres/behind_rds.py);
+                    stopped and deleted with the emulator, whose memory held the instances
     emulator.pid    {"pid": ..., "host": ..., "port": ...} of the running emulator
     emulator.log    the emulator's output of its current run
     emulator.lock   serialises start/stop between concurrent commands
@@ -18,6 +20,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -37,7 +40,7 @@ from stackrun.local.detached import (
     spawn_detached,
     terminate,
 )
-from stackrun.paths import emulator_tls_dir
+from stackrun.paths import emulated_rds_dir, emulator_tls_dir
 
 from .ca import certificate_paths, ensure_certificates
 from .common import HEALTH_PATH, is_loopback
@@ -103,6 +106,7 @@ def ensure_running(
                 f"emulator port"
             )
 
+        _forget_rds_instances(state_dir)  # of an emulator that ended without `stop`
         certificates = ensure_certificates(emulator_tls_dir(state_dir), extra_hosts=[host])
         print(f"starting local AWS emulator on {endpoint} ...", file=sys.stderr, flush=True)
         process = _spawn(state_dir, host, port, certificates.server_cert, certificates.server_key)
@@ -155,7 +159,19 @@ def stop(state_dir: Path) -> bool:
             _terminate(record["pid"])
             stopped = True
         _remove_pid_file(state_dir)
+        _forget_rds_instances(state_dir)
         return stopped
+
+
+def _forget_rds_instances(state_dir: Path) -> None:
+    """Stop the PostgreSQL servers behind the emulator's RDS instances and delete their data:
+    the instances lived in the emulator's memory, and a new emulator starts without them."""
+    from stackrun.local.postgres import stop_all
+
+    instances = emulated_rds_dir(state_dir)
+    if instances.is_dir():
+        stop_all(instances)
+        shutil.rmtree(instances)
 
 
 def status(state_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:

@@ -102,8 +102,9 @@ l. Lambda ``Invoke``
     deployed zip, the version's environment with the environment's local PostgreSQL behind the
     emulated RDS address, the execution role's credentials, the function's log group. Clients
     invoke exactly as in AWS (stackrun's deploy invokes the migrations function this way on
-    both targets); where a local environment keeps its files the emulator reads from the
-    registry stackrun writes beside the emulator's CA (``targets/<account>.json``).
+    both targets). The extracted code and the database's address are the emulator's own (its
+    state's ``lambda/`` and ``rds/``), whichever clone invokes; only where the local runtimes
+    are it reads from the registry stackrun writes beside its CA (``targets/<account>.json``).
 
 m. CloudWatch metric statistics (``cloudwatch.py``, documented there)
     GetMetricStatistics matches the data by its exact dimension set, as CloudWatch does (moto
@@ -130,6 +131,13 @@ o. A signal for the local API's caches (``middleware.ConfigGeneration``)
     configurations) and must drop it when they change. Every write to those two services bumps
     a generation, written to ``tls/config-generation`` beside the CA and answered on
     ``GET /_stackrun/config-generation``; the local API compares it with each request.
+
+p. The resource id of an RDS instance (``moto_patches.py``)
+    moto gives every DB instance the same ``DbiResourceId`` (``db-M5ENSHXFPU6XHZ4G4ZEI5QIO2U``).
+    RDS gives each instance its own, and a new one when an instance is deleted and created
+    again under the same identifier. The local data plane keys the PostgreSQL server behind an
+    instance by it (``postgres/behind_rds.py``), so a recreated instance starts empty, as in
+    AWS. Here each new instance gets ``db-`` and 26 random upper-case letters and digits.
 
 Readiness: moto's own ``GET /moto-api/config`` (small JSON, no backend data) serves as the
 health probe; no extra route is added.

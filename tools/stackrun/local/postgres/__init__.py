@@ -15,7 +15,13 @@ from stackrun.local.postgres.common import (
     ServerTLS,
 )
 from stackrun.local.postgres.connections import connect
-from stackrun.local.postgres.lifecycle import ensure_server, server_status, stop_all, stop_server
+from stackrun.local.postgres.lifecycle import (
+    ensure_cluster,
+    ensure_server,
+    server_status,
+    stop_all,
+    stop_server,
+)
 from stackrun.local.postgres.roles import ensure_database
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "LocalServer",
     "ServerTLS",
     "connect",
+    "ensure_cluster",
     "ensure_database",
     "ensure_server",
     "server_status",

@@ -1,16 +1,23 @@
 """After a database stack (`[database]` in stack.toml), with --local: the local data plane.
 
 The emulated RDS instance is only an API record. A real PostgreSQL server (from the machine's
-binaries, on loopback, data under .stackrun/local/<env>/postgres/) is started behind it, holding
+binaries, on loopback) is started behind it, holding
 the database with the name, master user and password that the emulated RDS and Secrets Manager
 report, and serving TLS with a certificate of the emulator's CA. The deployed functions (the
 migrations function first) reach it through the local runtime, which maps the emulated address
 to this server (database.json).
+
+The server's data belongs to the instance, so it lives with the emulator's state
+(paths.emulated_rds_account_dir, by the instance's DbiResourceId), not with the clone that
+deployed it: another clone (a CI runner, a colleague's checkout) deploying against the same
+emulator finds the same database, as in AWS, and an instance deleted and created again starts
+empty. The servers stop, and their data goes, with the emulator (emulator.process).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -18,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from stackrun.config import Stack
 from stackrun.errors import StackFailed
 from stackrun.local import postgres
 from stackrun.local.emulator.ca import certificate_paths
-from stackrun.paths import postgres_data_dir
+from stackrun.paths import emulated_rds_account_dir, emulator_state_of, postgres_data_dir
 from stackrun.terraform.workspace import Workspace
 
 
@@ -36,17 +45,26 @@ class DatabaseEndpoint:
     secret_arn: str
 
 
-def local_data_dir(workspace: Workspace) -> Path:
-    return postgres_data_dir(workspace.cache_dir)
+def local_data_dir(workspace: Workspace, address: str) -> Path:
+    """The data folder of the server behind the emulated instance at ``address``."""
+    rds = workspace.target.client(workspace.environment, "rds")
+    identifier = address.split(".")[0]  # RDS addresses start with the instance identifier
+    try:
+        instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+    except (ClientError, IndexError) as error:
+        raise postgres.LocalDatabaseError(
+            f"the emulator has no RDS instance {identifier!r} (output address {address!r}): {error}"
+        ) from error
+    return postgres_data_dir(_instances_of(workspace) / instance["DbiResourceId"])
 
 
-# Where the emulated instance's clients really connect (in the environment's cache directory;
-# read by the local runtime in `serve` and in the emulator's Lambda Invoke).
+# Where the emulated instance's clients really connect (beside the instances' data; read by
+# the local runtime in `serve` and in the emulator's Lambda Invoke).
 ENDPOINT_FILE = "database.json"
 
 
 def endpoint_file(workspace: Workspace) -> Path:
-    return workspace.cache_dir / ENDPOINT_FILE
+    return _instances_of(workspace) / ENDPOINT_FILE
 
 
 def server_tls(workspace: Workspace) -> postgres.ServerTLS:
@@ -58,27 +76,45 @@ def server_tls(workspace: Workspace) -> postgres.ServerTLS:
 
 
 @contextmanager
-def server_started_meanwhile(workspace: Workspace, stack: Stack) -> Iterator[None]:
-    """With --local, start the stack's local PostgreSQL server while the block (its apply) runs.
+def cluster_made_meanwhile(workspace: Workspace, stack: Stack, new: bool) -> Iterator[None]:
+    """With --local, while the block (the first apply of a database stack, ``new``) runs, make
+    the cluster the instance's server will use (initdb: a second or so of CPU).
 
-    Creating and starting a cluster takes seconds and needs nothing from the apply, which for
-    a database stack mostly waits on the provider's polling. Failures are left to after_apply,
-    which ensures the server again and reports them with the stack's name.
+    Its folder is named by the instance's resource id, which only the apply tells: the cluster
+    is made under a spare name, and after_apply moves it to the instance's folder. Failures
+    are left to after_apply, which makes the cluster itself and reports them with the stack's
+    name.
     """
-    if not stack.database or not workspace.target.local:
+    if not stack.database or not workspace.target.local or not new:
         yield
         return
 
-    def start() -> None:
+    def make() -> None:
         with suppress(Exception):
-            postgres.ensure_server(local_data_dir(workspace), tls=server_tls(workspace))
+            postgres.ensure_cluster(_spare_cluster(workspace, stack))
 
-    thread = threading.Thread(target=start, name=f"postgres-{stack.name}", daemon=True)
+    thread = threading.Thread(target=make, name=f"initdb-{stack.name}", daemon=True)
     thread.start()
     try:
         yield
     finally:
         thread.join()
+
+
+def _spare_cluster(workspace: Workspace, stack: Stack) -> Path:
+    """Where cluster_made_meanwhile makes a cluster before the instance's folder is known."""
+    return postgres_data_dir(
+        _instances_of(workspace) / f"spare-{workspace.environment.name}-{stack.name}"
+    )
+
+
+def _instances_of(workspace: Workspace) -> Path:
+    """The folder of the environment's account's emulated RDS instances."""
+    ca_bundle = workspace.target.ca_bundle
+    assert ca_bundle is not None, "the local target has the emulator's CA"
+    return emulated_rds_account_dir(
+        emulator_state_of(ca_bundle.parent), workspace.environment.account_id
+    )
 
 
 def after_apply(
@@ -104,7 +140,11 @@ def _local_data_plane(
         secrets.get_secret_value(SecretId=values["master_user_secret_arn"])["SecretString"]
     )
     try:
-        server = postgres.ensure_server(local_data_dir(workspace), tls=server_tls(workspace))
+        data_dir = local_data_dir(workspace, values["address"])
+        spare = _spare_cluster(workspace, stack)
+        if not data_dir.parent.exists() and (spare / "PG_VERSION").exists():
+            spare.parent.rename(data_dir.parent)  # the cluster made while the instance was created
+        server = postgres.ensure_server(data_dir, tls=server_tls(workspace))
         postgres.ensure_database(server, values["db_name"], secret["username"], secret["password"])
     except postgres.LocalDatabaseError as error:
         raise StackFailed(
@@ -116,23 +156,26 @@ def _local_data_plane(
         db_name=values["db_name"],
         secret_arn=values["master_user_secret_arn"],
     )
-    # Where the emulated instance's clients really connect (no secret in here).
-    endpoint_file(workspace).write_text(
-        json.dumps(
-            {
-                "emulated_address": values["address"],
-                "emulated_port": values["port"],
-                "host": endpoint.host,
-                "port": endpoint.port,
-                "db_name": endpoint.db_name,
-                "secret_arn": endpoint.secret_arn,
-                # the CA of the certificate the server serves (clients verify-full against it)
-                "ca_bundle": str(workspace.target.ca_bundle),
-            },
-            indent=2,
-        )
-        + "\n"
+    # Where the emulated instance's clients really connect (no secret in here), replaced whole:
+    # the emulator's Invoke and local API servers read it at any time
+    text = json.dumps(
+        {
+            "emulated_address": values["address"],
+            "emulated_port": values["port"],
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "db_name": endpoint.db_name,
+            "secret_arn": endpoint.secret_arn,
+            # the CA of the certificate the server serves (clients verify-full against it)
+            "ca_bundle": str(workspace.target.ca_bundle),
+        },
+        indent=2,
     )
+    path = endpoint_file(workspace)
+    if not path.is_file() or path.read_text() != text + "\n":
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(text + "\n")
+        partial.replace(path)
     print(
         f"    {stack.name}: local PostgreSQL for {values['address']} on "
         f"{server.host}:{server.port}, database {values['db_name']!r}, "

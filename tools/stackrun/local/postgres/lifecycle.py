@@ -133,6 +133,15 @@ def ensure_server(
         return LocalServer(data_dir, host, port)
 
 
+def ensure_cluster(data_dir: Path) -> None:
+    """Create the cluster of ``data_dir`` (initdb) unless it exists; do not start it."""
+    data_dir = normalise(data_dir)
+    with locked(data_dir):
+        account = prepare_data_folder(data_dir)
+        if not (data_dir / "PG_VERSION").exists():
+            _initdb(data_dir, account)
+
+
 def stop_server(data_dir: Path) -> bool:
     """Stop the server of ``data_dir`` with a fast shutdown. True if it was running.
 
