@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hcl2
 import pytest
 
 from stackrun.config import module_interface
@@ -47,14 +46,16 @@ def test_variables_and_outputs_are_read_and_cached_by_content(module: Path) -> N
     assert info is not None and set(info.variables) == {"name", "size", "extra"}
 
 
-def test_a_cached_file_is_not_parsed_again_and_a_damaged_cache_is(
+def test_a_cached_file_is_not_read_again_and_a_damaged_cache_is(
     module: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read_module(module)
     module_interface._read_module_cached.cache_clear()  # a new command: only the disk cache is left
     calls: list[str] = []
-    real_loads = hcl2.loads  # module_interface imports hcl2 when it parses
-    monkeypatch.setattr(hcl2, "loads", lambda text: calls.append(text) or real_loads(text))
+    real_scan = module_interface._scan
+    monkeypatch.setattr(
+        module_interface, "_scan", lambda text: calls.append(text) or real_scan(text)
+    )
     info, _ = read_module(module)
     assert calls == [] and info is not None and "secret" in info.sensitive_outputs
 
@@ -63,6 +64,54 @@ def test_a_cached_file_is_not_parsed_again_and_a_damaged_cache_is(
     module_interface._read_module_cached.cache_clear()
     info, _ = read_module(module)
     assert len(calls) == 2 and info is not None and set(info.variables) == {"name", "size"}
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+TF_FILES = sorted(
+    path.relative_to(REPOSITORY)
+    for folder in ("modules", "tools/tests/fixtures")
+    for path in (REPOSITORY / folder).rglob("*.tf")
+    if ".terraform" not in path.parts
+)
+
+
+@pytest.mark.parametrize("relative", TF_FILES, ids=str)
+def test_the_scanner_reads_what_hcl2_parses(relative: Path) -> None:
+    """Every .tf file of the repository: the scanner's declarations are python-hcl2's."""
+    text = (REPOSITORY / relative).read_text()
+    assert module_interface._scan(text) == module_interface._parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'variable "a" {\n  type = string\n  default = "x ${jsonencode({ "k" = "}" })} y"\n}\n',
+        'variable "a" {\n  description = "literal $${not} %%{this}"\n  default = {}\n}\n',
+        'variable "a" {\n  # default = 1\n  /* default = 2 */\n  type = string // default\n}\n',
+        'variable "a" {\n  description = <<-EOT\n    has } and " inside\n    EOT\n'
+        "  default = 1\n}\n",
+        'variable "a" {\n  validation {\n    condition = var.a != "{"\n    error_message = "x"\n'
+        "  }\n}\n",
+        'output "b" {\n  value = [for k, v in var.m : k if v == "]"]\n  sensitive = true\n}\n',
+        'output "b" { value = 1 }\n',
+    ],
+)
+def test_strings_templates_heredocs_and_comments_do_not_mislead_the_scanner(text: str) -> None:
+    assert module_interface._scan(text) == module_interface._parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'name = "top-level attribute"\n',
+        'variable "a" {\n  default = "unterminated\n}\n',
+        "}\n",
+        'variable "a" {\n  description = "an interpolation: ${var.b}"\n}\n',
+    ],
+)
+def test_the_scanner_declines_what_it_does_not_expect(text: str) -> None:
+    """Declined text goes to python-hcl2, which parses it or names the error."""
+    assert module_interface._scan(text) is None
 
 
 def test_a_file_that_cannot_be_parsed_names_module_and_file(module: Path) -> None:
