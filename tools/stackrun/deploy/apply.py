@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stackrun.aws.bootstrap import bootstrap_stack
+from stackrun.deploy.init_ahead import InitAhead
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.outputs import State, missing_upstream
 from stackrun.deploy.parallel import deploy_side_by_side
@@ -106,7 +107,10 @@ def _refuse_unapplied_upstream(run: DeployRun) -> None:
 def deploy_stacks(run: DeployRun) -> None:
     """Each stack applied, or skipped while unchanged; the first failure stops the run."""
     stacks = run.stacks
-    stack_run = StackRun(run.workspace, run.outputs, run.force, run.s3, len(stacks), run.held_guard)
+    ahead = InitAhead(run.workspace, stacks, run.s3)
+    stack_run = StackRun(
+        run.workspace, run.outputs, run.force, run.s3, len(stacks), run.held_guard, ahead
+    )
     try:
         if run.parallelism > 1:
             deploy_side_by_side(stack_run, stacks, run.parallelism, run.report)
@@ -120,3 +124,5 @@ def deploy_stacks(run: DeployRun) -> None:
     except (StackFailed, Interrupted):
         print_summary(run)
         raise
+    finally:
+        ahead.stop()
