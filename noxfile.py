@@ -60,9 +60,18 @@ def _help(session: nox.Session, text: str) -> bool:
     return False
 
 
+# Installs write the bytecode of what they install, as pip does by default (uv does not).
+# Where PYTHONDONTWRITEBYTECODE is set (it is on our CI machines) nothing imported is ever
+# cached otherwise, and every stackrun process (the tests start hundreds) compiled boto3,
+# botocore and stackrun again: about 0.7 s of CPU each (docs/performance.md).
+COMPILED_INSTALL = {"UV_COMPILE_BYTECODE": "1"}
+
+
 def _install(session: nox.Session, *requirements: str, locks: tuple[Path, ...]) -> None:
     """The one way sessions install: every version from `locks`, and nothing they do not pin."""
-    session.install(*(arg for lock in locks for arg in ("-c", str(lock))), *requirements)
+    session.install(
+        *(arg for lock in locks for arg in ("-c", str(lock))), *requirements, env=COMPILED_INSTALL
+    )
     _require_locked(session, "python", locks)
 
 
@@ -121,6 +130,8 @@ def _local_distributions() -> set[str]:
 def _install_tools(session: nox.Session, *extras: str, lock: Path = TOOLS_LOCK) -> None:
     spec = f".[{','.join(extras)}]" if extras else "."
     _install(session, "-e", spec, locks=(lock,))
+    # the editable install's own sources, which an install does not compile (COMPILED_INSTALL)
+    session.run("python", "-m", "compileall", "-q", _relative(ROOT / "tools" / "stackrun"))
 
 
 def _stackrun(session: nox.Session, command: str) -> None:
