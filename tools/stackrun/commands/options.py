@@ -86,9 +86,9 @@ PARALLELISM = Argument(
     metavar="N",
     help="""
         run up to N stacks side by side (default %(default)s): in a deploy, a stack starts once
-        the stacks it depends on ([dependencies], after) are done; in a plan, once the state
-        backend's stack is (every plan reads its upstream values from state). terraform's output
-        lines are then prefixed with the stack's name
+        the stacks it depends on ([dependencies], after) are done; in a plan, at once (every
+        plan takes its upstream values from the states read before any plan starts).
+        terraform's output lines are then prefixed with the stack's name
     """,
 )
 

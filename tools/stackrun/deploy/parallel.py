@@ -1,8 +1,8 @@
 """Stacks run side by side (`--parallelism N`): a dependency graph, N stacks at a time.
 
 One scheduler for every command that runs stacks side by side: `deploy` (a stack waits for
-the stacks it depends on) and `plan` (a stack waits only for the state backend's stack, its
-upstream values read from state before any plan starts).
+the stacks it depends on, and for the state backend's) and `plan` (no stack waits: every
+upstream value is read from state before any plan starts).
 """
 
 from __future__ import annotations

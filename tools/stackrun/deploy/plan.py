@@ -18,7 +18,7 @@ from stackrun.deploy import fingerprint, saved_plan
 from stackrun.deploy.backend import backend_ready
 from stackrun.deploy.interrupts import Interrupted
 from stackrun.deploy.outputs import State, missing_upstream, outputs_from, read_states
-from stackrun.deploy.parallel import backend_first, side_by_side
+from stackrun.deploy.parallel import side_by_side
 from stackrun.deploy.pipeline import (
     Run,
     build_artifacts,
@@ -124,14 +124,15 @@ def read_all_states(run: PlanRun) -> None:
 
 
 def plan_stacks(run: PlanRun) -> None:
-    """Every stack planned, up to `parallelism` side by side (the backend's stack first); the
+    """Every stack planned, up to `parallelism` side by side, none waiting for another (each
+    takes its upstream values from the states read before, the backend's stack included); the
     report's and the manifest's entries in directory order, whichever finished first."""
     run.workspace.prefix_output = run.parallelism > 1
     planned: dict[str, PlannedStack] = {}
     try:
         side_by_side(
             run.stacks,
-            backend_first(run.stacks),
+            {stack.name: set() for stack in run.stacks},
             run.parallelism,
             lambda stack, index: _plan_or_pending(run, stack, index, planned),
             run.report,
