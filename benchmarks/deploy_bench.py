@@ -72,6 +72,13 @@ CASE_NAMES = ("cold", "repeat", "fresh", "plan", "input", "lambda", "localapi")
 
 def measure(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
     """(seconds, peak RSS in MB of the largest process) of one command, run via `_measured`."""
+    seconds, peak_mb, _ = measure_cpu(command, env, cwd)
+    return seconds, peak_mb
+
+
+def measure_cpu(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
+    """measure's figures, and the CPU seconds (user + system) of the command and of every
+    process it started and waited for (terraform, its provider)."""
     wrapper = [sys.executable, __file__, "_measured", "--", *command]
     started = time.perf_counter()
     result = subprocess.run(wrapper, env=env, cwd=cwd, capture_output=True, text=True, check=False)
@@ -81,12 +88,13 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, 
             f"benchmark command failed: {' '.join(command)}\n{result.stdout[-4000:]}\n"
             f"{result.stderr[-4000:]}"
         )
-    peak_kb = int(result.stdout.strip().splitlines()[-1])
-    return seconds, peak_kb // 1024
+    peak_kb, cpu_s = result.stdout.strip().splitlines()[-1].split()
+    return seconds, int(peak_kb) // 1024, float(cpu_s)
 
 
 def _measured(command: list[str]) -> None:
-    """Run `command`; print the peak RSS (KB) of the largest descendant waited for."""
+    """Run `command`; print the peak RSS (KB) of the largest descendant waited for, and the
+    CPU seconds of all of them."""
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as sink:
         code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, check=False)
         if code.returncode != 0:
@@ -95,7 +103,8 @@ def _measured(command: list[str]) -> None:
             print(sink.read()[-3000:], file=sys.stderr)
             print(f"exit {code.returncode}: {' '.join(command)}", file=sys.stderr)
             sys.exit(code.returncode)
-    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 
 
 # ---- the baseline loop -------------------------------------------------------------------------
@@ -386,18 +395,34 @@ class Bench:
         if "plan" not in self.selected:
             return
         plan = [*self.stackrun, "plan", "bench-tool", "--local"]
-        sequential, parallel = [], []
+        sequential, parallel, cpu = [], [], []
         for _ in range(self.args.runs):
             sequential.append(measure([*plan, "--parallelism", "1"], self.environ, self.root))
-            parallel.append(measure(plan, self.environ, self.root))
+            emulator_before = self.emulator_cpu_seconds()
+            seconds, peak_mb, plan_cpu = measure_cpu(plan, self.environ, self.root)
+            parallel.append((seconds, peak_mb))
+            cpu.append(plan_cpu + self.emulator_cpu_seconds() - emulator_before)
+        cpus = os.cpu_count() or 1
         figures = {
             "sequential_s": statistics.median(s for s, _ in sequential),
             "parallel_s": statistics.median(s for s, _ in parallel),
-            "parallelism": os.cpu_count(),
+            "parallelism": cpus,
             "runs": self.args.runs,
+            # stackrun, terraform, the provider and the emulator, in the side-by-side run
+            "cpu_s": statistics.median(cpu),
         }
+        # No schedule on `cpus` cores finishes that CPU work in less than cpu_s / cpus: the
+        # most any plan side by side can gain over this sequential wall time
+        figures["ceiling"] = figures["sequential_s"] / (figures["cpu_s"] / cpus)
         self.results["plan"] = figures
         self.add_row("plan", figures["sequential_s"], figures["parallel_s"])
+        print(
+            f"plan: {figures['cpu_s']:.1f} CPU-seconds per side-by-side run (stackrun, terraform, "
+            f"the provider, the emulator); on {cpus} CPUs none runs in less than "
+            f"{figures['cpu_s'] / cpus:.1f}s: at most {figures['ceiling']:.2f}x over one stack "
+            "after another",
+            flush=True,
+        )
 
     # -- input and lambda, and the lambda floor: the changed stack's own terraform apply
 
@@ -449,6 +474,13 @@ class Bench:
             self.lambda_floor()
         self.results["functions"] = _function_figures(self.root, self.environ, self.work)
         self.results["table"] = self.rows
+
+    def emulator_cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the bench's emulator has used so far."""
+        pid_file = Path(self.environ["STACKRUN_EMULATOR_DIR"]) / "emulator.pid"
+        pid = json.loads(pid_file.read_text())["pid"]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         # also the PostgreSQL servers behind the emulated RDS instances, which every copy shares

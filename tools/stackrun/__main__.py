@@ -1,3 +1,3 @@
-from stackrun.cli import main
+from stackrun.cli import command
 
-main()
+command()

@@ -6,10 +6,10 @@ stackrun.commands) and the dispatch with its exit codes."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from stackrun import terminal
@@ -120,10 +120,25 @@ COMMANDS = (
 
 def installed_version() -> str:
     """The installed distribution's version (its metadata)."""
+    from importlib.metadata import PackageNotFoundError, version  # 50 ms: only for --version
+
     try:
         return version("stackrun")
     except PackageNotFoundError:
         return "unknown (not installed: pip install -e .)"
+
+
+class _PrintVersion(argparse.Action):
+    """--version, whose metadata is read only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **_: object):
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"stackrun {installed_version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"stackrun {installed_version()}")
+    parser.add_argument("--version", action=_PrintVersion)
     options.add_verbosity(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for command in COMMANDS:
@@ -176,3 +191,23 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         code = 141
     sys.exit(code)
+
+
+def command() -> None:
+    """The `stackrun` command: `main`, then the process ends without tearing the interpreter
+    down. By then every file is closed and every thread has ended (main waits for them);
+    freeing the objects of boto3, rich and the rest one by one took about 0.2 s on every
+    command, a sixth of a deploy that changes nothing."""
+    try:
+        main()
+        code: int = 0
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            code = done.code or 0
+        else:
+            print(done.code, file=sys.stderr)
+            code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):  # the reader left, or closed
+            stream.flush()
+    os._exit(code)

@@ -133,6 +133,13 @@ def emulated_rds_account_dir(emulator_state: Path, account_id: str) -> Path:
     return emulated_rds_dir(emulator_state) / account_id
 
 
+def emulated_rds_endpoint_file(emulator_state: Path, account_id: str) -> Path:
+    """Where one account's emulated RDS instances' clients really connect (the local servers'
+    addresses), beside the instances' data; read by the local runtime in `serve` and in the
+    emulator's Lambda Invoke."""
+    return emulated_rds_account_dir(emulator_state, account_id) / "database.json"
+
+
 def emulated_lambda_dir(emulator_state: Path, account_id: str) -> Path:
     """What the emulator's Lambda Invoke keeps of one account: each version's code, extracted."""
     return emulator_state / "lambda" / account_id

@@ -24,7 +24,7 @@ import pytest
 from emulated_repo import REPO_ROOT, Run
 from stackrun.local import postgres
 from stackrun.local.api.authorizer import decode as decode_jwt
-from stackrun.paths import emulated_rds_account_dir, emulated_rds_dir
+from stackrun.paths import emulated_rds_account_dir, emulated_rds_dir, emulated_rds_endpoint_file
 
 pytestmark = pytest.mark.terraform
 
@@ -37,8 +37,8 @@ def _endpoint(repo, env: str) -> dict[str, Any]:
     from stackrun.config import load_environment
 
     account = load_environment(repo.root, env).account_id
-    folder = emulated_rds_account_dir(repo.emulator_dir, account)
-    endpoint: dict[str, Any] = json.loads((folder / "database.json").read_text())
+    file = emulated_rds_endpoint_file(repo.emulator_dir, account)
+    endpoint: dict[str, Any] = json.loads(file.read_text())
     return endpoint
 
 

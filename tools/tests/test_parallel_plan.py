@@ -51,3 +51,35 @@ def test_consumers_downstream_within_the_run(repo):
     assert consuming_downstream(environment, "010_net", everything - {"020_app"}) == {"030_top"}
     assert consuming_downstream(environment, "020_app", everything - {"030_top"}) == set()
     assert consuming_downstream(environment, "040_after", everything) == set()
+
+
+def test_plans_start_longest_first_and_report_in_directory_order(repo):
+    """The stacks whose state holds the most resource instances start first; the report keeps
+    directory order."""
+    from stackrun.config import load_environment
+    from stackrun.deploy.parallel import side_by_side
+    from stackrun.deploy.plan import longest_first
+    from stackrun.deploy.report import RunReport, StackReport, StackStatus
+
+    repo.standard()  # dev: 010_net, 020_app
+    repo.stack("dev", "030_more", 'module = "networkish"\n[inputs]\nname = "more"\n')
+    stacks = load_environment(repo.root, "dev").stacks
+
+    def state(*counts: int) -> dict:
+        return {"resources": [{"instances": [{}] * count} for count in counts]}
+
+    states = {"010_net": state(1, 1), "020_app": state(5), "030_more": state(2)}  # 2, 5, 2
+    order = longest_first(stacks, states)
+    assert [stack.name for stack in order] == ["020_app", "010_net", "030_more"]
+    assert [s.name for s in longest_first(stacks, {})] == [s.name for s in stacks]
+
+    started: list[tuple[str, int]] = []
+    report = RunReport("plan", "dev", "111111111111", "local")
+
+    def work(stack, index):
+        started.append((stack.name, index))
+        return StackReport(stack.name, StackStatus.UNCHANGED)
+
+    side_by_side(stacks, {s.name: set() for s in stacks}, 1, work, report, start_order=order)
+    assert started == [("020_app", 2), ("010_net", 1), ("030_more", 3)]
+    assert [entry.name for entry in report.stacks] == ["010_net", "020_app", "030_more"]

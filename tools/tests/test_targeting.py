@@ -151,3 +151,18 @@ def test_an_unknown_stack_fails_before_anything_runs(graph, repo, monkeypatch, c
     # nothing was started: no emulator (port 1 is no emulator's), no run announced
     assert f"stackrun {command} dev ->" not in printed.out + printed.err
     assert [path.name for path in (repo.root / ".stackrun").iterdir()] == ["hcl"]  # parsed modules
+
+
+def test_every_boto3_session_of_a_process_shares_one_data_loader():
+    """Each service model is parsed once per process, whatever the credentials or role."""
+    from stackrun.aws.target import Target
+
+    target = Target(endpoint="https://127.0.0.1:1", ca_bundle=Path("/nonexistent/ca.pem"))
+    sessions = [target.base_session("eu-west-1") for _ in range(3)]
+    sessions.append(target.as_role("admin").base_session("us-east-1"))
+    loaders = {id(s._session.get_component("data_loader")) for s in sessions}
+    assert len(loaders) == 1
+    paths = sessions[0]._session.get_component("data_loader").search_paths
+    assert len(paths) == len(set(paths))  # boto3's own folder added once, not per session
+    assert sessions[1].client("s3").meta.region_name == "eu-west-1"
+    assert sessions[3].region_name == "us-east-1"

@@ -96,8 +96,15 @@ def backend_status(workspace: Workspace) -> tuple[bool, bool, bool]:
     return bucket, table, state
 
 
-def ensure_backend(workspace: Workspace, converge: bool = False) -> bool:
+def ensure_backend(
+    workspace: Workspace,
+    converge: bool = False,
+    status: tuple[bool, bool, bool] | None = None,
+    before_change: Callable[[], None] = lambda: None,
+) -> bool:
     """Create the backend when missing; with `converge`, also re-apply it when it exists.
+    `status`: backend_status's, when the caller read it already. `before_change` runs before
+    terraform does.
 
     Returns True when this call created it.
     """
@@ -106,11 +113,12 @@ def ensure_backend(workspace: Workspace, converge: bool = False) -> bool:
     stack = bootstrap_stack(workspace)
     workdir = workspace.workdir(BOOTSTRAP_STACK)
     local_state = workdir / "terraform.tfstate"
-    bucket, table, state = backend_status(workspace)
+    bucket, table, state = status or backend_status(workspace)
     out = workspace.console
 
     if bucket and table and state and not local_state.exists():
         if converge:
+            before_change()
             print(f"==> {BOOTSTRAP_STACK}: state backend exists, re-applying", file=out, flush=True)
             _apply(workspace, stack, remote=True)
             _record_applied(workspace, stack)
@@ -132,6 +140,7 @@ def ensure_backend(workspace: Workspace, converge: bool = False) -> bool:
             f"modules/{BOOTSTRAP_MODULE}), or delete the bucket and table, then rerun."
         )
 
+    before_change()
     print(
         f"==> {BOOTSTRAP_STACK}: creating the state backend s3://{backend.bucket} and "
         f"dynamodb:{backend.lock_table} in account {environment.account_id} "

@@ -10,13 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stackrun.build.packages import BuildError, Project, normalise
-from stackrun.build.settings import EXCLUDED_DISTRIBUTIONS
+from stackrun.build.settings import COMPRESS_LEVEL, EXCLUDED_DISTRIBUTIONS
 from stackrun.build.sources import is_executable, walk
 
 # Written by pip at install time; they differ between installs (or hold absolute paths).
 INSTALL_ONLY_METADATA = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-COMPRESS_LEVEL = 9
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 DIR_MODE = 0o755

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from stackrun.build.packages import FunctionPackage, Project, normalise
-from stackrun.build.settings import BUILDER_VERSION, EXCLUDED_DISTRIBUTIONS, IMPLEMENTATION
+from stackrun.build.settings import (
+    BUILDER_VERSION,
+    COMPRESS_LEVEL,
+    EXCLUDED_DISTRIBUTIONS,
+    IMPLEMENTATION,
+)
 from stackrun.build.sources import is_executable
 from stackrun.provenance import file_sha256
 
@@ -29,7 +34,7 @@ def inputs_digest(
     def add(*parts: str) -> None:
         digest.update(("\0".join(parts) + "\n").encode())
 
-    add("builder", BUILDER_VERSION, platform, IMPLEMENTATION, python_version)
+    add("builder", BUILDER_VERSION, platform, IMPLEMENTATION, python_version, str(COMPRESS_LEVEL))
     add("exclude", *sorted(EXCLUDED_DISTRIBUTIONS))
     add("handler", function.handler)
     add("pins", *pins)

@@ -7,6 +7,10 @@ from typing import Any
 
 # Bump when the zip layout or the hashing changes: every cached artifact is then rebuilt.
 BUILDER_VERSION = "1"
+# zlib's default level (part of every artifact's inputs hash). Level 9 took three times the
+# CPU (0.43 s against 0.15 s for a 7 MB function) for zips 0.5% smaller: a one-function deploy
+# waited for it on every change.
+COMPRESS_LEVEL = 6
 
 ARCHITECTURES = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 IMPLEMENTATION = "cp"

@@ -14,17 +14,18 @@ from stackrun.deploy.pipeline import (
     FINISH_DEPLOY,
     Run,
     backend_and_guard,
-    build_artifacts,
+    build_done,
     execute,
     local_baseline,
     open_states,
     print_summary,
     read_unselected_outputs,
+    start_build,
 )
 from stackrun.deploy.progress import new_report, record_failure
 from stackrun.deploy.report import RunReport
 from stackrun.deploy.selection import Selection, in_order
-from stackrun.deploy.stacks import StackRun
+from stackrun.deploy.stacks import StackRun, read_before
 from stackrun.errors import StackFailed, StackrunError
 from stackrun.terraform.workspace import Workspace
 
@@ -57,8 +58,9 @@ def deploy(
     )
     return execute(
         [
-            build_artifacts,
+            start_build,
             backend_and_guard("deploy"),
+            build_done,
             local_baseline,
             open_states,
             select_stacks,
@@ -107,9 +109,10 @@ def _refuse_unapplied_upstream(run: DeployRun) -> None:
 def deploy_stacks(run: DeployRun) -> None:
     """Each stack applied, or skipped while unchanged; the first failure stops the run."""
     stacks = run.stacks
-    ahead = InitAhead(run.workspace, stacks, run.s3)
+    before = read_before(run.workspace, stacks, run.s3)
+    ahead = InitAhead(run.workspace, stacks, {name: read.state for name, read in before.items()})
     stack_run = StackRun(
-        run.workspace, run.outputs, run.force, run.s3, len(stacks), run.held_guard, ahead
+        run.workspace, run.outputs, run.force, run.s3, len(stacks), run.held_guard, ahead, before
     )
     try:
         if run.parallelism > 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from stackrun.aws.bootstrap import backend_status, ensure_backend
@@ -31,21 +31,28 @@ def guard_of(workspace: Workspace, operation: str) -> AbstractContextManager[Hel
 
 @contextmanager
 def backend_under_guard(
-    workspace: Workspace, operation: str, converge: bool = False
+    workspace: Workspace,
+    operation: str,
+    converge: bool = False,
+    before_change: Callable[[], None] = lambda: None,
 ) -> Iterator[tuple[bool, HeldGuard]]:
     """The environment guard, then the state backend checked (or finished) under it.
 
     Yields whether the backend was created, and the guard. The guard lives in the backend's
     lock table, so only the account's very first run, which creates that table, takes it
-    afterwards.
+    afterwards. `before_change` runs before the backend is created, finished or re-applied.
     """
-    if not backend_status(workspace)[1]:
-        created = ensure_backend(workspace, converge=converge)
+    status = backend_status(workspace)
+    if not status[1]:
+        created = ensure_backend(workspace, converge=converge, before_change=before_change)
         with guard_of(workspace, operation) as guard:
             yield created, guard
         return
     with guard_of(workspace, operation) as guard:
-        yield ensure_backend(workspace, converge=converge), guard
+        # complete a moment ago: nothing but a destroy, which takes this guard, removes it
+        known = status if all(status) else None
+        created = ensure_backend(workspace, converge, known, before_change)
+        yield created, guard
 
 
 def bootstrap(workspace: Workspace) -> None:

@@ -85,13 +85,26 @@ def _files(folder: Path) -> list[Path]:
 
 
 def applied(
-    workspace: Workspace, stack: Stack, state: Mapping[str, Any] | None, current: str, s3: Any
+    workspace: Workspace,
+    stack: Stack,
+    state: Mapping[str, Any] | None,
+    current: str,
+    s3: Any,
+    record: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Whether the backend's record says fingerprint `current` was applied and `state` (the
-    stack's state as just read from the backend) is still the one that apply left."""
+    """Whether the backend's record (`record` when read already, else read now) says
+    fingerprint `current` was applied and `state` (the stack's state as just read from the
+    backend) is still the one that apply left."""
     if state is None:
         return False
-    return matches(read_object(s3, *_location(workspace, stack)), state, current)
+    if record is None:
+        record = read_record(workspace, stack, s3)
+    return matches(record, state, current)
+
+
+def read_record(workspace: Workspace, stack: Stack, s3: Any) -> dict[str, Any]:
+    """The stack's applied record in the backend ({}: none)."""
+    return read_object(s3, *_location(workspace, stack))
 
 
 def matches(record: Mapping[str, Any], state: Mapping[str, Any] | None, current: str) -> bool:

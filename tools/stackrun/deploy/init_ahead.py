@@ -17,11 +17,10 @@ own init, which runs again and reports it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stackrun.config import Stack
-from stackrun.terraform.state import read_state
 from stackrun.terraform.workspace import Workspace
 
 # How long the end of a deploy waits for an init of a stack that never got its turn.
@@ -31,9 +30,12 @@ STOP_WAIT_SECONDS = 30.0
 class InitAhead:
     """The background inits of one deploy's never-applied stacks."""
 
-    def __init__(self, workspace: Workspace, stacks: Sequence[Stack], s3: Any) -> None:
+    def __init__(
+        self, workspace: Workspace, stacks: Sequence[Stack], states: Mapping[str, Any]
+    ) -> None:
+        """`states`: each stack's state as read before the run (None: never applied)."""
         self._workspace = workspace
-        self._s3 = s3
+        self._states = states
         self._lock = threading.Lock()
         self._claimed: set[str] = set()
         self._running: dict[str, threading.Event] = {}
@@ -75,7 +77,7 @@ class InitAhead:
 
     def _init(self, stack: Stack) -> None:
         workspace = self._workspace
-        if read_state(workspace, stack, self._s3) is not None:
+        if self._states.get(stack.name) is not None:
             return  # applied before: it may well be skipped, and inits when it is not
         workspace.render(stack)
         workspace.ensure_init(stack, workspace.terraform(stack.name, quiet=True))

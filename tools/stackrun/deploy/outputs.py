@@ -61,11 +61,14 @@ State = dict[str, Any] | None  # a stack's state document; None: never applied
 
 
 def read_states(workspace: Workspace, stacks: Iterable[Stack], s3: Any = None) -> dict[str, State]:
-    """Each stack's state document, one GET each (no init, no terraform process)."""
+    """Each stack's state document, one GET each, all at once (no init, no terraform)."""
+    from stackrun.aws.at_once import at_once
     from stackrun.terraform.state import read_state
 
     client = s3 or workspace.target.client(workspace.environment, "s3")
-    return {stack.name: read_state(workspace, stack, client) for stack in stacks}
+    stacks = list(stacks)
+    states = at_once(lambda stack: read_state(workspace, stack, client), stacks)
+    return {stack.name: state for stack, state in zip(stacks, states, strict=True)}
 
 
 def outputs_from(states: Mapping[str, State], stacks: Iterable[Stack]) -> dict[str, Outputs]:

@@ -7,7 +7,7 @@ upstream value is read from state before any plan starts).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from stackrun.config import Stack
@@ -55,19 +55,23 @@ def side_by_side(
     parallelism: int,
     work: StackWork,
     report: RunReport,
+    start_order: Sequence[Stack] | None = None,
 ) -> None:
     """`work` each of `stacks` once every stack it `needs` is done, at most `parallelism` at a
     time; their entries added to `report` in the order of `stacks`, whichever finished first.
+    Of the stacks ready, those first in `start_order` (default: `stacks`) start first.
     After a failure (or Ctrl-C) the stacks running finish, no new one starts, and the failure
     is raised once the report holds it (the stacks never started: `not started`)."""
     done: dict[str, StackReport] = {}
     failure: StackFailed | Interrupted | None = None
     failed_stack = ""
     running: dict[Future[StackReport], Stack] = {}
+    number = {stack.name: index for index, stack in enumerate(stacks, start=1)}
     with ThreadPoolExecutor(max_workers=parallelism) as pool:
         while True:
             if failure is None:
-                for index, stack in enumerate(stacks, start=1):
+                for stack in start_order or stacks:
+                    index = number[stack.name]
                     started = {s.name for s in running.values()} | set(done)
                     if (
                         stack.name not in started

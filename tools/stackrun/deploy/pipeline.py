@@ -8,6 +8,7 @@ ensured under it), the local account's baseline, the release record, the summary
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Run:
     finished: bool = False  # a stage ended the run: the later stages do not run
     scope: ExitStack = field(default_factory=ExitStack)  # held until leave_guard (the guard)
     only: Selection | None = None  # --stack/--exclude: just these stacks; None: every stack
+    building: BackgroundBuild | None = None  # start_build's, until build_done
 
     @property
     def held_guard(self) -> HeldGuard:
@@ -68,7 +70,60 @@ def build_artifacts(run: Run) -> None:
     ensure_artifacts(run.workspace)
 
 
-def ensure_artifacts(workspace: Workspace) -> None:
+def start_build(run: Run) -> None:
+    """build_artifacts in the background, while the next stages wait on the network (the
+    guard, the backend's checks); `build_done` waits for it before anything changes."""
+    run.building = BackgroundBuild(run.workspace)
+    # a run that fails before build_done still ends after its build (no zip left half-written)
+    run.scope.callback(run.building.join)
+
+
+def build_done(run: Run) -> None:
+    """The build started by `start_build` finished; its failure fails the run here."""
+    if run.building is not None:
+        run.building.wait()
+
+
+class BackgroundBuild:
+    """ensure_artifacts in a thread. Its lines are held until `wait` (they come in the run's
+    order), and printed as they come from then on (a long build shows its progress)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+        self._lock = threading.Lock()
+        self._held: list[str] | None = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._build, name="build", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        with self._lock:
+            held, self._held = self._held or [], None
+        for line in held:
+            say(self._workspace, line)
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _build(self) -> None:
+        try:
+            ensure_artifacts(self._workspace, log=self._say)
+        except BaseException as error:  # raised again by `wait`, in the run's thread
+            self._error = error
+
+    def _say(self, line: str) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.append(line)
+                return
+        say(self._workspace, line)
+
+
+def ensure_artifacts(workspace: Workspace, log: Callable[[str], None] | None = None) -> None:
     environment = workspace.environment
     names = sorted({name for stack in environment.stacks for name in stack.functions})
     if not names or workspace.promotion is not None:  # promoted: the source's zips, no build
@@ -80,7 +135,7 @@ def ensure_artifacts(workspace: Workspace) -> None:
         out_dir=workspace.artifact_dir,
         architecture=environment.lambda_architecture,
         only=names,
-        log=lambda line: say(workspace, line),
+        log=log or (lambda line: say(workspace, line)),
     )
 
 
@@ -88,7 +143,10 @@ def backend_and_guard(operation: str) -> Stage[Run]:
     """The environment guard for `operation`, with the state backend ensured under it."""
 
     def backend_and_guard(run: Run) -> None:
-        context = backend_under_guard(run.workspace, operation)
+        # a backend to create waits for the build: a failed build changes nothing
+        context = backend_under_guard(
+            run.workspace, operation, before_change=lambda: build_done(run)
+        )
         run.backend_created, run.guard = run.scope.enter_context(context)
 
     return backend_and_guard

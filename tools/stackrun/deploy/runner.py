@@ -2,9 +2,9 @@
 
 Each command is the list of its stages, run in order by `pipeline.execute` over one `Run`:
 
-    deploy          build_artifacts -> backend_and_guard -> local_baseline -> open_states
-                    -> select_stacks -> deploy_stacks -> record_release -> leave_guard
-                    -> print_summary                                        (apply.py)
+    deploy          start_build -> backend_and_guard -> build_done -> local_baseline
+                    -> open_states -> select_stacks -> deploy_stacks -> record_release
+                    -> leave_guard -> print_summary                         (apply.py)
     deploy --plan   load_manifest -> refuse_unplanned -> build_artifacts -> open_states
                     -> take_guard -> check_saved_plans -> local_baseline -> apply_saved_plans
                     -> record_release -> leave_guard -> print_summary       (saved.py)

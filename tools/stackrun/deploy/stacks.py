@@ -8,10 +8,12 @@ again next time) and its report line.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from stackrun import terminal
+from stackrun.aws.at_once import at_once
 from stackrun.config import Stack
 from stackrun.deploy import fingerprint, invoke
 from stackrun.deploy.guard import HeldGuard
@@ -37,6 +39,27 @@ class Rendering:
     held: dict[str, str]
 
 
+@dataclass(frozen=True)
+class ReadBefore:
+    """A stack's state and applied record, read before the run's first stack starts."""
+
+    state: dict[str, Any] | None
+    record: dict[str, Any]
+
+
+def read_before(workspace: Workspace, stacks: Sequence[Stack], s3: Any) -> dict[str, ReadBefore]:
+    """Every stack's state and applied record, all at once: one round trip instead of two per
+    stack on the run's path. While the run holds the environment guard, only the run writes
+    either, and each only after its stack's turn has come (and read them)."""
+
+    def read(stack: Stack) -> ReadBefore:
+        return ReadBefore(
+            read_state(workspace, stack, s3), fingerprint.read_record(workspace, stack, s3)
+        )
+
+    return dict(zip((s.name for s in stacks), at_once(read, stacks), strict=True))
+
+
 @dataclass
 class StackRun:
     """Deploys single stacks of one run, sharing the outputs read so far."""
@@ -48,6 +71,8 @@ class StackRun:
     total: int
     guard: HeldGuard
     ahead: InitAhead | None = None  # inits of never-applied stacks, done in the background
+    # read_before's: each taken once, at the stack's turn
+    before: dict[str, ReadBefore] = field(default_factory=dict)
 
     def deploy(self, stack: Stack, index: int) -> StackReport:
         """Apply the stack, or skip it when its fingerprint is the one recorded; then finish.
@@ -68,12 +93,16 @@ class StackRun:
         variables, sensitive = upstream_inputs(stack, self.outputs)
         if self.ahead is not None:
             self.ahead.claim(stack)
-        state = read_state(workspace, stack, self.s3)
+        before = self.before.pop(stack.name, None)
+        state = before.state if before else read_state(workspace, stack, self.s3)
         # canary functions: the apply publishes a new version, the alias stays (canary.py)
         held = canary.held_versions(stack, outputs_of(state, stack.module))
         workspace.render(stack, sensitive, held)
         current = fingerprint.compute(workspace, stack, variables, serial_of(state))
-        if not self.force and fingerprint.applied(workspace, stack, state, current, self.s3):
+        record = before.record if before else None
+        if not self.force and fingerprint.applied(
+            workspace, stack, state, current, self.s3, record
+        ):
             stack_report = StackReport(
                 stack.name, StackStatus.SKIPPED, note="unchanged since its last apply"
             )

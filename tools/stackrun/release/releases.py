@@ -31,10 +31,12 @@ import base64
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from stackrun.aws.at_once import at_once
 from stackrun.aws.target import Target
 from stackrun.config import Environment
 from stackrun.errors import StackrunError
@@ -165,11 +167,12 @@ def live_functions(
 ) -> dict[str, LiveFunction]:
     """For each "<stack>/<function>" -> Lambda function name: what its live alias serves."""
     client = target.client(environment, "lambda")
-    found = {}
-    for key, function_name in sorted(function_names.items()):
-        version = live_version(client, function_name)
-        found[key] = LiveFunction(function_name, version.version, hex_digest(version.code_sha256))
-    return found
+    keys = sorted(function_names)
+    versions = at_once(lambda key: live_version(client, function_names[key]), keys)
+    return {
+        key: LiveFunction(function_names[key], version.version, hex_digest(version.code_sha256))
+        for key, version in zip(keys, versions, strict=True)
+    }
 
 
 def deployed_function_names(
@@ -230,7 +233,11 @@ def record_deploy(
     An environment that deploys no function gets no record (None)."""
     if not function_keys(environment):
         return None
-    live = live_functions(target, environment, deployed_function_names(environment, outputs, log))
+    names = deployed_function_names(environment, outputs, log)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # both wait on the network
+        previous_record = pool.submit(read, target, environment)
+        live = live_functions(target, environment, names)
+        previous = previous_record.result()
     release = Release(
         environment=environment.name,
         commit=git_commit(environment.project.root),
@@ -238,7 +245,6 @@ def record_deploy(
         functions=live,
         promoted_from=promoted_from,
     )
-    previous = read(target, environment)
     if (
         previous is not None
         and previous.tested

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stackrun.paths import emulated_lambda_dir, emulated_rds_account_dir, emulator_state_of
+from stackrun.paths import emulated_lambda_dir, emulated_rds_endpoint_file, emulator_state_of
 
 REGISTRY_DIR = "targets"
 # The qualifier the client invoked (an alias, a version, or None), recorded by the patched
@@ -178,11 +178,9 @@ def logging_sink() -> Any:
 
 
 def _database(emulator_state: Path, account_id: str) -> dict[str, Any] | None:
-    from stackrun.local.postgres.behind_rds import ENDPOINT_FILE
-
-    folder = emulated_rds_account_dir(emulator_state, account_id)
     try:
-        database: dict[str, Any] = json.loads((folder / ENDPOINT_FILE).read_text())
+        endpoint = emulated_rds_endpoint_file(emulator_state, account_id)
+        database: dict[str, Any] = json.loads(endpoint.read_text())
         return database
     except (OSError, ValueError):
         return None

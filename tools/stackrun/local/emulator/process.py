@@ -7,6 +7,8 @@ explicitly. The state directory holds::
     tls/            the private CA and the server certificate (ca.py)
     rds/            the PostgreSQL servers behind the RDS instances (postgres/behind_rds.py);
                     stopped and deleted with the emulator, whose memory held the instances
+    lambda/         the code the emulator's Invoke runs, extracted per version (invoke.py); a
+                    cache keyed by the code's hash, so it is kept across the emulator's runs
     emulator.pid    {"pid": ..., "host": ..., "port": ...} of the running emulator
     emulator.log    the emulator's output of its current run
     emulator.lock   serialises start/stop between concurrent commands

@@ -31,7 +31,12 @@ from stackrun.config import Stack
 from stackrun.errors import StackFailed
 from stackrun.local import postgres
 from stackrun.local.emulator.ca import certificate_paths
-from stackrun.paths import emulated_rds_account_dir, emulator_state_of, postgres_data_dir
+from stackrun.paths import (
+    emulated_rds_account_dir,
+    emulated_rds_endpoint_file,
+    emulator_state_of,
+    postgres_data_dir,
+)
 from stackrun.terraform.workspace import Workspace
 
 
@@ -58,13 +63,8 @@ def local_data_dir(workspace: Workspace, address: str) -> Path:
     return postgres_data_dir(_instances_of(workspace) / instance["DbiResourceId"])
 
 
-# Where the emulated instance's clients really connect (beside the instances' data; read by
-# the local runtime in `serve` and in the emulator's Lambda Invoke).
-ENDPOINT_FILE = "database.json"
-
-
 def endpoint_file(workspace: Workspace) -> Path:
-    return _instances_of(workspace) / ENDPOINT_FILE
+    return emulated_rds_endpoint_file(*_account_of(workspace))
 
 
 def server_tls(workspace: Workspace) -> postgres.ServerTLS:
@@ -110,11 +110,14 @@ def _spare_cluster(workspace: Workspace, stack: Stack) -> Path:
 
 def _instances_of(workspace: Workspace) -> Path:
     """The folder of the environment's account's emulated RDS instances."""
+    return emulated_rds_account_dir(*_account_of(workspace))
+
+
+def _account_of(workspace: Workspace) -> tuple[Path, str]:
+    """The emulator's state folder and the environment's account."""
     ca_bundle = workspace.target.ca_bundle
     assert ca_bundle is not None, "the local target has the emulator's CA"
-    return emulated_rds_account_dir(
-        emulator_state_of(ca_bundle.parent), workspace.environment.account_id
-    )
+    return emulator_state_of(ca_bundle.parent), workspace.environment.account_id
 
 
 def after_apply(
