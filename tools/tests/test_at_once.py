@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from stackrun.aws.at_once import MAX_AT_ONCE, at_once
+from in_flight import InFlight
+from stackrun.aws.at_once import MAX_AT_ONCE, at_once, in_background
 
 
 def test_calls_run_side_by_side_and_answer_in_the_items_order():
@@ -37,23 +38,44 @@ def test_the_first_failure_in_the_items_order_is_raised_after_every_call_ended()
 
 
 def test_at_most_max_at_once_calls_are_in_flight():
-    lock = threading.Lock()
-    in_flight, peak = [0], [0]
+    in_flight = InFlight()
 
     def call(item: int) -> int:
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        time.sleep(0.02)
-        with lock:
-            in_flight[0] -= 1
+        with in_flight:
+            time.sleep(0.02)
         return item
 
     assert at_once(call, range(3 * MAX_AT_ONCE)) == list(range(3 * MAX_AT_ONCE))
-    assert 1 < peak[0] <= MAX_AT_ONCE
+    assert 1 < in_flight.peak <= MAX_AT_ONCE
 
 
 def test_one_item_or_none_runs_in_the_callers_thread():
     caller = threading.current_thread()
     assert at_once(lambda item: threading.current_thread() is caller, [1]) == [True]
     assert at_once(lambda item: item, []) == []
+
+
+def test_a_call_in_the_background_runs_beside_the_block_and_is_waited_for():
+    both = threading.Barrier(2, timeout=5)  # the block and the call must run at once
+    ended = []
+
+    def call() -> str:
+        both.wait()
+        time.sleep(0.05)
+        ended.append("call")
+        return "read"
+
+    with in_background(call) as result:
+        both.wait()
+    assert ended == ["call"]  # leaving the block waited for it
+    assert result.result() == "read"
+
+
+def test_a_failure_in_the_background_is_raised_where_the_result_is_read():
+    def call() -> str:
+        raise ValueError("no record")
+
+    with in_background(call) as result:
+        pass
+    with pytest.raises(ValueError, match="no record"):
+        result.result()

@@ -24,6 +24,7 @@ import pytest
 
 from emulated_api import function_with_two_versions, http_api, local_context
 from emulated_repo import emulated_session
+from in_flight import InFlight
 from stackrun.local.api.bounded_server import BoundedHTTPServer
 from stackrun.local.api.environments import EnvironmentPool, Limit, Throttled
 from stackrun.local.api.functions import runtime_python
@@ -174,8 +175,7 @@ def test_a_changed_configuration_gets_a_new_environment(pool):
 def test_the_server_serves_more_clients_than_workers_with_that_many_threads():
     from http.server import BaseHTTPRequestHandler
 
-    active, peak = [0], [0]
-    lock = threading.Lock()
+    in_flight = InFlight()
 
     class Slow(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -184,12 +184,8 @@ def test_the_server_serves_more_clients_than_workers_with_that_many_threads():
             pass
 
         def do_GET(self) -> None:
-            with lock:
-                active[0] += 1
-                peak[0] = max(peak[0], active[0])
-            time.sleep(0.2)
-            with lock:
-                active[0] -= 1
+            with in_flight:
+                time.sleep(0.2)
             self.send_response(200)
             self.send_header("content-length", "2")
             self.send_header("connection", "close")
@@ -206,7 +202,7 @@ def test_the_server_serves_more_clients_than_workers_with_that_many_threads():
                 clients.map(lambda _: urllib.request.urlopen(url, timeout=30).read(), range(24))
             )
         assert answers == [b"ok"] * 24  # none lost
-        assert peak[0] == 3  # never more at once than the workers
+        assert in_flight.peak == 3  # never more at once than the workers
         assert threading.active_count() - threads_before <= 3 + 1  # workers and the acceptor
     finally:
         server.shutdown()

@@ -199,6 +199,18 @@ def test_a_target_assumes_the_deploy_role_once_and_shares_its_clients(repo, monk
     assert assumed == ["arn:aws:iam::111111111111:role/deploy"]
     assert s3.meta.endpoint_url == "https://127.0.0.1:4566"
 
+    # Config options over the target's: a client of their own, cached like the others
+    patient = target.client(
+        environment, "lambda", read_timeout=900, retries={"total_max_attempts": 1}
+    )
+    assert patient.meta.config.read_timeout == 900
+    assert patient.meta.config.retries["total_max_attempts"] == 1
+    assert target.client(
+        environment, "lambda", read_timeout=900, retries={"total_max_attempts": 1}
+    ) is (patient)
+    assert target.client(environment, "lambda").meta.config.read_timeout == 60
+    assert len(assumed) == 1
+
     # another command (another Target) assumes the role for itself
     Target(endpoint="https://127.0.0.1:4566", ca_bundle=Path("/x/ca.pem")).client(environment, "s3")
     assert len(assumed) == 2

@@ -150,14 +150,18 @@ class Target:
 
     # ---- boto3 ------------------------------------------------------------------------------
 
-    def client(self, environment: Environment, service: str, assume_role: bool = True) -> Any:
-        """A boto3 client in the environment's account (through the run's role).
+    def client(
+        self, environment: Environment, service: str, assume_role: bool = True, **config: Any
+    ) -> Any:
+        """A boto3 client in the environment's account (through the run's role); `config`:
+        botocore Config options over client_args' (a client of its own per set of options).
 
         Clients are shared by everything that uses this Target (one per command; boto3
         clients are thread-safe) while the role credentials behind them have more than
         CREDENTIALS_MARGIN left: a run assumes the deploy role once, not once per call site.
         """
-        key = (self.role_arn(environment), environment.region, assume_role, service)
+        options = tuple(sorted((name, repr(value)) for name, value in config.items()))
+        key = (self.role_arn(environment), environment.region, assume_role, service, options)
         credentials, expires = self._credentials(environment, assume_role)
         with self._cache.lock:  # boto3 sessions are not thread-safe: one client at a time
             cached = self._cache.clients.get(key)
@@ -166,7 +170,10 @@ class Target:
             session = self._shared_session(credentials, environment.region)
             # boto3-stubs type a client per literal service name; `service` is a run-time name
             # (callers get Any, as from boto3 itself)
-            client = session.client(service, **self.client_args())  # type: ignore[call-overload]
+            args = self.client_args()
+            if config:
+                args["config"] = args["config"].merge(Config(**config))
+            client = session.client(service, **args)  # type: ignore[call-overload]
             self._cache.clients[key] = (client, expires)
         return client
 
@@ -235,7 +242,7 @@ class Target:
 # ---- one data loader for every session ---------------------------------------------------------
 
 _loader_lock = threading.Lock()
-_loaders: list[Any] = []  # the process's botocore data loader, once the first session made it
+_loader: Any = None  # the process's botocore data loader, once the first session made it
 
 
 def new_session(**arguments: Any) -> boto3.Session:
@@ -244,12 +251,13 @@ def new_session(**arguments: Any) -> boto3.Session:
     not once per session (several sessions per run: one per role, and per credentials). It
     also spares the garbage collector: a dropped session's parsed models are about 100,000
     objects in reference cycles, which took a quarter of a second to collect at exit."""
+    global _loader
     core = botocore.session.get_session()
     with _loader_lock:
-        if _loaders:
-            core.register_component("data_loader", _loaders[0])
+        if _loader is None:
+            _loader = core.get_component("data_loader")
         else:
-            _loaders.append(core.get_component("data_loader"))
+            core.register_component("data_loader", _loader)
         session = boto3.Session(botocore_session=core, **arguments)
         # boto3 adds its own data folder to the loader's search path, once per session
         paths = core.get_component("data_loader").search_paths

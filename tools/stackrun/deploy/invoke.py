@@ -16,7 +16,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stackrun import terminal
@@ -67,14 +66,13 @@ def on_deploy(workspace: Workspace, stack: Stack, outputs: Mapping[str, Any]) ->
 
 
 def _invoke(workspace: Workspace, alias_arn: str) -> tuple[bytes, dict[str, Any] | None, list[str]]:
-    environment = workspace.environment
-    session = workspace.target.session(environment)
-    args = workspace.target.client_args()
     # no retry: a retried Invoke would run the function twice
-    args["config"] = args["config"].merge(
-        Config(read_timeout=INVOKE_TIMEOUT_SECONDS, retries={"max_attempts": 1})
+    client = workspace.target.client(
+        workspace.environment,
+        "lambda",
+        read_timeout=INVOKE_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": 1},
     )
-    client = session.client("lambda", **args)
     reply = client.invoke(
         FunctionName=alias_arn, InvocationType="RequestResponse", LogType="Tail", Payload=b"{}"
     )

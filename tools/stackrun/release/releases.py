@@ -31,12 +31,11 @@ import base64
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stackrun.aws.at_once import at_once
+from stackrun.aws.at_once import at_once, in_background
 from stackrun.aws.target import Target
 from stackrun.config import Environment
 from stackrun.errors import StackrunError
@@ -234,8 +233,7 @@ def record_deploy(
     if not function_keys(environment):
         return None
     names = deployed_function_names(environment, outputs, log)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # both wait on the network
-        previous_record = pool.submit(read, target, environment)
+    with in_background(lambda: read(target, environment)) as previous_record:
         live = live_functions(target, environment, names)
         previous = previous_record.result()
     release = Release(
