@@ -377,13 +377,14 @@ the local emulator: deploy (ending with the local API's smoke call), run integra
 record the result in the release record, then destroy (lifting deletion protection first, as
 `destroy --lift-deletion-protection` does). The environments run side by side (each in its own
 emulated account). An environment whose env.toml says `promote_from = "<source>"` (prod: stage)
-is deployed as a release would be when the source runs too: it waits until the source's
-integration tests passed and were recorded, deploys with `--promote-from <source>` (the
-source's tested zips, no rebuild), checks that its live zips' sha256 equal the source's, and
-the source is destroyed only after that. Each environment's output goes to
-.nox/e2e/tmp/<env>.log and a line per step is printed. Any failing step fails the session (the
-failed environment is left deployed for inspection; `nox -s emulator-stop` clears everything).
-Part of plain `nox` (CI).
+is deployed as a release would be when the source runs too: the stacks that deploy no
+function first, while the source is deployed and tested; then, once the source's integration
+tests passed and were recorded, a deploy with `--promote-from <source>` (the source's tested
+zips, no rebuild; what was deployed before is skipped). e2e then checks that its live zips'
+sha256 equal the source's; the source is destroyed only after that. Each environment's output
+goes to .nox/e2e/tmp/<env>.log and a line per step is printed. Any failing step fails the
+session (the failed environment is left deployed for inspection; `nox -s emulator-stop` clears
+everything). Part of plain `nox` (CI).
 """
 
 
@@ -397,7 +398,7 @@ def e2e(session: nox.Session) -> None:
 
     environments = session.posargs or E2E_ENVIRONMENTS
     tmp = Path(session.create_tmp()).resolve()
-    gates = _E2EGates(environments)
+    gates = _E2EGates(environments, _function_stacks(session, environments))
     with ThreadPoolExecutor(max_workers=len(environments)) as pool:
         results = list(
             pool.map(lambda env: _e2e_environment(session, env, tmp, gates), environments)
@@ -412,10 +413,12 @@ class _E2EGates:
     target's deploy waits for its source's recorded test result, the source's destroy for the
     target's deploy (which reads the source's live zips)."""
 
-    def __init__(self, environments: list[str]) -> None:
+    def __init__(self, environments: list[str], function_stacks: dict[str, list[str]]) -> None:
         import threading
         import tomllib
 
+        # the stacks that deploy functions (the promoted zips), per environment
+        self.function_stacks = function_stacks
         self.source_of: dict[str, str] = {}
         for env in environments:
             settings = tomllib.loads((ROOT / "live" / env / "env.toml").read_text())
@@ -434,6 +437,24 @@ class _E2EGates:
 
     def promoted(self, target: str) -> None:
         self.taken[target].set()
+
+
+def _function_stacks(session: nox.Session, environments: list[str]) -> dict[str, list[str]]:
+    """env -> its stacks that deploy functions, as stackrun reads live/."""
+    import json
+
+    listing = session.run(
+        "python",
+        "-c",
+        "import json, sys; from pathlib import Path; "
+        "from stackrun.config import load_environment; "
+        "print(json.dumps({env: [stack.name for stack in "
+        "load_environment(Path('.').resolve(), env).stacks if stack.functions] "
+        "for env in sys.argv[1:]}))",
+        *environments,
+        silent=True,
+    )
+    return json.loads(str(listing).strip().splitlines()[-1])
 
 
 def _e2e_environment(session: nox.Session, env: str, tmp: Path, gates: _E2EGates) -> bool:
@@ -457,7 +478,12 @@ def _e2e_steps(session: nox.Session, env: str, tmp: Path, gates: _E2EGates) -> b
     target_file = tmp / f"target-{env}.json"
     source = gates.source_of.get(env)
     promote = ["--promote-from", source] if source else []
+    # What takes no function (the network, the database) is deployed while the source's
+    # tests run: the promoted deploy then skips it (its fingerprint holds) and applies the rest
+    exclude = [arg for stack in gates.function_stacks[env] for arg in ("--exclude", stack)]
+    infrastructure = ["stackrun", "deploy", env, "--local", "--yes", *exclude]
     steps = [
+        *([("infrastructure", infrastructure, {})] if source and exclude else []),
         ("deploy", ["stackrun", "deploy", env, "--local", "--yes", *promote], {}),
         *_integration_steps(env, True, target_file, ["-p", "no:cacheprovider"]),
         ("release", _release_command(env, True, target_file, passed=True), {}),
@@ -721,26 +747,19 @@ def lint(session: nox.Session) -> None:
     session.run(
         terraform, "fmt", "-check", "-recursive", "-diff", "modules", external=True, env=env
     )
+    module_checks = {}
     for module in MODULES:
-        session.log(f"terraform validate modules/{module.name}")
         # the same provider selections as the stacks (git ignores the copy)
         shutil.copyfile(provider_lock, module / provider_lock.name)
-        session.run(
-            terraform,
-            f"-chdir={module}",
-            "init",
-            "-backend=false",
-            "-input=false",
-            "-no-color",
-            "-lockfile=readonly",
-            external=True,
-            env=env,
-            silent=True,
-        )
-        session.run(terraform, f"-chdir={module}", "validate", "-no-color", external=True, env=env)
+        init = ["init", "-backend=false", "-input=false", "-no-color", "-lockfile=readonly"]
+        steps = [init, ["validate", "-no-color"]]
         if (module / "tests").is_dir():
             # terraform test with mock_provider: the module's secure defaults, offline
-            session.run(terraform, f"-chdir={module}", "test", "-no-color", external=True, env=env)
+            steps.append(["test", "-no-color"])
+        module_checks[f"terraform validate modules/{module.name}"] = [
+            [terraform, f"-chdir={module}", *step] for step in steps
+        ]
+    _side_by_side(session, module_checks, env={**os.environ, **env})
     # The CI workflow: GitHub's workflow schema (vendored, offline) and zizmor's security audit.
     checkers = _lint_checkers(session)
     check_jsonschema = [str(checkers / "check-jsonschema"), "--builtin-schema"]
@@ -758,7 +777,7 @@ def lint(session: nox.Session) -> None:
         "--compact",
         "--skip-download",
     ]
-    session.run(*checkov, "--directory", "modules", external=True)
+    scans = {"checkov: modules": [[*checkov, "--directory", "modules"]]}
     # ... and each stack as its environment deploys it: the module with the stack's inputs.
     # A check that does not apply to one environment is skipped in its stack.toml
     # ([policy.skip] CHECK_ID = "why"), next to the inputs that make it fail.
@@ -768,11 +787,43 @@ def lint(session: nox.Session) -> None:
         if ".tfvars.json" not in line:
             continue
         module_dir, var_file, skips = line.split()
-        session.log(f"checkov: {Path(module_dir).name} with {Path(var_file).name}")
         skip = ["--skip-check", skips] if skips != "-" else []
-        session.run(
-            *checkov, "--directory", module_dir, "--var-file", var_file, *skip, external=True
-        )
+        scans[f"checkov: {Path(module_dir).name} with {Path(var_file).name}"] = [
+            [*checkov, "--directory", module_dir, "--var-file", var_file, *skip]
+        ]
+    _side_by_side(session, scans)
+
+
+def _side_by_side(
+    session: nox.Session, checks: dict[str, list[list[str]]], env: dict[str, str] | None = None
+) -> None:
+    """Independent checks, one per CPU at once (each of lint's is one process on one core):
+    a check's commands one after another, stopping at the first that fails. Each check's
+    output is printed whole, under its name, as it ends; the session fails after every check
+    ended, naming the failed ones."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(name: str) -> tuple[str, bool, str]:
+        output = []
+        for command in checks[name]:
+            result = subprocess.run(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            output.append(f"$ {' '.join(command)}\n{result.stdout}")
+            if result.returncode != 0:
+                return name, False, "".join(output) + f"(exit {result.returncode})\n"
+        return name, True, "".join(output)
+
+    failed = []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for name, passed, output in pool.map(run, checks):
+            session.log(f"{name}: {'ok' if passed else 'FAILED'}")
+            print(output, end="", flush=True)
+            if not passed:
+                failed.append(name)
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
 
 
 def _typecheck(session: nox.Session) -> None:
@@ -826,6 +877,7 @@ def _lint_checkers(session: nox.Session) -> Path:
         str(LINT_LOCK),
         *_lint_requirements(),
         external=True,
+        env=COMPILED_INSTALL,  # checkov compiled its 5,700 modules again on every one of its runs
     )
     _require_locked(session, str(python), (LINT_LOCK,))
     return python.parent
