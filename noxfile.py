@@ -1015,9 +1015,9 @@ def test_tools(session: nox.Session) -> None:
     # Two workers per core (each with its own emulator): a deploy test leaves its core idle
     # while the provider sleeps in its waiters (RDS, Lambda's 5 s after a code update), and a
     # second worker fills that (2 cores: 34 minutes with 2 workers on an idle machine, 29 with
-    # 4 beside other work). worksteal lets idle workers take queued tests; the longest test,
-    # the dev journey (tools/tests/test_database_local.py), is last in its file, so the test
-    # queued after it is a short one and nothing long waits behind it. `-- -n 0`: one by one.
+    # 4 beside other work). worksteal lets idle workers take queued tests; the tests' conftest
+    # orders them so each worker starts with its share of the longest (the dev journey takes
+    # 13 minutes: started late, it ended the run alone). `-- -n 0`: one by one.
     workers = str(2 * (os.cpu_count() or 1))
     session.run("pytest", "-n", workers, "--dist", "worksteal", "tools/tests", *session.posargs)
 

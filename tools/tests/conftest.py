@@ -119,6 +119,34 @@ def repo(tmp_path: Path) -> RepoBuilder:
     return RepoBuilder(tmp_path)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests first, then the other terraform tests, then the rest, dealt out so
+    each xdist worker starts with its share of the long ones: the suite is CPU-bound, and a
+    long test started last ends the run alone. (`--dist worksteal` gives worker k the k-th
+    contiguous slice of this order, `left // (workers - k)` long; idle workers then take
+    pending tests from the end of the others' queues.)"""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("longest"):
+            return 0
+        return 1 if item.get_closest_marker("terraform") else 2
+
+    ranked = sorted(items, key=rank)  # stable: the file order within each rank
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    sizes, left = [], len(ranked)
+    for k in range(workers):  # xdist's own split: each worker a share of what is left
+        sizes.append(left // (workers - k))
+        left -= sizes[-1]
+    slices: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    turn = 0
+    for item in ranked:
+        while len(slices[turn % workers]) >= sizes[turn % workers]:
+            turn += 1
+        slices[turn % workers].append(item)
+        turn += 1
+    items[:] = [item for share in slices for item in share]
+
+
 def _free_port() -> int:
     import socket
 

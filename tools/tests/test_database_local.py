@@ -187,6 +187,7 @@ def _migrations_dir(repo):
     return repo.root / "lambdas/migrations/src/fleet_migrations/sql"
 
 
+@pytest.mark.longest
 def test_prod_has_deletion_protection_and_multi_az(local_repo):
     repo = local_repo
     repo.use_real_live("prod", "stage")  # prod promotes from stage (env.toml promote_from)
@@ -267,6 +268,7 @@ def test_stopping_the_emulator_stops_the_local_databases(tmp_path):
 
 # The longest test of the suite stays last in this file: xdist cannot hand the test queued
 # right after a running one to another worker, so a long test there would wait behind it.
+@pytest.mark.longest
 def test_dev_gets_network_database_and_schema_and_a_rerun_changes_nothing(local_repo):
     repo = local_repo
     repo.use_real_live("dev")
